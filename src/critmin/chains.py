@@ -1,0 +1,194 @@
+"""Supply chains as data: stages, HS codes, conversion factors, end-use intensities.
+
+A chain is a YAML file (see ``docs/chains.md`` and ``src/critmin/chains/*.yaml``)
+validated by the pydantic models below. Stages form a directed acyclic graph:
+each stage lists its ``inputs`` as other stages with a ``factor`` in tonnes of
+the input stage's product per tonne of this stage's product. End uses attach to
+a stage with an ``intensity`` (tonnes of the stage product per unit of the end
+use, or a share of the stage's output). Every factor carries a ``source`` or is
+flagged ``assumption: true`` with a one-line ``rationale``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from critmin.errors import InputError
+
+StageKind = Literal["mining", "refining", "metal", "chemical", "material", "component", "product"]
+
+
+class Sourced(BaseModel):
+    """A number with its provenance: a ``source`` or an explicit assumption."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: float = Field(ge=0)
+    unit: str
+    source: str | None = None
+    assumption: bool = False
+    rationale: str | None = None
+    low: float | None = Field(default=None, ge=0)
+    high: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _sourced_or_assumed(self) -> Sourced:
+        if not self.source and not self.assumption:
+            raise ValueError("needs a source, or assumption: true with a rationale")
+        if self.assumption and not self.rationale:
+            raise ValueError("assumption: true needs a one-line rationale")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError("low is above high")
+        return self
+
+
+class StageInput(BaseModel):
+    """One input to a stage: ``factor`` t of the input stage per t of this stage's output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: str
+    factor: Sourced
+
+
+class ProductionSeries(BaseModel):
+    """Where the World's production table holds this stage's output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    material: str
+    stage: Literal["mining", "refining"]
+    source: str | None = None  # default source id; None = the material's documented default
+
+
+class Stage(BaseModel):
+    """A step of the chain: what is made, from what, traded under which HS codes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    kind: StageKind
+    material: str
+    content: str = Field(description="What the tonnes count, e.g. 't REO', 't Li content', 't NdFeB'.")
+    hs6: list[str] = Field(default_factory=list)
+    production: ProductionSeries | None = None
+    inputs: list[StageInput] = Field(default_factory=list)
+    note: str | None = None
+
+    @field_validator("hs6")
+    @classmethod
+    def _six_digits(cls, v: list[str]) -> list[str]:
+        for code in v:
+            if not (isinstance(code, str) and len(code) == 6 and code.isdigit()):
+                raise ValueError(f"HS code {code!r} is not six digits (quote it in YAML)")
+        return v
+
+
+class EndUse(BaseModel):
+    """An end-use sector served by a stage, with its share and/or intensity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sector: str
+    name: str
+    stage: str
+    share: Sourced | None = None
+    intensity: Sourced | None = None
+    defence: bool = False
+
+
+class Chain(BaseModel):
+    """A whole chain: ordered stages (upstream first) and end uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    title: str
+    description: str
+    materials: list[str]
+    stages: list[Stage]
+    end_uses: list[EndUse] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _graph(self) -> Chain:
+        ids = [s.id for s in self.stages]
+        if len(set(ids)) != len(ids):
+            raise ValueError("stage ids must be unique")
+        seen: set[str] = set()
+        for i, s in enumerate(self.stages):
+            for j, inp in enumerate(s.inputs):
+                if inp.stage not in ids:
+                    raise ValueError(f"stages[{i}].inputs[{j}].stage: unknown stage {inp.stage!r}")
+                if inp.stage not in seen:
+                    raise ValueError(f"stages[{i}].inputs[{j}].stage: {inp.stage!r} must come before {s.id!r}")
+            seen.add(s.id)
+        for k, e in enumerate(self.end_uses):
+            if e.stage not in ids:
+                raise ValueError(f"end_uses[{k}].stage: unknown stage {e.stage!r}")
+        return self
+
+    def stage(self, stage_id: str) -> Stage:
+        for s in self.stages:
+            if s.id == stage_id:
+                return s
+        raise KeyError(stage_id)
+
+
+def _loc(err: dict) -> str:
+    parts: list[str] = []
+    for p in err.get("loc", ()):
+        if isinstance(p, int):
+            parts[-1:] = [f"{parts[-1]}[{p}]"] if parts else [f"[{p}]"]
+        else:
+            parts.append(str(p))
+    return ".".join(parts)
+
+
+def parse_chain(path: str | Path) -> Chain:
+    """Read and validate one chain YAML file; InputError names file, field and problem."""
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else None
+        raise InputError(str(p), where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise InputError(str(p), None, "a chain file must be a YAML mapping")
+    try:
+        return Chain.model_validate(raw)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        msg = e["msg"].removeprefix("Value error, ")
+        raise InputError(str(p), _loc(e) or None, msg) from None
+
+
+def load_chains(folder: str | Path) -> dict[str, Chain]:
+    """All chains in ``folder`` (``*.yaml``), by id."""
+    out: dict[str, Chain] = {}
+    for f in sorted(Path(folder).glob("*.yaml")):
+        c = parse_chain(f)
+        if c.id in out:
+            raise InputError(str(f), "id", f"duplicate chain id {c.id!r}")
+        out[c.id] = c
+    return out
+
+
+def check_chain_references(chain: Chain, path: str, materials: set[str], hs_codes: set[str]) -> None:
+    """Check that a chain names only known materials and HS codes (InputError otherwise)."""
+    for i, m in enumerate(chain.materials):
+        if m not in materials:
+            raise InputError(path, f"materials[{i}]", f"unknown material {m!r}")
+    for i, s in enumerate(chain.stages):
+        if s.material not in materials:
+            raise InputError(path, f"stages[{i}].material", f"unknown material {s.material!r}")
+        if s.production and s.production.material not in materials:
+            raise InputError(path, f"stages[{i}].production.material", f"unknown material {s.production.material!r}")
+        for j, code in enumerate(s.hs6):
+            if code not in hs_codes:
+                raise InputError(path, f"stages[{i}].hs6[{j}]", f"unknown HS code {code!r}")

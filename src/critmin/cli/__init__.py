@@ -1,0 +1,1 @@
+"""critmin's command-line interface (Typer + Rich): thin wrappers over the public API."""

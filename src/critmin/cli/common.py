@@ -1,0 +1,105 @@
+"""Shared CLI plumbing: the --world option, output helpers, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from critmin.errors import InputError
+from critmin.world import World, load, resolve_world_path
+
+console = Console()
+err_console = Console(stderr=True)
+
+_state: dict[str, Any] = {"world_path": None, "world": None}
+
+
+def set_world_path(path: str | None) -> None:
+    """Remember the --world option of the top-level command."""
+    _state["world_path"] = path
+    _state["world"] = None
+
+
+def get_world() -> World:
+    """The World chosen by --world / $CRITMIN_WORLD / the embedded default (loaded once)."""
+    if _state["world"] is None:
+        _state["world"] = load(resolve_world_path(_state["world_path"]))
+    return _state["world"]
+
+
+def fail(source: str, field: str | None, problem: str) -> None:
+    """Raise the one-line input error (exit 2)."""
+    raise InputError(source, field, problem)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy/pandas scalars and NaN to plain JSON values."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating | float):
+        v = float(obj)
+        return None if math.isnan(v) or math.isinf(v) else v
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    """Write ``obj`` as JSON to stdout (no Rich markup, no wrapping)."""
+    sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False) + "\n")
+
+
+def frame_records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """DataFrame rows as JSON-ready dicts."""
+    return [to_jsonable(r) for r in df.to_dict(orient="records")]
+
+
+def rich_table(df: pd.DataFrame, title: str | None = None, max_rows: int = 60, floatfmt: str = "{:,.4g}") -> Table:
+    """A Rich table of the first ``max_rows`` rows of ``df``."""
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for c in df.columns:
+        t.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(df[c]) else "left")
+    for row in df.head(max_rows).itertuples(index=False):
+        cells = []
+        for v in row:
+            if isinstance(v, float):
+                cells.append("" if v != v else floatfmt.format(v))
+            else:
+                cells.append("" if v is None else str(v))
+        t.add_row(*cells)
+    if len(df) > max_rows:
+        t.caption = f"{len(df) - max_rows} more rows (use --json or --csv for all)"
+    return t
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a text file atomically (temporary file in the same folder, then rename)."""
+    import os
+    import tempfile
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,67 @@
+"""The ``critmin`` command: ``critmin [--world PATH] COMMAND ...``.
+
+Every command is a thin layer over the Python API. Bad input raises
+:class:`critmin.errors.InputError`, which :func:`run` prints as one line on
+stderr before exiting with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from critmin.cli import data_cmd
+from critmin.cli.common import err_console, set_world_path
+from critmin.errors import InputError
+
+app = typer.Typer(
+    name="critmin",
+    help="Critical-mineral supply chains: data, exposure, disruption scenarios, stockpiles, projects.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _main(
+    world: str = typer.Option(
+        None, "--world", envvar="CRITMIN_WORLD", help="World folder to use (default: the embedded one)."
+    ),
+) -> None:
+    set_world_path(world)
+
+
+app.add_typer(data_cmd.app, name="data")
+
+
+
+def run() -> None:
+    """Console-script entry point: run the app, turning input errors into exit 2."""
+    try:
+        app(standalone_mode=False)
+    except InputError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("error: aborted", markup=False)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            msg = exc.format_message().replace("\n", " ")
+            cmd = exc.ctx.command_path if exc.ctx else "critmin"
+            err_console.print(f"error: {cmd}: {msg}", markup=False, highlight=False, soft_wrap=True)
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.ClickException):
+            err_console.print(f"error: {exc.format_message()}", markup=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    run()

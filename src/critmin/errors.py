@@ -1,0 +1,42 @@
+"""Errors that carry enough context for a one-line user message.
+
+Every user-facing failure in critmin is an :class:`InputError` naming the file
+(or argument), the row/field and the problem. The CLI prints ``str(err)`` on one
+line and exits with status 2; the web API answers 4xx with the same text.
+"""
+
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad input: a file, an argument or a record that cannot be used.
+
+    ``source`` is the file path or argument name, ``field`` the row/column/field
+    path inside it (may be empty) and ``problem`` a short human sentence.
+    """
+
+    def __init__(self, source: str, field: str | None, problem: str) -> None:
+        self.source = str(source)
+        self.field = field or ""
+        self.problem = " ".join(str(problem).split())
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        where = f"{self.source}: {self.field}: " if self.field else f"{self.source}: "
+        return f"{where}{self.problem}"
+
+    def __str__(self) -> str:  # one line, always
+        return self.message
+
+
+def nearest(name: str, choices: list[str] | set[str], n: int = 3) -> list[str]:
+    """Return up to ``n`` valid names close to ``name`` (for 'did you mean' hints)."""
+    import difflib
+
+    pool = sorted(set(choices))
+    hits = difflib.get_close_matches(name, pool, n=n, cutoff=0.5)
+    if not hits:
+        low = name.lower()
+        hits = [c for c in pool if low in c.lower() or c.lower() in low][:n]
+    return hits

@@ -1,0 +1,262 @@
+"""The World: every table critmin's analyses stand on, with provenance.
+
+A World is a folder written by ``critmin data build`` (or
+``critmin data import-baci``): one Parquet (or CSV) file per table, the chain
+definitions as YAML under ``chains/``, and a Frictionless-style
+``datapackage.json`` that names each table's columns, units, sources and
+licence, plus a content checksum of the build.
+
+``critmin.load()`` returns the embedded default World shipped inside the
+package; ``critmin.load(path)`` another build. Tables are tidy long-format
+pandas DataFrames; quantities are metric tonnes of the stated content unless a
+``unit`` column says otherwise; trade values are thousands of current USD.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from critmin.errors import InputError, nearest
+
+#: The folder of the embedded default World inside the installed package.
+EMBEDDED_WORLD = Path(__file__).parent / "data" / "world"
+
+#: Environment variable that points the CLI (and ``load()``) at another World.
+WORLD_ENV = "CRITMIN_WORLD"
+
+#: Core tables every World has, in the order ``data info`` lists them.
+CORE_TABLES = (
+    "countries",
+    "blocs",
+    "materials",
+    "production",
+    "reserves",
+    "trade",
+    "governance",
+    "demand",
+    "salient",
+    "hs_codes",
+    "chain_stages",
+    "chain_inputs",
+    "chain_end_uses",
+)
+
+
+def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str | int):
+        return [str(value)]
+    return [str(v) for v in value]
+
+
+class World:
+    """A versioned set of tables with provenance (see module docstring).
+
+    Build one from a folder with :func:`load`, or from in-memory DataFrames with
+    :meth:`World.from_tables` (used for hand-built test worlds).
+    """
+
+    def __init__(
+        self,
+        tables: dict[str, pd.DataFrame] | None = None,
+        datapackage: dict[str, Any] | None = None,
+        path: Path | None = None,
+        chains: dict[str, Any] | None = None,
+    ) -> None:
+        self._tables: dict[str, pd.DataFrame] = dict(tables or {})
+        self.datapackage: dict[str, Any] = datapackage or {"resources": []}
+        self.path = path
+        self._chains = chains
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_tables(cls, chains: dict[str, Any] | None = None, **tables: pd.DataFrame) -> World:
+        """A World from DataFrames given by table name (missing tables are empty)."""
+        return cls(tables=tables, datapackage={"resources": [], "checksum": None}, chains=chains)
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> World:
+        """Open the World stored in folder ``path`` (tables are read lazily)."""
+        p = Path(path)
+        dp_file = p / "datapackage.json"
+        if not dp_file.is_file():
+            raise InputError(str(p), "datapackage.json", "not a critmin World (no datapackage.json)")
+        try:
+            dp = json.loads(dp_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(str(dp_file), f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
+        return cls(tables={}, datapackage=dp, path=p)
+
+    # ------------------------------------------------------------------ raw access
+    @property
+    def table_names(self) -> list[str]:
+        names = [r["name"] for r in self.datapackage.get("resources", [])]
+        for n in self._tables:
+            if n not in names:
+                names.append(n)
+        return names
+
+    def resource(self, name: str) -> dict[str, Any]:
+        """The datapackage entry of table ``name`` (columns, units, sources, licence)."""
+        for r in self.datapackage.get("resources", []):
+            if r["name"] == name:
+                return r
+        raise InputError("table", name, f"no such table; tables: {', '.join(self.table_names)}")
+
+    def table(self, name: str) -> pd.DataFrame:
+        """Table ``name`` as a DataFrame (a copy-on-write view; do not mutate in place)."""
+        if name in self._tables:
+            return self._tables[name]
+        if self.path is None:
+            if name in CORE_TABLES:
+                return pd.DataFrame()
+            raise InputError("table", name, f"no such table; tables: {', '.join(self.table_names)}")
+        res = self.resource(name)
+        f = self.path / res["path"]
+        if f.suffix == ".parquet":
+            df = pd.read_parquet(f)
+        else:
+            df = pd.read_csv(f, dtype=str, keep_default_na=False)
+            for col in res.get("schema", {}).get("fields", []):
+                if col.get("type") in ("number", "integer") and col["name"] in df.columns:
+                    df[col["name"]] = pd.to_numeric(df[col["name"]].replace("", None))
+        self._tables[name] = df
+        return df
+
+    @property
+    def checksum(self) -> str | None:
+        """Content checksum of the build (sha256 over every table's canonical bytes)."""
+        return self.datapackage.get("checksum")
+
+    # ------------------------------------------------------------------ typed accessors
+    def countries(self) -> pd.DataFrame:
+        """Countries: ``iso3, name, m49`` (+ iso2, region, centroid)."""
+        return self.table("countries")
+
+    def blocs(self) -> pd.DataFrame:
+        """Bloc membership: ``bloc, iso3`` (USA+JPN, G7, EU27, QUAD, ALLIES, ...)."""
+        return self.table("blocs")
+
+    def materials(self) -> pd.DataFrame:
+        """Materials: ``material`` slug, ``name``, ``wmd_name``, ``unit`` (content basis)."""
+        return self.table("materials")
+
+    def _filter(self, df: pd.DataFrame, **conds: Any) -> pd.DataFrame:
+        mask = pd.Series(True, index=df.index)
+        for col, val in conds.items():
+            if val is None:
+                continue
+            if col == "year":
+                vals = [int(v) for v in ([val] if isinstance(val, int | str) else val)]
+                mask &= df[col].isin(vals)
+            else:
+                vals = _as_list(val)
+                if col == "material":
+                    self._check_materials(vals)
+                mask &= df[col].isin(vals)
+        return df.loc[mask].reset_index(drop=True)
+
+    def _check_materials(self, names: list[str]) -> None:
+        mats = self.materials()
+        if mats.empty:
+            return
+        known = set(mats["material"])
+        for n in names:
+            if n not in known:
+                hint = nearest(n, known)
+                more = f"; did you mean {', '.join(hint)}?" if hint else ""
+                raise InputError("--material", n, f"unknown material{more}")
+
+    def production(
+        self,
+        material: str | Iterable[str] | None = None,
+        stage: str | Iterable[str] | None = None,
+        year: int | Iterable[int] | None = None,
+        source: str | Iterable[str] | None = None,
+        country: str | Iterable[str] | None = None,
+    ) -> pd.DataFrame:
+        """Production: ``material, stage, country, year, quantity, unit, source`` (t of content)."""
+        return self._filter(
+            self.table("production"), material=material, stage=stage, year=year, source=source, country=country
+        )
+
+    def reserves(self, material: str | Iterable[str] | None = None) -> pd.DataFrame:
+        """Reserves: ``material, country, year, quantity, unit, source`` (USGS MCS 2025)."""
+        return self._filter(self.table("reserves"), material=material)
+
+    def trade(
+        self,
+        hs6: str | Iterable[str] | None = None,
+        year: int | Iterable[int] | None = None,
+        exporter: str | Iterable[str] | None = None,
+        importer: str | Iterable[str] | None = None,
+    ) -> pd.DataFrame:
+        """Bilateral trade: ``year, exporter, importer, hs6, value_kusd, quantity_t`` (+ ``source``)."""
+        return self._filter(self.table("trade"), hs6=hs6, year=year, exporter=exporter, importer=importer)
+
+    def governance(
+        self, indicator: str | Iterable[str] | None = None, year: int | Iterable[int] | None = None
+    ) -> pd.DataFrame:
+        """Governance: ``country, year, indicator, value`` (WGI estimates; ``pv_instability`` 0-1)."""
+        return self._filter(self.table("governance"), indicator=indicator, year=year)
+
+    def demand(self, material: str | Iterable[str] | None = None) -> pd.DataFrame:
+        """Demand: ``material, sector, scenario, year, quantity, unit, source`` (IEA, t of content)."""
+        return self._filter(self.table("demand"), material=material)
+
+    def salient(self, material: str | Iterable[str] | None = None) -> pd.DataFrame:
+        """US salient statistics (USGS MCS 2025): ``material, year, statistic, value, unit, flag``."""
+        return self._filter(self.table("salient"), material=material)
+
+    # ------------------------------------------------------------------ derived helpers
+    def bloc_members(self, name: str) -> list[str]:
+        """ISO3 members of a bloc, or ``[name]`` for a country; raises InputError otherwise."""
+        blocs = self.blocs()
+        if not blocs.empty and name in set(blocs["bloc"]):
+            return sorted(blocs.loc[blocs["bloc"] == name, "iso3"])
+        countries = self.countries()
+        if countries.empty or name in set(countries["iso3"]):
+            return [name]
+        choices = set(countries["iso3"]) | (set(blocs["bloc"]) if not blocs.empty else set())
+        hint = nearest(name, choices)
+        more = f"; did you mean {', '.join(hint)}?" if hint else ""
+        raise InputError("--importer", name, f"neither an ISO3 country nor a bloc{more}")
+
+    @cached_property
+    def chains(self) -> dict[str, Any]:
+        """Chain definitions by id (validated :class:`critmin.chains.Chain` objects)."""
+        if self._chains is not None:
+            return self._chains
+        from critmin.chains import load_chains
+
+        folder = self.path / "chains" if self.path is not None else None
+        if folder is None or not folder.is_dir():
+            return {}
+        return load_chains(folder)
+
+    def __repr__(self) -> str:
+        where = str(self.path) if self.path else "in memory"
+        return f"<critmin.World {where} tables={len(self.table_names)} checksum={str(self.checksum)[:12]}>"
+
+
+def resolve_world_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The World folder to use: ``path``, else ``$CRITMIN_WORLD``, else the embedded one."""
+    if path:
+        return Path(path)
+    env = os.environ.get(WORLD_ENV)
+    if env:
+        return Path(env)
+    return EMBEDDED_WORLD
+
+
+def load(path: str | os.PathLike[str] | None = None) -> World:
+    """Load a World: the embedded default, or the build at ``path`` (or ``$CRITMIN_WORLD``)."""
+    return World.from_path(resolve_world_path(path))
