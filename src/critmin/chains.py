@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from critmin.errors import InputError
 
+SHARE_TOLERANCE = 1e-6  # end-use shares of one stage may add up to at most 1 + this
+
 StageKind = Literal["mining", "refining", "metal", "chemical", "material", "component", "product"]
 
 
@@ -127,9 +129,19 @@ class Chain(BaseModel):
                 if inp.stage not in seen:
                     raise ValueError(f"stages[{i}].inputs[{j}].stage: {inp.stage!r} must come before {s.id!r}")
             seen.add(s.id)
+        totals: dict[str, float] = {}
         for k, e in enumerate(self.end_uses):
             if e.stage not in ids:
                 raise ValueError(f"end_uses[{k}].stage: unknown stage {e.stage!r}")
+            if e.share is not None:
+                if e.share.value > 1 or (e.share.high is not None and e.share.high > 1):
+                    raise ValueError(f"end_uses[{k}].share: a share is a fraction between 0 and 1")
+                totals[e.stage] = totals.get(e.stage, 0.0) + e.share.value
+                if totals[e.stage] > 1 + SHARE_TOLERANCE:
+                    raise ValueError(
+                        f"end_uses[{k}].share: shares of stage {e.stage!r} add up to "
+                        f"{totals[e.stage]:.4g}, more than 1"
+                    )
         return self
 
     def stage(self, stage_id: str) -> Stage:
