@@ -102,6 +102,7 @@ class EndUse(BaseModel):
     share: Sourced | None = None
     intensity: Sourced | None = None
     defence: bool = False
+    note: str | None = None
 
 
 class Chain(BaseModel):
@@ -127,7 +128,9 @@ class Chain(BaseModel):
                 if inp.stage not in ids:
                     raise ValueError(f"stages[{i}].inputs[{j}].stage: unknown stage {inp.stage!r}")
                 if inp.stage not in seen:
-                    raise ValueError(f"stages[{i}].inputs[{j}].stage: {inp.stage!r} must come before {s.id!r}")
+                    raise ValueError(
+                        f"stages[{i}].inputs[{j}].stage: {inp.stage!r} must come before {s.id!r}"
+                    )
             seen.add(s.id)
         totals: dict[str, float] = {}
         for k, e in enumerate(self.end_uses):
@@ -200,7 +203,9 @@ def check_chain_references(chain: Chain, path: str, materials: set[str], hs_code
         if s.material not in materials:
             raise InputError(path, f"stages[{i}].material", f"unknown material {s.material!r}")
         if s.production and s.production.material not in materials:
-            raise InputError(path, f"stages[{i}].production.material", f"unknown material {s.production.material!r}")
+            raise InputError(
+                path, f"stages[{i}].production.material", f"unknown material {s.production.material!r}"
+            )
         for j, code in enumerate(s.hs6):
             if code not in hs_codes:
                 raise InputError(path, f"stages[{i}].hs6[{j}]", f"unknown HS code {code!r}")
