@@ -11,17 +11,27 @@ flagged ``assumption: true`` with a one-line ``rationale``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from critmin.errors import InputError
 
 SHARE_TOLERANCE = 1e-6  # end-use shares of one stage may add up to at most 1 + this
 
 StageKind = Literal["mining", "refining", "metal", "chemical", "material", "component", "product"]
+
+
+def _six_digits(code: str) -> str:
+    if not (len(code) == 6 and code.isdigit()):
+        raise ValueError(f"HS code {code!r} is not six digits (quote it in YAML)")
+    return code
+
+
+HS6 = Annotated[str, AfterValidator(_six_digits)]
 
 
 class Sourced(BaseModel):
@@ -77,18 +87,10 @@ class Stage(BaseModel):
     kind: StageKind
     material: str
     content: str = Field(description="What the tonnes count, e.g. 't REO', 't Li content', 't NdFeB'.")
-    hs6: list[str] = Field(default_factory=list)
+    hs6: list[HS6] = Field(default_factory=list)
     production: ProductionSeries | None = None
     inputs: list[StageInput] = Field(default_factory=list)
     note: str | None = None
-
-    @field_validator("hs6")
-    @classmethod
-    def _six_digits(cls, v: list[str]) -> list[str]:
-        for code in v:
-            if not (isinstance(code, str) and len(code) == 6 and code.isdigit()):
-                raise ValueError(f"HS code {code!r} is not six digits (quote it in YAML)")
-        return v
 
 
 class EndUse(BaseModel):
@@ -120,13 +122,16 @@ class Chain(BaseModel):
     @model_validator(mode="after")
     def _graph(self) -> Chain:
         ids = [s.id for s in self.stages]
-        if len(set(ids)) != len(ids):
-            raise ValueError("stage ids must be unique")
+        for i, sid in enumerate(ids):
+            if sid in ids[:i]:
+                raise ValueError(f"stages[{i}].id: duplicate stage id {sid!r} (stage ids must be unique)")
         seen: set[str] = set()
         for i, s in enumerate(self.stages):
             for j, inp in enumerate(s.inputs):
                 if inp.stage not in ids:
                     raise ValueError(f"stages[{i}].inputs[{j}].stage: unknown stage {inp.stage!r}")
+                if inp.stage == s.id:
+                    raise ValueError(f"stages[{i}].inputs[{j}].stage: stage {s.id!r} cannot be its own input")
                 if inp.stage not in seen:
                     raise ValueError(
                         f"stages[{i}].inputs[{j}].stage: {inp.stage!r} must come before {s.id!r}"
@@ -180,7 +185,12 @@ def parse_chain(path: str | Path) -> Chain:
     except ValidationError as exc:
         e = exc.errors()[0]
         msg = e["msg"].removeprefix("Value error, ")
-        raise InputError(str(p), _loc(e) or None, msg) from None
+        where = _loc(e)
+        if not where:  # whole-chain checks put the field path in front of the message
+            head, sep, rest = msg.partition(": ")
+            if sep and re.fullmatch(r"[\w\-]+(\[\d+\])?(\.[\w\-]+(\[\d+\])?)*", head):
+                where, msg = head, rest
+        raise InputError(str(p), where or None, msg) from None
 
 
 def load_chains(folder: str | Path) -> dict[str, Chain]:
