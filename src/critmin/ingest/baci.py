@@ -1,0 +1,189 @@
+"""CEPII BACI bilateral trade (columns t,i,j,k,v,q), read through DuckDB.
+
+BACI lists strictly positive flows: ``v`` in thousands of current USD, ``q`` in
+metric tons (missing in ~2% of rows, written as empty or whitespace-padded ``NA``).
+Country codes are CEPII numeric codes, mapped to ISO3 with the release's
+``country_codes`` file (with the overrides in ``mappings/baci_countries.csv``:
+490 → TWN, 711 → ZAF).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from critmin.errors import InputError
+from critmin.ingest.common import read_csv_checked
+from critmin.ingest.reference import MAPPINGS
+
+BACI_COLUMNS = ("t", "i", "j", "k", "v", "q")
+
+
+def read_country_codes(path: Path, known: set[str]) -> pd.DataFrame:
+    """BACI country code table -> DataFrame(baci_code:int, iso3) (V202201 or V202401 layouts)."""
+    try:
+        df = read_csv_checked(path, ["country_code"], encoding="utf-8-sig")
+    except InputError as exc:
+        if "not valid" not in exc.problem:
+            raise
+        df = read_csv_checked(path, ["country_code"], encoding="latin-1")
+    col = "country_iso3" if "country_iso3" in df.columns else "iso_3digit_alpha"
+    if col not in df.columns:
+        raise InputError(str(path), "column country_iso3", "missing column (or iso_3digit_alpha)")
+    over = read_csv_checked(MAPPINGS / "baci_countries.csv", ["baci_code", "iso3"])
+    over_map = dict(zip(over["baci_code"].astype(int), over["iso3"], strict=True))
+    rows = []
+    for n, (code, iso) in enumerate(zip(df["country_code"], df[col], strict=True)):
+        try:
+            c = int(code)
+        except ValueError:
+            raise InputError(str(path), f"row {n + 2}, column country_code", f"not a number: {code!r}") from None
+        iso3 = over_map.get(c, iso.strip())
+        if iso3 not in known:
+            raise InputError(str(path), f"row {n + 2}, column {col}", f"unknown country code {iso3!r}")
+        rows.append((c, iso3))
+    return pd.DataFrame(rows, columns=["baci_code", "iso3"])
+
+
+def _duck_error(path: Path, exc: Exception) -> InputError:
+    text = str(exc)
+    line = re.search(r"[Ll]ine:?\s*(\d+)", text)
+    first = text.splitlines()[0]
+    for marker in ("Could not convert", "Expected Number of Columns", "too many columns", "Error when converting"):
+        if marker in text:
+            first = marker
+    return InputError(str(path), f"line {line.group(1)}" if line else None, f"malformed BACI CSV: {first}")
+
+
+def _check_header(path: Path) -> None:
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace") as fh:
+            header = fh.readline().strip()
+    except (OSError, EOFError) as exc:
+        raise InputError(str(path), None, f"cannot read (truncated or corrupt file?): {exc}") from None
+    cols = [c.strip().strip('"') for c in header.split(",")]
+    if cols != list(BACI_COLUMNS):
+        raise InputError(str(path), "header", f"expected columns t,i,j,k,v,q, found {','.join(cols)[:60]!r}")
+
+
+def baci_relation(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: Iterable[str] | None = None) -> str:
+    """Register a validated view ``baci_<n>`` over one BACI CSV; returns its name.
+
+    Checks the header, value types (errors name the line), negative values and
+    unparseable quantities. ``hs_filter`` keeps only those HS6 codes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), None, "file not found")
+    _check_header(path)
+    name = f"baci_{abs(hash(str(path))) % 10**8}"
+    src = str(path).replace("'", "''")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {name}_raw AS SELECT * FROM read_csv('{src}', header=true,
+            columns={{'t':'INTEGER','i':'INTEGER','j':'INTEGER','k':'VARCHAR','v':'DOUBLE','q':'VARCHAR'}},
+            strict_mode=true, null_padding=false, quote='"', auto_detect=false)"""
+    )
+    where = ""
+    if hs_filter is not None:
+        codes = ",".join(f"'{c}'" for c in sorted(set(hs_filter)))
+        where = f"WHERE lpad(trim(k), 6, '0') IN ({codes})"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {name} AS SELECT t, i, j, lpad(trim(k), 6, '0') AS k, v,
+            CASE WHEN q IS NULL OR trim(q) IN ('', 'NA') THEN NULL ELSE TRY_CAST(trim(q) AS DOUBLE) END AS q,
+            q AS q_text FROM {name}_raw {where}"""
+    )
+    return name
+
+
+def validate_relation(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
+    """Scan a registered BACI view for type errors, negatives, bad HS codes; raise on the first."""
+    try:
+        bad = con.execute(
+            f"""SELECT t, i, j, k, v, q_text,
+                   CASE WHEN t IS NULL OR i IS NULL OR j IS NULL OR k IS NULL OR v IS NULL THEN 'missing value'
+                        WHEN NOT regexp_full_match(k, '[0-9]{{6}}') THEN 'HS code is not six digits'
+                        WHEN v < 0 THEN 'negative value v'
+                        WHEN q IS NULL AND NOT (q_text IS NULL OR trim(q_text) IN ('', 'NA'))
+                             THEN 'quantity q is not a number'
+                        WHEN q < 0 THEN 'negative quantity q' END AS problem
+                FROM {name}
+                WHERE t IS NULL OR i IS NULL OR j IS NULL OR k IS NULL OR v IS NULL
+                   OR NOT regexp_full_match(k, '[0-9]{{6}}') OR v < 0 OR q < 0
+                   OR (q IS NULL AND NOT (q_text IS NULL OR trim(q_text) IN ('', 'NA')))
+                LIMIT 1"""
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise _duck_error(path, exc) from None
+    if bad:
+        t, i, j, k, v, q, problem = bad[0]
+        raise InputError(str(path), f"row t={t}, i={i}, j={j}, k={k}", f"{problem} (v={v}, q={q!r})")
+
+
+def read_baci(
+    files: Iterable[Path],
+    codes: pd.DataFrame,
+    source: str,
+    hs_filter: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Read BACI CSV files into ``trade`` rows (ISO3 exporter/importer) in memory.
+
+    Suitable for slices (a few million rows); for full releases use
+    :func:`critmin.ingest.baci_import.import_baci`, which streams to Parquet.
+    """
+    con = duckdb.connect(":memory:")
+    con.register("codes", codes)
+    parts = []
+    try:
+        for path in files:
+            name = baci_relation(con, Path(path), hs_filter)
+            validate_relation(con, name, Path(path))
+            unknown = con.execute(
+                f"""SELECT c, col FROM (SELECT DISTINCT i AS c, 'i' AS col FROM {name}
+                    UNION SELECT DISTINCT j, 'j' FROM {name}) WHERE c NOT IN (SELECT baci_code FROM codes)
+                    ORDER BY col, c LIMIT 1"""
+            ).fetchall()
+            if unknown:
+                c, col = unknown[0]
+                raise InputError(str(path), f"column {col}", f"unknown BACI country code {c}")
+            df = con.execute(
+                f"""SELECT b.t AS year, ce.iso3 AS exporter, ci.iso3 AS importer, b.k AS hs6,
+                           b.v AS value_kusd, b.q AS quantity_t
+                    FROM {name} b JOIN codes ce ON b.i = ce.baci_code JOIN codes ci ON b.j = ci.baci_code"""
+            ).fetchdf()
+            parts.append(df)
+    except duckdb.Error as exc:
+        raise _duck_error(Path(path), exc) from None
+    finally:
+        con.close()
+    out = pd.concat(parts, ignore_index=True)
+    out["source"] = source
+    return out
+
+
+def read_baci_hs17_bilateral(raw: Path, known: set[str]) -> pd.DataFrame:
+    """BACI HS17 V202601 complete bilateral flows for 30 downstream codes (2022, 2024)."""
+    f = raw / "trade" / "downstream" / "baci_hs17_V202601_30codes_bilateral_2022_2024.csv"
+    df = read_csv_checked(f, ["t", "exporter_iso3", "importer_iso3", "k", "v", "q"])
+    from critmin.ingest.common import check_non_negative, to_number
+
+    v = to_number(df["v"], f, "v", allow_empty=False)
+    q = to_number(df["q"], f, "q")
+    check_non_negative(v, f, "v")
+    check_non_negative(q.fillna(0), f, "q")
+    exp = df["exporter_iso3"].replace({"S19": "TWN"})
+    imp = df["importer_iso3"].replace({"S19": "TWN"})
+    for col, s in (("exporter_iso3", exp), ("importer_iso3", imp)):
+        bad = ~s.isin(known)
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise InputError(str(f), f"row {i + 2}, column {col}", f"unknown country code {s.iloc[i]!r}")
+    return pd.DataFrame({"year": to_number(df["t"], f, "t").astype(int), "exporter": exp, "importer": imp,
+                         "hs6": df["k"].str.zfill(6), "value_kusd": v, "quantity_t": q,
+                         "source": "baci-hs17-v202601"})

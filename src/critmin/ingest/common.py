@@ -1,0 +1,78 @@
+"""Checked reading of raw CSV files: one-line errors naming file, row and field."""
+
+from __future__ import annotations
+
+import csv
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from critmin.errors import InputError
+
+
+def read_csv_checked(
+    path: Path,
+    required: Iterable[str],
+    encoding: str = "utf-8-sig",
+    dtype: dict | type | None = str,
+    **kwargs,
+) -> pd.DataFrame:
+    """Read a CSV file, checking it exists, parses and has the ``required`` columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), None, "file not found")
+    try:
+        df = pd.read_csv(path, encoding=encoding, dtype=dtype, keep_default_na=False, **kwargs)
+    except (EOFError, zlib.error, OSError) as exc:
+        raise InputError(str(path), None, f"cannot read (truncated or corrupt file?): {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), f"byte {exc.start}", f"not valid {encoding} text") from None
+    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise InputError(str(path), None, f"malformed CSV: {msg}") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(str(path), None, "file is empty") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(str(path), f"column {missing[0]}", f"missing column (have: {', '.join(df.columns)})")
+    return df
+
+
+def to_number(series: pd.Series, path: Path, column: str, allow_empty: bool = True, row_offset: int = 2) -> pd.Series:
+    """Parse a text column to float ('' and NA-like tokens -> NaN); errors name the row.
+
+    Thousands separators are removed. ``row_offset`` converts the 0-based index to the file's
+    line number (header on line 1).
+    """
+    s = series.astype(str).str.strip().str.replace(",", "", regex=False)
+    na_tokens = {"", "NA", "na", "N/A", "nan", "NaN", "W", "—", "-", "--", ".."}
+    is_na = s.isin(na_tokens)
+    out = pd.to_numeric(s.where(~is_na, None), errors="coerce")
+    bad = out.isna() & ~is_na
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(str(path), f"row {i + row_offset}, column {column}", f"not a number: {s.iloc[i]!r}")
+    if not allow_empty and is_na.any():
+        i = int(np.flatnonzero(is_na.to_numpy())[0])
+        raise InputError(str(path), f"row {i + row_offset}, column {column}", "value is missing")
+    return out.astype(float)
+
+
+def check_non_negative(values: pd.Series, path: Path, column: str, row_offset: int = 2) -> None:
+    """Raise InputError at the first negative value of ``values``."""
+    neg = values.to_numpy(dtype=float) < 0
+    if neg.any():
+        i = int(np.flatnonzero(neg)[0])
+        raise InputError(
+            str(path), f"row {i + row_offset}, column {column}", f"negative quantity {values.iloc[i]!r}"
+        )
+
+
+def text_sample(path: Path, n: int = 3) -> str:
+    """First ``n`` lines of a text file (for error messages)."""
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        return "".join(fh.readline() for _ in range(n))

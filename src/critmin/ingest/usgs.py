@@ -1,0 +1,189 @@
+"""USGS Mineral Commodity Summaries 2025 data release: world data and US salient statistics."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from critmin.errors import InputError
+from critmin.ingest.common import read_csv_checked, to_number
+from critmin.ingest.reference import MAPPINGS
+
+WORLD_COLUMNS = ["SOURCE", "COMMODITY", "COUNTRY", "TYPE", "UNIT_MEAS", "PROD_2023", "PROD_EST_ 2024",
+                 "RESERVES_2024"]
+_RESERVE_TO_T = {"metric tons": 1.0, "thousand metric tons": 1e3, "kilograms": 1e-3,
+                 "thousand metric dry tons": 1e3, "million metric tons": 1e6}
+
+
+def _norm(s: pd.Series) -> pd.Series:
+    return s.str.replace("\u00a0", " ", regex=False).str.strip()
+
+
+def read_country_map(raw: Path) -> pd.DataFrame:
+    """USGS country strings -> ISO3 (``usgs_country_iso3.csv``)."""
+    f = raw / "countries" / "usgs_country_iso3.csv"
+    df = read_csv_checked(f, ["usgs_country", "usgs_country_normalized", "iso3", "kind"])
+    df["usgs_country_normalized"] = _norm(df["usgs_country_normalized"])
+    return df
+
+
+def _series_map() -> pd.DataFrame:
+    f = MAPPINGS / "usgs_series.csv"
+    return read_csv_checked(f, ["usgs_commodity", "usgs_type", "material", "stage", "to_tonnes", "unit"])
+
+
+def _parse_reserve(text: str) -> tuple[float, str]:
+    t = text.strip().replace(",", "")
+    if t in ("", "NA", "W", "—"):
+        return np.nan, ""
+    flag = ""
+    if t.startswith(">"):
+        flag, t = "lower bound", t[1:]
+    try:
+        return float(t), flag
+    except ValueError:
+        return np.nan, f"unparsed: {text.strip()}"
+
+
+def read_world_data(raw: Path, countries: set[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Production (2023, 2024e), reserves (2024) and world totals from MCS2025_World_Data.csv.
+
+    Quantities are converted to tonnes of the stated content (kg -> t for Ga, Ge, Re;
+    thousand t -> t). "Other countries" rows become country ``ROW``; "World total"
+    rows go to the separate ``world_totals`` table.
+    """
+    f = raw / "usgs_mcs2025" / "MCS2025_World_Data.csv"
+    df = read_csv_checked(f, WORLD_COLUMNS)
+    df["row"] = np.arange(len(df)) + 2
+    df["COMMODITY"] = _norm(df["COMMODITY"])
+    df["TYPE"] = _norm(df["TYPE"])
+    df["COUNTRY_N"] = _norm(df["COUNTRY"])
+    cmap = read_country_map(raw)
+    kind = dict(zip(cmap["usgs_country_normalized"], cmap["kind"], strict=True))
+    iso = dict(zip(cmap["usgs_country_normalized"], cmap["iso3"], strict=True))
+    smap = _series_map()
+    key = {(c, t): (m, s, float(k), u) for c, t, m, s, k, u in smap[
+        ["usgs_commodity", "usgs_type", "material", "stage", "to_tonnes", "unit"]].itertuples(index=False)}
+    prod_rows, res_rows, tot_rows = [], [], []
+    for r in df.itertuples(index=False):
+        sk = key.get((r.COMMODITY, r.TYPE))
+        if sk is None:
+            continue
+        material, stage, factor, unit = sk
+        cname = r.COUNTRY_N
+        if cname not in kind:
+            raise InputError(str(f), f"row {r.row}, column COUNTRY", f"unknown country {cname!r}")
+        k = kind[cname]
+        code = iso[cname]
+        if k == "group":
+            continue  # e.g. "United States and Canada": cannot be split
+        if k == "country" and code not in countries:
+            raise InputError(str(f), f"row {r.row}, column COUNTRY", f"ISO3 {code!r} is not a known country")
+        target = code if k == "country" else ("ROW" if k == "other" else "WLD")
+        for col, year in (("PROD_2023", 2023), ("PROD_EST_ 2024", 2024)):
+            text = getattr(r, _attr(df, col))
+            val = _num(text, f, r.row, col)
+            if np.isnan(val):
+                continue
+            if val < 0:
+                raise InputError(str(f), f"row {r.row}, column {col}", f"negative quantity {text!r}")
+            rec = {"material": material, "stage": stage, "year": year, "quantity": val * factor, "unit": unit,
+                   "source": "usgs-mcs-2025", "case": "estimated" if year == 2024 else "reported",
+                   "flag": str(getattr(r, "PROD_NOTES", "")).strip()}
+            if target == "WLD":
+                tot_rows.append({**rec, "note": cname})
+            else:
+                prod_rows.append({**rec, "country": target})
+        rtext = r.RESERVES_2024
+        rv, rflag = _parse_reserve(rtext)
+        if not np.isnan(rv) and stage == "mining" and target != "WLD":
+            res_rows.append({"material": material, "country": target, "year": 2024,
+                             "quantity": rv * factor, "unit": unit, "source": "usgs-mcs-2025",
+                             "flag": rflag or str(getattr(r, "RESERVE_NOTES", "")).strip()})
+    prod = pd.DataFrame(prod_rows)
+    # A few commodities list the same country twice (e.g. beneficiated vs crude): sum them.
+    prod = (prod.groupby(["material", "stage", "country", "year", "unit", "source", "case"], as_index=False)
+            .agg(quantity=("quantity", "sum"), flag=("flag", lambda s: "; ".join(sorted({x for x in s if x})))))
+    res = pd.DataFrame(res_rows)
+    res = (res.groupby(["material", "country", "year", "unit", "source"], as_index=False)
+           .agg(quantity=("quantity", "sum"), flag=("flag", lambda s: "; ".join(sorted({x for x in s if x})))))
+    tot = pd.DataFrame(tot_rows)
+    return prod, res, tot
+
+
+def _attr(df: pd.DataFrame, col: str) -> str:
+    # itertuples renames columns that are not identifiers to _<position>
+    pos = list(df.columns).index(col)
+    return col if col.isidentifier() else f"_{pos}"
+
+
+def _num(text: str, f: Path, row: int, col: str) -> float:
+    t = str(text).strip().replace(",", "")
+    if t in ("", "NA", "W", "—", "-"):
+        return np.nan
+    if t.startswith(">") or t.startswith("<"):
+        t = t[1:]
+    try:
+        return float(t)
+    except ValueError:
+        raise InputError(str(f), f"row {row}, column {col}", f"not a number: {text!r}") from None
+
+
+_UNIT_SUFFIX = [
+    ("_pct", "percent"), ("_dkg", "USD/kg"), ("_dt", "USD/t"), ("_dlb", "USD/lb"), ("_ctlb", "US cents/lb"),
+    ("_dtoz", "USD/troy oz"), ("_dmtu", "USD/mtu"), ("_kg", "kg"), ("_kt", "thousand t"), ("_t", "t"),
+    ("_num", "number"), ("_mt", "million t"), ("_dst", "USD/short ton"), ("_dflask", "USD/flask"),
+]
+
+
+def read_salient(raw: Path, materials: pd.DataFrame) -> pd.DataFrame:
+    """US salient statistics 2020-2024 for every commodity file, long format.
+
+    Columns: material (slug where the commodity maps to one, else the USGS code),
+    usgs_code, year, statistic (the USGS column), value (float), unit (from the
+    column suffix), flag ('W' withheld, 'NA', 'E' net exporter, '>' lower bound,
+    'e' estimated). NIR is in percent.
+    """
+    folder = raw / "usgs_mcs2025" / "salient"
+    if not folder.is_dir():
+        raise InputError(str(folder), None, "folder not found")
+    usgs_to_mat = dict(zip(materials["usgs_commodity"].str.strip().str.lower(), materials["material"], strict=True))
+    code_names = {"rareee": "rare-earths", "galli": "gallium", "germa": "germanium", "lithium": "lithium",
+                  "cobal": "cobalt", "nicke": "nickel", "graph": "graphite", "manga": "manganese",
+                  "antim": "antimony", "tungs": "tungsten", "coppe": "copper", "alumi": "aluminium",
+                  "bauxi": "bauxite"}
+    rows = []
+    for fpath in sorted(folder.glob("mcs2025-*_salient.csv")):
+        code = fpath.name.removeprefix("mcs2025-").removesuffix("_salient.csv")
+        for enc in ("utf-8-sig", "latin-1"):
+            try:
+                df = read_csv_checked(fpath, ["Commodity", "Year"], encoding=enc)
+                break
+            except InputError as exc:
+                if "not valid" not in exc.problem:
+                    raise
+        commodity = df["Commodity"].iloc[0].strip() if len(df) else code
+        material = code_names.get(code) or usgs_to_mat.get(commodity.lower()) or code
+        years = to_number(df["Year"].str.extract(r"(\d{4})")[0].fillna(""), fpath, "Year").astype("Int64")
+        for col in df.columns:
+            if col in ("DataSource", "Source", "Commodity", "Year") or col.startswith("Unnamed"):
+                continue
+            unit = next((u for suf, u in _UNIT_SUFFIX if col.endswith(suf)), "")
+            for y, text in zip(years, df[col], strict=True):
+                t = str(text).strip()
+                if t == "" or pd.isna(y):
+                    continue
+                flag = ""
+                m = re.fullmatch(r"([<>])?\s*(-?[\d,]*\.?\d+)\s*(e|E)?", t)
+                if m:
+                    value = float(m.group(2).replace(",", ""))
+                    flag = (">" if m.group(1) == ">" else "<" if m.group(1) else "") + ("e" if m.group(3) else "")
+                else:
+                    value = float("nan")
+                    flag = t
+                rows.append({"material": material, "usgs_code": code, "year": int(y), "statistic": col,
+                             "value": value, "unit": unit, "flag": flag, "source": "usgs-mcs-2025"})
+    return pd.DataFrame(rows)
