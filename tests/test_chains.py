@@ -289,3 +289,22 @@ def test_check_chain_references_passes_for_shipped_chains(chains, hs_codes):
     materials = {m for c in chains.values() for m in c.materials}
     for c in chains.values():
         check_chain_references(c, c.id, materials, hs_codes)
+
+
+# --- documentation -----------------------------------------------------------------------------------
+
+
+def test_docs_table_lists_every_number(chains):
+    """docs/chains.md has a table row for every factor, share and intensity of every chain."""
+    doc = (ROOT / "docs" / "chains.md").read_text(encoding="utf-8")
+    for c in chains.values():
+        assert f"### `{c.id}`" in doc, c.id
+        section = doc.split(f"### `{c.id}`", 1)[1].split("\n### ", 1)[0]
+        for s in c.stages:
+            for inp in s.inputs:
+                assert f"| `{s.id}` ← `{inp.stage}` | factor | {inp.factor.value:g}" in section, (c.id, s.id)
+        for e in c.end_uses:
+            for kind, n in (("share", e.share), ("intensity", e.intensity)):
+                if n is not None:
+                    row = f"| `{e.stage}` → `{e.sector}`: {e.name} | {kind} | {n.value:g}"
+                    assert row in section, (c.id, e.name, kind)
