@@ -308,3 +308,28 @@ def test_docs_table_lists_every_number(chains):
                 if n is not None:
                     row = f"| `{e.stage}` → `{e.sector}`: {e.name} | {kind} | {n.value:g}"
                     assert row in section, (c.id, e.name, kind)
+
+
+# --- against the embedded World ----------------------------------------------------------------------
+
+
+def test_chains_match_the_world(chains, hs_codes):
+    """Materials exist in the World and every named production series has rows."""
+    critmin = pytest.importorskip("critmin")
+    try:
+        world = critmin.load()
+        materials = set(world.materials()["material"])
+        production = world.production()
+    except Exception as exc:  # the World is built elsewhere; skip rather than fail when it is absent
+        pytest.skip(f"embedded World not available: {exc}")
+    for c in chains.values():
+        check_chain_references(c, c.id, materials, hs_codes)
+        for s in c.stages:
+            if s.production is None:
+                continue
+            rows = production[
+                (production["material"] == s.production.material) & (production["stage"] == s.production.stage)
+            ]
+            if s.production.source:
+                rows = rows[rows["source"] == s.production.source]
+            assert len(rows), f"{c.id}: {s.id}: no World production rows for {s.production}"
