@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from critmin.cli import data_cmd
+from critmin.cli import brief_cmd, data_cmd
 from critmin.cli.common import err_console, set_world_path
 from critmin.errors import InputError
 
@@ -34,6 +34,7 @@ def _main(
 
 
 app.add_typer(data_cmd.app, name="data")
+app.command("brief")(brief_cmd.brief)
 
 
 

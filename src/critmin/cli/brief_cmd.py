@@ -1,0 +1,55 @@
+"""``critmin brief``: the briefing table for one or more importers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from critmin.cli.common import atomic_write_text, console, get_world, print_json
+
+
+def brief(
+    importer: str = typer.Option("USA,JPN", "--importer", help="Comma-separated ISO3 codes or blocs."),
+    year: int = typer.Option(None, "--year", help="Year (default: latest with data for each stage)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    html: Path = typer.Option(None, "--html", help="Also write a self-contained HTML page with charts."),
+) -> None:
+    """For each chain material: top producers, China's share and HHI at each stage, with sources."""
+    from critmin.brief import briefing
+
+    importers = [c.strip() for c in importer.split(",") if c.strip()]
+    world = get_world()
+    b = briefing(world, importers, year)
+    if html:
+        from critmin.report.html import render_brief
+
+        atomic_write_text(html, render_brief(b))
+    if as_json:
+        print_json(b)
+        return
+    from rich.table import Table
+
+    for c in b["chains"]:
+        t = Table(title=c["title"], header_style="bold", title_justify="left", expand=False)
+        for col, just in (("stage", "left"), ("evidence", "left"), ("top producers", "left"), ("CHN", "right"),
+                          ("HHI", "right")):
+            t.add_column(col, justify=just, overflow="fold")
+        for code in importers:
+            t.add_column(f"{code}←CHN", justify="right")
+        for st in c["stages"]:
+            for e in st["evidence"]:
+                basis = "prod" if e["basis"] == "production" else "exports"
+                ev = f"{basis} {e['source']} {e['year']}"
+                top = " ".join(f"{x['country']}{x['share']:.0%}" for x in e["top"])
+                imp = [
+                    ("" if not e.get("importers") or e["importers"][code]["china_share"] is None
+                     else f"{e['importers'][code]['china_share']:.0%}")
+                    for code in importers
+                ]
+                t.add_row(st["stage"], ev, top, f"{e['china_share']:.0%}", f"{e['hhi']:.2f}", *imp)
+        console.print(t)
+    console.print(f"World {world.checksum[:12]}…  prod = share of production (t); exports = share of world "
+                  "exports (USD, BACI); X←CHN = share of X's imports from China. Sources: critmin data info.")
+    if html:
+        console.print(f"wrote {html}")

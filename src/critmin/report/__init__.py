@@ -1,0 +1,1 @@
+"""Reports: self-contained HTML pages (Plotly JS inlined from the installed package, no network)."""
