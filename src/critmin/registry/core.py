@@ -1,0 +1,319 @@
+"""The registry: projects, investments and the frameworks' dates, loaded from a folder.
+
+A registry folder holds ``projects_*.yaml|json`` (each ``{projects: [...]}``),
+``investments_*.yaml|json`` (each ``{investments: [...]}``) and optionally its own
+``vocab.yaml``, ``framework_timeline.yaml``, ``countries.csv`` and ``us_states.csv``
+(the embedded ones are used when absent). The embedded registry ships in
+``critmin/registry/data``; ``critmin projects init DIR`` copies it to a folder a
+user can add to. Every record is validated on load (see :mod:`.schema`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from critmin.errors import InputError, nearest
+from critmin.registry.schema import Context, Investment, Project, check_investment, check_project, parse_date
+
+#: The embedded registry folder inside the installed package.
+EMBEDDED_REGISTRY = Path(__file__).parent / "data"
+
+#: Environment variable naming a registry folder to use instead of the embedded one.
+REGISTRY_ENV = "CRITMIN_REGISTRY"
+
+#: The file ``add_projects`` writes new records into.
+ADDED_FILE = "projects_added.yaml"
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_records_file(path: str | Path, key: str) -> list[Any]:
+    """The list under ``key`` in a YAML/JSON file (a bare list or one mapping is also accepted)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), None, "no such file")
+    text = p.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if p.suffix == ".json" else yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise InputError(str(p), where, f"invalid YAML: {problem}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(str(p), f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
+    if data is None:
+        raise InputError(str(p), None, f"empty file (expected a '{key}:' list)")
+    if isinstance(data, dict) and key in data:
+        data = data[key]
+        if not isinstance(data, list):
+            raise InputError(str(p), key, f"expected a list of {key}")
+    elif isinstance(data, dict) and "id" in data:
+        data = [data]
+    elif isinstance(data, dict):
+        raise InputError(str(p), None, f"expected a '{key}:' list (top-level keys: {', '.join(map(str, data))})")
+    if not isinstance(data, list):
+        raise InputError(str(p), None, f"expected a list of {key}, got {type(data).__name__}")
+    return data
+
+
+def _read_codes(path: Path, column: str) -> set[str]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return {row[column] for row in csv.DictReader(fh) if row.get(column)}
+
+
+def _pick(folder: Path, name: str) -> Path:
+    own = folder / name
+    return own if own.is_file() else EMBEDDED_REGISTRY / name
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Registry:
+    """Validated projects and investments plus the framework timeline (see module docstring)."""
+
+    def __init__(
+        self,
+        projects: list[Project],
+        investments: list[Investment],
+        events: list[dict[str, Any]],
+        context: Context,
+        path: Path | None = None,
+    ) -> None:
+        self.projects = projects
+        self.investments = investments
+        self.events = events
+        self.context = context
+        self.path = path
+        self._by_id = {p.id: p for p in projects}
+
+    # ------------------------------------------------------------------ loading
+    @staticmethod
+    def context_for(folder: Path) -> Context:
+        """Vocabularies, countries and states of registry ``folder`` (embedded ones as fallback)."""
+        vocab = yaml.load(_pick(folder, "vocab.yaml").read_text(encoding="utf-8"), Loader=_Loader)
+        countries = _read_codes(_pick(folder, "countries.csv"), "iso3")
+        states = _read_codes(_pick(folder, "us_states.csv"), "usps")
+        return Context(vocab=vocab, countries=countries, states=states)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Registry:
+        """Load and validate the registry in ``path`` (default: ``$CRITMIN_REGISTRY`` or embedded)."""
+        folder = resolve_registry_path(path)
+        if not folder.is_dir():
+            raise InputError(str(folder), None, "registry folder does not exist")
+        ctx = cls.context_for(folder)
+        projects: list[Project] = []
+        for f in sorted(folder.glob("projects_*.*")):
+            if f.suffix not in (".yaml", ".yml", ".json"):
+                continue
+            for i, raw in enumerate(read_records_file(f, "projects")):
+                p = check_project(raw, ctx, str(f), f"projects[{i}]")
+                ctx.project_ids.add(p.id)
+                projects.append(p)
+        investments: list[Investment] = []
+        for f in sorted(folder.glob("investments_*.*")):
+            if f.suffix not in (".yaml", ".yml", ".json"):
+                continue
+            for i, raw in enumerate(read_records_file(f, "investments")):
+                v = check_investment(raw, ctx, str(f), f"investments[{i}]")
+                ctx.investment_ids.add(v.id)
+                investments.append(v)
+        tl = _pick(folder, "framework_timeline.yaml")
+        events = read_records_file(tl, "events")
+        for i, e in enumerate(events):
+            for k in ("id", "date", "label", "source"):
+                if not e.get(k):
+                    raise InputError(str(tl), f"events[{i}].{k}", "required field is missing")
+            e["date"] = parse_date(str(e["date"]))
+        return cls(projects, investments, events, ctx, folder)
+
+    # ------------------------------------------------------------------ access
+    def project(self, project_id: str) -> Project:
+        """The project with id ``project_id`` (InputError with suggestions if unknown)."""
+        if project_id not in self._by_id:
+            hint = nearest(project_id, list(self._by_id))
+            more = f"; did you mean {', '.join(hint)}?" if hint else ""
+            raise InputError("project", project_id, f"no such project{more}")
+        return self._by_id[project_id]
+
+    def projects_frame(self) -> pd.DataFrame:
+        """One row per project: ids, location, stage, ``capacity_tpy`` (t/yr, else NaN), years, sources."""
+        rows = []
+        for p in self.projects:
+            cap = p.capacity
+            tpy = cap.value if cap is not None and cap.unit == "t/yr" else None
+            rows.append(
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "owners": "; ".join(p.owners),
+                    "country": p.country,
+                    "state": p.state,
+                    "chain": p.chain,
+                    "stage": p.stage,
+                    "material": p.material,
+                    "capacity_tpy": tpy,
+                    "capacity_value": cap.value if cap else None,
+                    "capacity_unit": cap.unit if cap else None,
+                    "capacity_content": cap.content if cap else None,
+                    "capex_musd": p.capex.amount_m if p.capex and p.capex.currency == "USD" else None,
+                    "announced_year": p.announced_year,
+                    "fid_year": p.fid_year,
+                    "start_year": p.start_year,
+                    "status": p.status,
+                    "lat": p.lat,
+                    "lon": p.lon,
+                    "origin": "cim" if p.cim_id else "curated",
+                    "sources": all_sources(p),
+                }
+            )
+        df = pd.DataFrame(rows)
+        for c in ("announced_year", "fid_year", "start_year"):
+            df[c] = df[c].astype("Int64")
+        return df
+
+    def filter_projects(
+        self,
+        chain: str | None = None,
+        stage: str | None = None,
+        country: str | None = None,
+        status: str | None = None,
+    ) -> pd.DataFrame:
+        """:meth:`projects_frame` rows matching each given value (validated against the vocabularies)."""
+        df = self.projects_frame()
+        checks = {"chain": "chains", "stage": "stages", "status": "statuses"}
+        for col, val in (("chain", chain), ("stage", stage), ("country", country), ("status", status)):
+            if val is None:
+                continue
+            known = set(self.context.vocab[checks[col]]) if col in checks else self.context.countries
+            if val not in known:
+                hint = nearest(val, known)
+                more = f"; did you mean {', '.join(hint)}?" if hint else ""
+                raise InputError(f"--{col}", val, f"unknown {col}{more}")
+            df = df[df[col] == val]
+        return df.reset_index(drop=True)
+
+    def investments_frame(self) -> pd.DataFrame:
+        """One row per investment; ``amount_musd`` is ``amount_m`` when the currency is USD, else NaN."""
+        rows = []
+        for v in self.investments:
+            d = v.model_dump()
+            d["tags"] = "; ".join(v.tags)
+            d["amount_musd"] = v.amount_m if v.currency == "USD" else None
+            rows.append(d)
+        return pd.DataFrame(rows)
+
+    def summary(self, by: str) -> pd.DataFrame:
+        """Investment totals by ``state|sector|year|programme|investor_country`` (US$ million, USD rows)."""
+        cols = {
+            "state": "destination_state",
+            "sector": "sector",
+            "year": "year",
+            "programme": "programme",
+            "investor_country": "investor_country",
+        }
+        if by not in cols:
+            raise InputError("--by", by, f"unknown grouping; one of: {', '.join(cols)}")
+        df = self.investments_frame()
+        col = cols[by]
+        key = df[col].astype("object").where(df[col].notna(), "(unknown)")
+        g = df.assign(**{by: key}).groupby(by, sort=True)
+        out = g.agg(
+            amount_musd=("amount_musd", "sum"),
+            records=("id", "count"),
+            records_in_usd=("amount_musd", "count"),
+        ).reset_index()
+        out["amount_musd"] = out["amount_musd"].round(3)
+        return out.sort_values("amount_musd", ascending=False, kind="stable").reset_index(drop=True)
+
+    # ------------------------------------------------------------------ editing
+    def add_projects(self, file: str | os.PathLike[str]) -> list[Project]:
+        """Validate the projects in ``file`` and append them to ``projects_added.yaml`` atomically.
+
+        Nothing is written unless every new record is valid (ids unique across the
+        registry). The embedded registry is read-only.
+        """
+        if self.path is None or self.path.resolve() == EMBEDDED_REGISTRY.resolve():
+            raise InputError(
+                "--registry",
+                None,
+                "the embedded registry is read-only; run 'critmin projects init DIR' and pass --registry DIR",
+            )
+        raws = read_records_file(file, "projects")
+        if not raws:
+            raise InputError(str(file), "projects", "no projects in file")
+        new: list[Project] = []
+        for i, raw in enumerate(raws):
+            p = check_project(raw, self.context, str(file), f"projects[{i}]")
+            self.context.project_ids.add(p.id)
+            new.append(p)
+        target = self.path / ADDED_FILE
+        existing = read_records_file(target, "projects") if target.is_file() else []
+        dumped = existing + [p.model_dump(exclude_none=True, exclude_defaults=True) for p in new]
+        for d, p in zip(dumped[len(existing) :], new, strict=True):
+            d.update({"id": p.id, "country": p.country, "chain": p.chain, "stage": p.stage})
+        text = "# Projects added with 'critmin projects add' (validated).\n" + yaml.safe_dump(
+            {"projects": dumped}, sort_keys=False, allow_unicode=True
+        )
+        atomic_write(target, text)
+        self.projects.extend(new)
+        self._by_id.update({p.id: p for p in new})
+        return new
+
+
+def all_sources(p: Project) -> list[str]:
+    """Every distinct source cited anywhere in project ``p`` (record, capacity, capex, financiers, milestones)."""
+    out: list[str] = []
+    cands: Iterable[str | None] = [
+        *p.sources,
+        p.capacity.source if p.capacity else None,
+        p.capex.source if p.capex else None,
+        *(f.source for f in p.financiers),
+        *(m.source for m in p.milestones),
+    ]
+    for s in cands:
+        if s and s not in out:
+            out.append(s)
+    return out
+
+
+def resolve_registry_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The registry folder to use: ``path``, else ``$CRITMIN_REGISTRY``, else the embedded one."""
+    if path:
+        return Path(path)
+    env = os.environ.get(REGISTRY_ENV)
+    return Path(env) if env else EMBEDDED_REGISTRY
+
+
+def init_registry(dest: str | os.PathLike[str]) -> Path:
+    """Copy the embedded registry's data files into folder ``dest`` (must be empty or new)."""
+    d = Path(dest)
+    if d.exists() and any(d.iterdir()):
+        raise InputError(str(d), None, "folder exists and is not empty")
+    d.mkdir(parents=True, exist_ok=True)
+    for f in sorted(EMBEDDED_REGISTRY.iterdir()):
+        if f.is_file() and f.suffix in (".yaml", ".json", ".csv"):
+            shutil.copy2(f, d / f.name)
+    return d
