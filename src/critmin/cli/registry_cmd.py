@@ -1,0 +1,179 @@
+"""``critmin projects`` and ``critmin invest``: the projects and investments registry.
+
+Thin layer over :mod:`critmin.registry`. ``--registry DIR`` (or
+``$CRITMIN_REGISTRY``) picks a registry folder; the default is the embedded,
+read-only one (``critmin projects init DIR`` copies it to a writable folder).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from critmin.cli.common import console, frame_records, print_json, rich_table
+from critmin.errors import InputError
+
+projects_app = typer.Typer(help="Projects registry: list, show, add, timeline.", no_args_is_help=True)
+invest_app = typer.Typer(help="Investments registry: summaries and maps.", no_args_is_help=True)
+
+_state: dict[str, str | None] = {"registry": None}
+
+_REG_OPT = typer.Option(None, "--registry", envvar="CRITMIN_REGISTRY", help="Registry folder (default: embedded).")
+
+
+@projects_app.callback()
+def _projects(registry: str = _REG_OPT) -> None:
+    _state["registry"] = registry
+
+
+@invest_app.callback()
+def _invest(registry: str = _REG_OPT) -> None:
+    _state["registry"] = registry
+
+
+def _reg():  # noqa: ANN202 - returns critmin.registry.Registry
+    from critmin.registry import Registry
+
+    return Registry.load(_state["registry"])
+
+
+def _out_path(out: Path, suffixes: tuple[str, ...]) -> Path:
+    if out.suffix.lower() not in suffixes:
+        raise InputError("--out", str(out), f"unsupported file type; use {' or '.join(suffixes)}")
+    return out
+
+
+@projects_app.command("list")
+def list_projects(
+    chain: str = typer.Option(None, "--chain", help="Chain id, e.g. rare-earth-magnets, batteries."),
+    stage: str = typer.Option(None, "--stage", help="Stage, e.g. mining, separation, magnet, cell."),
+    country: str = typer.Option(None, "--country", help="ISO3 country, e.g. USA, AUS, JPN."),
+    status: str = typer.Option(None, "--status", help="Status, e.g. operating, construction, announced."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (a list of objects)."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
+) -> None:
+    """List projects (capacity_tpy is t/yr of the stated content; capex_musd US$ million)."""
+    if as_json and as_csv:
+        raise InputError("--json/--csv", None, "choose one output format")
+    df = _reg().filter_projects(chain=chain, stage=stage, country=country, status=status)
+    if as_json:
+        print_json(frame_records(df))
+    elif as_csv:
+        out = df.copy()
+        out["sources"] = out["sources"].map(" | ".join)
+        out.to_csv(sys.stdout, index=False)
+    else:
+        cols = ["id", "country", "state", "stage", "material", "capacity_tpy", "status", "start_year"]
+        console.print(rich_table(df[cols], title=f"{len(df)} projects"))
+
+
+@projects_app.command("show")
+def show(project_id: str = typer.Argument(..., metavar="ID"),
+         as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show one project: every field with its sources, and where it stands against the framework dates."""
+    from critmin.registry import standing
+
+    reg = _reg()
+    p = reg.project(project_id)
+    st = standing(reg)
+    row = frame_records(st[st["id"] == p.id])[0]
+    data = p.model_dump(exclude_none=True)
+    data["standing"] = row
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"[bold]{p.name}[/bold]  ({p.id})")
+    for k, v in data.items():
+        if k in ("name", "id", "standing"):
+            continue
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            console.print(f"[bold]{k}[/bold]:")
+            for item in v:
+                console.print("  - " + "; ".join(f"{a}={b}" for a, b in item.items()), markup=False)
+        elif isinstance(v, dict):
+            console.print(f"[bold]{k}[/bold]: " + "; ".join(f"{a}={b}" for a, b in v.items()), highlight=False)
+        elif v not in ([], None, ""):
+            console.print(f"[bold]{k}[/bold]: {v}", highlight=False)
+    console.print(
+        f"[bold]standing[/bold]: {row['phase']}; {row['vs_deadline']} the {row['deadline']} deadline; "
+        f"financing since the framework: {'yes' if row['financing_since_signature'] else 'no'}",
+        highlight=False,
+    )
+
+
+@projects_app.command("add")
+def add(file: Path = typer.Argument(..., metavar="FILE.yaml")) -> None:
+    """Validate the projects in FILE and add them to the registry (atomic; nothing written on error)."""
+    new = _reg().add_projects(file)
+    console.print(f"added {len(new)} project(s): {', '.join(p.id for p in new)}")
+
+
+@projects_app.command("init")
+def init(dest: Path = typer.Argument(..., metavar="DIR")) -> None:
+    """Copy the embedded registry into DIR (a writable registry for 'projects add')."""
+    from critmin.registry import init_registry
+
+    d = init_registry(dest)
+    console.print(f"registry copied to {d}; use --registry {d} or CRITMIN_REGISTRY={d}")
+
+
+@projects_app.command("timeline")
+def timeline(
+    out: Path = typer.Option(..., "--out", help="Output file: .html (Plotly, offline) or .png."),
+    chain: str = typer.Option(None, "--chain"),
+    country: str = typer.Option(None, "--country"),
+    status: str = typer.Option(None, "--status"),
+) -> None:
+    """Gantt of project milestones against the frameworks' dates."""
+    from critmin.registry.plots import timeline_figure, timeline_png, write_html
+
+    _out_path(out, (".html", ".png"))
+    reg = _reg()
+    if out.suffix.lower() == ".png":
+        timeline_png(reg, out, chain=chain, country=country, status=status)
+    else:
+        write_html(timeline_figure(reg, chain=chain, country=country, status=status), out)
+    console.print(f"wrote {out}")
+
+
+@projects_app.command("standing")
+def standing_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Every project against the US-Japan six-month financing deadline."""
+    from critmin.registry import standing
+
+    df = standing(_reg())
+    if as_json:
+        print_json(frame_records(df))
+    else:
+        console.print(rich_table(df, title="Projects against the framework dates", max_rows=400))
+
+
+@invest_app.command("summary")
+def summary(
+    by: str = typer.Option("programme", "--by", help="state | sector | year | programme | investor_country"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Investment totals (US$ million; records in other currencies are counted, not summed)."""
+    df = _reg().summary(by)
+    if as_json:
+        print_json(frame_records(df))
+    else:
+        console.print(rich_table(df, title=f"Investment by {by} (US$ million)", max_rows=200))
+
+
+@invest_app.command("map")
+def invest_map(
+    out: Path = typer.Option(..., "--out", help="Output .html file (self-contained, offline)."),
+    world: bool = typer.Option(False, "--world", help="World map of projects instead of US states."),
+    investor_country: str = typer.Option(None, "--investor-country", help="Only this investor country (ISO3)."),
+    programme: str = typer.Option(None, "--programme", help="Only this programme."),
+) -> None:
+    """US states shaded by investment with project markers (or --world: projects worldwide)."""
+    from critmin.registry.plots import invest_map_figure, write_html
+
+    _out_path(out, (".html",))
+    fig = invest_map_figure(_reg(), world=world, investor_country=investor_country, programme=programme)
+    write_html(fig, out)
+    console.print(f"wrote {out}")

@@ -1,0 +1,235 @@
+"""Offline maps and timelines of the registry (Plotly HTML, matplotlib PNG).
+
+Nothing is fetched from the network: boundaries come from the GeoJSON files in
+``critmin/data/geo`` (world-atlas / us-atlas, ISC; geometry from Natural Earth
+and the US Census Bureau) passed to Plotly as ``geojson=``, the geo
+layout's base map is switched off (``visible=False``) so plotly.js loads no
+topojson, and plotly.js is inlined into the HTML file.
+
+Money is US$ million (USD records only); capacities t/yr of the stated content.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from critmin.errors import InputError
+from critmin.registry.core import EMBEDDED_REGISTRY, Registry, atomic_write
+from critmin.registry.schema import parse_date
+
+GEO_DIR = Path(__file__).resolve().parent.parent / "data" / "geo"
+STATUS_COLOURS = {
+    "operating": "#1b9e77",
+    "commissioning": "#66a61e",
+    "construction": "#e6ab02",
+    "fid": "#d95f02",
+    "feasibility": "#7570b3",
+    "announced": "#a6761d",
+    "suspended": "#666666",
+    "cancelled": "#e7298a",
+    "retired": "#999999",
+}
+
+
+@lru_cache(maxsize=2)
+def geojson(name: str) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection shipped in ``critmin/data/geo`` (``us_states`` or ``world``)."""
+    files = {"us_states": "us_states_10m.geojson", "world": "world_countries_110m.geojson"}
+    return json.loads((GEO_DIR / files[name]).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _centroids() -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:
+    def read(name: str, key: str) -> dict[str, tuple[float, float]]:
+        with (EMBEDDED_REGISTRY / name).open(encoding="utf-8", newline="") as fh:
+            return {
+                r[key]: (float(r["centroid_lon"]), float(r["centroid_lat"]))
+                for r in csv.DictReader(fh)
+                if r.get("centroid_lon")
+            }
+
+    return read("countries.csv", "iso3"), read("us_states.csv", "usps")
+
+
+def project_points(reg: Registry, us_only: bool = False) -> pd.DataFrame:
+    """Marker positions: the project's lat/lon, else its state's or country's centroid (``approx``)."""
+    countries, states = _centroids()
+    rows = []
+    for p in reg.projects:
+        if us_only and p.country != "USA":
+            continue
+        if p.lat is not None:
+            lon, lat, approx = p.lon, p.lat, ""
+        elif p.state and p.state in states:
+            (lon, lat), approx = states[p.state], "state centroid"
+        elif p.country in countries:
+            (lon, lat), approx = countries[p.country], "country centroid"
+        else:
+            continue
+        cap = f"{p.capacity.value:,.0f} {p.capacity.unit} {p.capacity.content}" if p.capacity else "capacity n/a"
+        rows.append({"id": p.id, "name": p.name, "lon": lon, "lat": lat, "approx": approx, "status": p.status,
+                     "stage": p.stage, "country": p.country, "text": f"{p.name}<br>{p.stage}, {p.status}<br>{cap}"
+                     + (f"<br>(position: {approx})" if approx else "")})
+    return pd.DataFrame(rows)
+
+
+def _markers(fig: Any, pts: pd.DataFrame, geo: str = "geo") -> None:
+    import plotly.graph_objects as go
+
+    for status, grp in pts.groupby("status", sort=False):
+        fig.add_trace(
+            go.Scattergeo(
+                lon=grp["lon"], lat=grp["lat"], text=grp["text"], hoverinfo="text", mode="markers",
+                name=f"projects: {status}", geo=geo,
+                marker={"size": 7, "color": STATUS_COLOURS.get(str(status), "#333"), "line": {"width": 0.5}},
+            )
+        )
+
+
+def invest_map_figure(
+    reg: Registry,
+    world: bool = False,
+    investor_country: str | None = None,
+    programme: str | None = None,
+) -> Any:
+    """A Plotly figure: US states shaded by investment (US$ million) with project markers.
+
+    With ``world=True``, countries shaded by the number of projects, with every
+    project as a marker. ``investor_country`` / ``programme`` filter the investments.
+    """
+    import plotly.graph_objects as go
+
+    inv = reg.investments_frame()
+    title_bits = []
+    if investor_country:
+        if investor_country not in reg.context.countries:
+            raise InputError("--investor-country", investor_country, "unknown country (ISO3 expected)")
+        inv = inv[inv["investor_country"] == investor_country]
+        title_bits.append(f"investor {investor_country}")
+    if programme:
+        if programme not in reg.context.vocab["programmes"]:
+            raise InputError("--programme", programme, "unknown programme")
+        inv = inv[inv["programme"] == programme]
+        title_bits.append(programme)
+    fig = go.Figure()
+    if world:
+        counts = pd.Series([p.country for p in reg.projects]).value_counts()
+        gj = geojson("world")
+        fig.add_trace(
+            go.Choropleth(
+                geojson=gj, featureidkey="properties.iso3", locations=list(counts.index), z=list(counts.values),
+                colorscale="Blues", colorbar={"title": "projects"}, name="projects by country",
+                marker={"line": {"width": 0.4, "color": "#888"}},
+            )
+        )
+        _markers(fig, project_points(reg))
+        fig.update_geos(visible=False, projection_type="natural earth", showframe=False,
+                        lataxis_range=[-60, 85], lonaxis_range=[-180, 180])
+        title = "Registry projects by country"
+    else:
+        usd = inv[inv["destination_country"].eq("USA") & inv["destination_state"].notna()]
+        by_state = usd.groupby("destination_state")["amount_musd"].sum()
+        gj = geojson("us_states")
+        # every state drawn (zero where no investment) so the shapes are always there
+        all_states = [f["properties"]["usps"] for f in gj["features"]]
+        z = [float(by_state.get(s, 0.0)) for s in all_states]
+        fig.add_trace(
+            go.Choropleth(
+                geojson=gj, featureidkey="properties.usps", locations=all_states, z=z, colorscale="YlOrRd",
+                colorbar={"title": "US$ m"}, name="investment by state",
+                hovertemplate="%{location}: US$ %{z:,.0f} m<extra></extra>",
+                marker={"line": {"width": 0.5, "color": "#555"}},
+            )
+        )
+        _markers(fig, project_points(reg, us_only=True))
+        fig.update_geos(visible=False, projection_type="albers usa", fitbounds="locations")
+        title = "Investment by US state (US$ million, USD records)"
+    if title_bits:
+        title += " - " + ", ".join(title_bits)
+    fig.update_layout(title=title, margin={"l": 0, "r": 0, "t": 40, "b": 0}, height=650,
+                      legend={"orientation": "h", "y": -0.02})
+    return fig
+
+
+def _timeline_projects(reg: Registry, chain: str | None, country: str | None, status: str | None) -> list[Any]:
+    df = reg.filter_projects(chain=chain, country=country, status=status)
+    ids = set(df["id"])
+    return [p for p in reg.projects if p.id in ids and p.milestones]
+
+
+def timeline_figure(
+    reg: Registry, chain: str | None = None, country: str | None = None, status: str | None = None
+) -> Any:
+    """Plotly Gantt of project milestones (one row per project) against the framework dates."""
+    import plotly.graph_objects as go
+
+    projs = _timeline_projects(reg, chain, country, status)
+    if not projs:
+        raise InputError("timeline", None, "no project with milestones matches the filters")
+    fig = go.Figure()
+    for p in projs:
+        ds = [parse_date(m.date) for m in p.milestones]
+        fig.add_trace(go.Scatter(x=[min(ds), max(ds)], y=[p.name, p.name], mode="lines",
+                                 line={"color": STATUS_COLOURS.get(p.status, "#333"), "width": 6},
+                                 showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(
+            x=ds, y=[p.name] * len(ds), mode="markers", showlegend=False,
+            marker={"symbol": ["circle-open" if m.planned else "circle" for m in p.milestones], "size": 10,
+                    "color": STATUS_COLOURS.get(p.status, "#333")},
+            text=[f"{m.date}: {m.event}" + (" (planned)" if m.planned else "") for m in p.milestones],
+            hoverinfo="text"))
+    for e in reg.events:
+        d: dt.date = e["date"]
+        fig.add_shape(type="line", x0=d, x1=d, y0=0, y1=1, yref="paper",
+                      line={"dash": "dot" if e.get("computed") else "solid", "color": "#c00", "width": 1})
+        fig.add_annotation(x=d, y=1, yref="paper", text=e["id"], textangle=-60, showarrow=False,
+                           font={"size": 9, "color": "#c00"}, yanchor="bottom")
+    fig.update_layout(title="Project milestones against the frameworks' dates (open = planned; dotted = computed)",
+                      height=max(400, 28 * len(projs) + 220), margin={"l": 10, "r": 10, "t": 180, "b": 40},
+                      xaxis={"type": "date"}, yaxis={"autorange": "reversed"})
+    return fig
+
+
+def timeline_png(reg: Registry, out: Path, chain: str | None = None, country: str | None = None,
+                 status: str | None = None) -> None:
+    """The same Gantt as a PNG (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    projs = _timeline_projects(reg, chain, country, status)
+    if not projs:
+        raise InputError("timeline", None, "no project with milestones matches the filters")
+    fig, ax = plt.subplots(figsize=(13, 0.32 * len(projs) + 2.5))
+    for i, p in enumerate(projs):
+        ds = [parse_date(m.date) for m in p.milestones]
+        col = STATUS_COLOURS.get(p.status, "#333")
+        ax.plot([min(ds), max(ds)], [i, i], color=col, lw=5, solid_capstyle="butt")
+        for m, d in zip(p.milestones, ds, strict=True):
+            ax.plot([d], [i], "o", mfc="white" if m.planned else col, mec=col, ms=6)
+    for e in reg.events:
+        ax.axvline(e["date"], color="#c00", lw=0.8, ls=":" if e.get("computed") else "-")
+        ax.text(e["date"], len(projs) - 0.3, e["id"], rotation=75, fontsize=6, color="#c00", va="bottom")
+    ax.set_yticks(range(len(projs)), [p.name[:60] for p in projs], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_title("Project milestones against the frameworks' dates", fontsize=10, pad=90)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(out)
+
+
+def write_html(fig: Any, out: Path) -> None:
+    """Write ``fig`` as a self-contained HTML file (plotly.js inlined; no CDN), atomically."""
+    html = fig.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False})
+    atomic_write(out, html)
