@@ -1,0 +1,36 @@
+"""Disruption scenarios simulated month by month with uncertainty.
+
+Start here::
+
+    import critmin
+    from critmin import simulate
+    world = critmin.load()
+    ds = simulate.run(world, "ree-magnet-embargo-us-jpn", runs=1000, seed=1)
+    simulate.summarize(ds)            # shortfall by country x sector: mean, P5/P50/P95, probability
+
+A scenario (YAML, :mod:`critmin.simulate.scenario`) names a chain, shocks and
+responses. :mod:`critmin.simulate.model` builds a balanced monthly baseline of the
+chain from the World; :mod:`critmin.simulate.kernel` steps through the months for
+all Monte Carlo runs at once; :mod:`critmin.simulate.engine` runs chunks in-process
+or on Dask and returns an xarray Dataset. See ``docs/simulate.md``.
+"""
+
+from critmin.simulate.engine import price_summary, run, stockpile_summary, summarize
+from critmin.simulate.library import library, library_names, library_path
+from critmin.simulate.model import ChainModel, build_model
+from critmin.simulate.scenario import Scenario, load_scenario, parse_scenario
+
+__all__ = [
+    "ChainModel",
+    "Scenario",
+    "build_model",
+    "library",
+    "library_names",
+    "library_path",
+    "load_scenario",
+    "parse_scenario",
+    "price_summary",
+    "run",
+    "stockpile_summary",
+    "summarize",
+]

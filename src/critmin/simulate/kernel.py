@@ -1,0 +1,582 @@
+"""The monthly multi-stage kernel, vectorised over Monte Carlo runs.
+
+:func:`compile_plan` turns a validated :class:`~critmin.simulate.scenario.Scenario`
+into index masks over a :class:`~critmin.simulate.model.ChainModel` plus a list of
+parameter *slots* (one :class:`Dist` each). :func:`sample` draws every slot for all
+runs up front (seeded, in slot order), so the result of a run does not depend on
+how runs are split into chunks. :func:`simulate_chunk` then steps through the
+months; every array has the runs as its leading axis and there is no loop over
+runs. Units: t per month of each stage's content; prices are indices (1 = baseline).
+
+One month, for each stage ``s`` upstream first (all countries and runs at once):
+
+1. **Production** = min(baseline × price^ε_s, capacity) × (1 − outage), where
+   capacity = baseline × (1 + spare × ramp) and the ramp runs linearly over
+   ``lead_months`` from the first month the stage's market was short; output is
+   further limited by the inputs delivered to the stage (through the chain's
+   factors). Input delivered but not used goes to the input stage's inventory.
+2. **Trade**: each producer ships to each partner its baseline share of current
+   output; an export restriction withholds ``fraction`` of the flows from the
+   origin to its destinations (overlapping restrictions add up, capped at all),
+   and the origin keeps the blocked tonnes (its inventory).
+3. **Need** = final demand (baseline × surge × price^ε_d × (1 − substitution))
+   + inputs wanted by downstream stages at their target output.
+4. **Re-routing**: countries with supply above need (kept output + imports +
+   inventory) offer (1 − friction) of the surplus to a common pool, which fills
+   deficits pro rata; an origin with an active restriction on the stage offers
+   nothing.
+5. **Stockpiles** of the stage release min(holdings, max monthly release, the
+   holder's remaining deficit) when their trigger holds; a bloc's pooled stock is
+   shared among member deficits pro rata.
+6. **Rationing**: a short country serves every use (final sectors and downstream
+   stages) the same fraction ρ = supply / need; unmet final demand is the
+   **shortfall**; supply beyond need is carried as inventory.
+7. **Price**: the constant-elasticity market-clearing rule. With demand
+   D(P) = D₀P^ε_d and supply S(P) = (1 − u)D₀P^ε_s, where u is the world's
+   unmet share of need this month, the clearing price index is
+   P = (1 − u)^(−1/(ε_s − ε_d)), capped at ``price_cap``; it acts on the next month.
+
+Mass balance, per stage, country and month (checked as ``balance_residual``):
+production + imports − exports + inventory in + re-routed in − re-routed out
++ stockpile release = use by downstream stages + final deliveries + inventory out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from critmin.errors import InputError, nearest
+from critmin.simulate.model import ChainModel
+from critmin.simulate.scenario import Dist, Scenario, make_dist
+
+DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
+
+
+def load_defaults() -> dict[str, Any]:
+    """The judgement defaults (``defaults.yaml``) as raw mappings with rationale."""
+    return yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8"))
+
+
+@dataclass
+class Plan:
+    """A scenario compiled against a model: masks, indices and parameter slots."""
+
+    slots: list[Dist] = field(default_factory=list)
+    slot_names: list[str] = field(default_factory=list)
+    restrictions: list[dict[str, Any]] = field(default_factory=list)
+    outages: list[dict[str, Any]] = field(default_factory=list)
+    surges: list[dict[str, Any]] = field(default_factory=list)
+    stockpiles: list[dict[str, Any]] = field(default_factory=list)
+    capacity: list[dict[str, Any]] = field(default_factory=list)
+    substitution: list[dict[str, Any]] = field(default_factory=list)
+    eps_d: int = -1
+    eps_s: int = -1
+    friction: int = -1
+    price_cap: int = -1
+    horizon: int = 36
+
+    def add(self, name: str, d: Dist) -> int:
+        self.slots.append(d)
+        self.slot_names.append(name)
+        return len(self.slots) - 1
+
+
+# ---------------------------------------------------------------------------------------------- compile
+
+
+class _Resolver:
+    """Names in a scenario → model indices, with one-line errors naming the field path."""
+
+    def __init__(self, world: Any, model: ChainModel, chain: Any, source: str) -> None:
+        self.world = world
+        self.model = model
+        self.chain = chain
+        self.source = source
+        cdf = world.table("countries")
+        self.known = set(cdf["iso3"]) if not cdf.empty else None
+        bdf = world.table("blocs")
+        self.blocs = {b: sorted(g["iso3"]) for b, g in bdf.groupby("bloc")} if not bdf.empty else {}
+        self.sector_names = {e.sector for e in chain.end_uses} | set(model.sectors)
+
+    def fail(self, path: str, msg: str) -> None:
+        raise InputError(self.source, path, msg)
+
+    def places(self, name: str, path: str, allow_all: bool = False) -> list[str]:
+        if allow_all and name == "all":
+            return list(self.model.countries)
+        if name in self.blocs:
+            return self.blocs[name]
+        if name == "ROW" or (self.known is None and name in self.model.countries):
+            return [name]
+        if self.known is not None and name in self.known:
+            return [name]
+        pool = (self.known or set(self.model.countries)) | set(self.blocs)
+        hint = nearest(name, pool)
+        more = f"; did you mean {', '.join(hint)}?" if hint else ""
+        self.fail(path, f"unknown country or bloc {name!r}{more}")
+        return []
+
+    def mask(self, names: list[str]) -> np.ndarray:
+        m = np.zeros(len(self.model.countries), dtype=bool)
+        for n in names:
+            i = self.model.country_index(n)
+            if i is not None:
+                m[i] = True
+        return m
+
+    def stage_mask(
+        self, stages: list[str] | None, materials: list[str] | None, hs6: list[str] | None, path: str
+    ) -> np.ndarray:
+        S = len(self.model.stages)
+        m = np.zeros(S, dtype=bool)
+        for j, st in enumerate(stages or []):
+            if st not in self.model.stages:
+                hint = nearest(st, self.model.stages)
+                more = f"; did you mean {', '.join(hint)}?" if hint else ""
+                self.fail(f"{path}.stages[{j}]", f"chain {self.chain.id!r} has no stage {st!r}{more}")
+            m[self.model.stages.index(st)] = True
+        mats = set(self.model.stage_material)
+        wm = self.world.table("materials")
+        world_mats = set(wm["material"]) if not wm.empty else mats
+        for j, mat in enumerate(materials or []):
+            if mat not in world_mats and mat not in mats:
+                hint = nearest(mat, world_mats | mats)
+                more = f"; did you mean {', '.join(hint)}?" if hint else ""
+                self.fail(f"{path}.materials[{j}]", f"unknown material {mat!r}{more}")
+            if mat not in mats:
+                self.fail(
+                    f"{path}.materials[{j}]",
+                    f"material {mat!r} is not in chain {self.chain.id!r} (it has {', '.join(sorted(mats))})",
+                )
+            m |= np.array([x == mat for x in self.model.stage_material])
+        for j, code in enumerate(hs6 or []):
+            hit = np.array([code in self.chain.stage(s).hs6 for s in self.model.stages])
+            if not hit.any():
+                self.fail(f"{path}.hs6[{j}]", f"no stage of chain {self.chain.id!r} trades under HS {code!r}")
+            m |= hit
+        return m
+
+    def stage_one(self, stage: str | None, material: str | None, path: str) -> int:
+        if stage is not None:
+            return int(np.flatnonzero(self.stage_mask([stage], None, None, path))[0])
+        m = self.stage_mask(None, [material or ""], None, path)
+        # a material's stockpile is held in its most processed form in the chain
+        return int(np.flatnonzero(m)[-1])
+
+    def sector_mask(self, name: str, path: str) -> np.ndarray:
+        K = len(self.model.sectors)
+        if name == "all":
+            return np.ones(K, dtype=bool)
+        if name not in self.sector_names:
+            hint = nearest(name, self.sector_names)
+            more = f"; did you mean {', '.join(hint)}?" if hint else ""
+            self.fail(path, f"chain {self.chain.id!r} has no end-use sector {name!r}{more}")
+        return np.array([s == name or s.startswith(f"{name}@") for s in self.model.sectors])
+
+
+def _default_dist(entry: dict[str, Any], lo: float, hi: float) -> Dist:
+    return make_dist(entry["value"], lo, hi, False)
+
+
+def compile_plan(
+    scenario: Scenario, model: ChainModel, world: Any, chain: Any, source: str, horizon: int
+) -> Plan:
+    """Resolve a scenario's names against the model and collect its parameter slots."""
+    r = _Resolver(world, model, chain, source)
+    plan = Plan(horizon=horizon)
+    S = len(model.stages)
+
+    def timing(sh: Any, path: str) -> tuple[int, int | None]:
+        start = plan.add(f"{path}.start", sh.start)
+        dur = plan.add(f"{path}.duration", sh.duration) if sh.duration is not None else None
+        return start, dur
+
+    for i, sh in enumerate(scenario.shocks):
+        path = f"shocks[{i}]"
+        if sh.type == "export_restriction":
+            origins = r.places(sh.origin, f"{path}.origin")
+            if sh.destinations == "all":
+                dest = np.ones(len(model.countries), dtype=bool)
+                for j, x in enumerate(sh.except_):
+                    dest &= ~r.mask(r.places(x, f"{path}.except[{j}]"))
+            else:
+                dest = np.zeros(len(model.countries), dtype=bool)
+                for j, x in enumerate(sh.destinations):
+                    dest |= r.mask(r.places(x, f"{path}.destinations[{j}]"))
+            smask = r.stage_mask(sh.stages, sh.materials, sh.hs6, path)
+            omask = r.mask(origins)
+            start, dur = timing(sh, path)
+            plan.restrictions.append(
+                {
+                    "stages": smask,
+                    "origins": np.flatnonzero(omask),
+                    "dest": dest,
+                    "fraction": plan.add(f"{path}.fraction", sh.fraction),
+                    "start": start,
+                    "duration": dur,
+                }
+            )
+        elif sh.type == "production_outage":
+            smask = r.stage_mask(sh.stages, sh.materials, None, path)
+            start, dur = timing(sh, path)
+            entry: dict[str, Any] = {
+                "stages": smask,
+                "fraction": plan.add(f"{path}.fraction", sh.fraction),
+                "start": start,
+                "duration": dur,
+                "capacity": None,
+            }
+            if sh.facility is not None:
+                cm = r.mask(r.places(sh.facility.country, f"{path}.facility.country"))
+                entry["capacity"] = plan.add(f"{path}.facility.capacity_t", sh.facility.capacity_t)
+            else:
+                cm = r.mask(r.places(sh.country or "", f"{path}.country"))
+            entry["countries"] = cm
+            plan.outages.append(entry)
+        else:
+            cm = r.mask(r.places(sh.country, f"{path}.country", allow_all=True))
+            km = r.sector_mask(sh.sector, f"{path}.sector")
+            start, dur = timing(sh, path)
+            plan.surges.append(
+                {
+                    "countries": cm,
+                    "sectors": km,
+                    "factor": plan.add(f"{path}.factor", sh.factor),
+                    "start": start,
+                    "duration": dur,
+                }
+            )
+
+    resp = scenario.responses
+    defaults = load_defaults()
+    el = resp.elasticities
+    plan.eps_d = plan.add(
+        "responses.elasticities.demand",
+        el.demand
+        if el and el.demand is not None
+        else _default_dist(defaults["elasticities"]["demand"], -10, 0),
+    )
+    plan.eps_s = plan.add(
+        "responses.elasticities.supply",
+        el.supply
+        if el and el.supply is not None
+        else _default_dist(defaults["elasticities"]["supply"], 0, 10),
+    )
+    plan.friction = plan.add(
+        "responses.rerouting.friction",
+        resp.rerouting.friction if resp.rerouting else _default_dist(defaults["rerouting"]["friction"], 0, 1),
+    )
+    plan.price_cap = plan.add(
+        "responses.price_cap",
+        resp.price_cap if resp.price_cap is not None else _default_dist(defaults["price_cap"], 1, 1000),
+    )
+    plan.capacity.append(
+        {
+            "stages": np.ones(S, dtype=bool),
+            "countries": np.ones(len(model.countries), dtype=bool),
+            "spare": plan.add(
+                "defaults.capacity.spare", _default_dist(defaults["capacity"]["spare"], 0, np.inf)
+            ),
+            "lead": plan.add(
+                "defaults.capacity.lead_months", _default_dist(defaults["capacity"]["lead_months"], 0, 1e4)
+            ),
+        }
+    )
+    for i, cap in enumerate(resp.capacity):
+        path = f"responses.capacity[{i}]"
+        sm = np.ones(S, dtype=bool) if cap.stage == "all" else r.stage_mask([cap.stage], None, None, path)
+        cm = (
+            np.ones(len(model.countries), dtype=bool)
+            if cap.country is None
+            else r.mask(r.places(cap.country, f"{path}.country"))
+        )
+        plan.capacity.append(
+            {
+                "stages": sm,
+                "countries": cm,
+                "spare": plan.add(f"{path}.spare", cap.spare),
+                "lead": plan.add(f"{path}.lead_months", cap.lead_months),
+            }
+        )
+    for i, sp in enumerate(resp.stockpiles):
+        path = f"responses.stockpiles[{i}]"
+        holders = r.places(sp.holder, f"{path}.holder")
+        s = r.stage_one(sp.stage, sp.material, path)
+        plan.stockpiles.append(
+            {
+                "label": f"{sp.holder}:{model.stages[s]}#{i}",
+                "holders": r.mask(holders),
+                "stage": s,
+                "tonnes": plan.add(f"{path}.tonnes", sp.tonnes),
+                "max_release": plan.add(f"{path}.max_monthly_release", sp.max_monthly_release),
+                "trigger": sp.trigger.on,
+                "trigger_value": sp.trigger.value,
+            }
+        )
+    for i, sub in enumerate(resp.substitution):
+        path = f"responses.substitution[{i}]"
+        plan.substitution.append(
+            {
+                "sectors": r.sector_mask(sub.sector, f"{path}.sector"),
+                "fraction": plan.add(f"{path}.fraction", sub.fraction),
+                "lead": plan.add(f"{path}.lead_months", sub.lead_months),
+            }
+        )
+    return plan
+
+
+def sample(plan: Plan, runs: int, seed: int) -> np.ndarray:
+    """Draw every parameter slot for ``runs`` runs: array (slots, runs), reproducible for ``seed``."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((len(plan.slots), runs))
+    for i, d in enumerate(plan.slots):
+        out[i] = d.sample(rng, runs)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- kernel
+
+
+def _active(samples: np.ndarray, start: int, dur: int | None, horizon: int) -> np.ndarray:
+    """(runs, months) bool: the shock is on in month t (0-based) when start <= t+1 < start+duration."""
+    t1 = np.arange(1, horizon + 1)[None, :]
+    st = samples[start][:, None]
+    on = t1 >= st
+    if dur is not None:
+        on &= t1 < st + samples[dur][:, None]
+    return on
+
+
+def _ramp(t: int, first: np.ndarray, lead: np.ndarray) -> np.ndarray:
+    """0 → 1 linearly over ``lead`` months after the first short month ``first`` (inf = never)."""
+    since = t - first
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(lead > 0, since / np.where(lead > 0, lead, 1.0), (since > 0).astype(float))
+    return np.clip(np.nan_to_num(r, nan=0.0, neginf=0.0), 0.0, 1.0)
+
+
+def simulate_chunk(model: ChainModel, plan: Plan, samples: np.ndarray) -> dict[str, np.ndarray]:
+    """Run all months for the runs in ``samples`` (slots × runs); arrays with runs leading.
+
+    Returns ``shortfall`` (R, M, C, K) t, ``price`` (R, M, S) market-clearing index of the
+    month, ``release`` (R, M, P) t,
+    ``balance_residual`` (R, M, S) t (max |residual| over countries, plus the world
+    trade residual), and run sums for means: ``production_sum`` (M, S, C),
+    ``demand_sum`` (M, C, K), ``inventory_sum`` (M, S, C).
+    """
+    R = samples.shape[1]
+    M = plan.horizon
+    S, C = model.q0.shape
+    K = len(model.sectors)
+    P = len(plan.stockpiles)
+    q0 = model.q0
+    shares = model.shares
+    diag = np.einsum("scc->sc", shares)
+    D0 = model.demand0
+    F = model.factors
+    prod_idx = [np.flatnonzero(q0[s] > 0) for s in range(S)]
+    A_p = [shares[s][prod_idx[s]] for s in range(S)]
+    inputs = [[(k, F[s, k]) for k in range(S) if F[s, k] > 0] for s in range(S)]
+    consumers = [[(j, F[j, s]) for j in range(S) if F[j, s] > 0] for s in range(S)]
+    sec_of = [np.flatnonzero(model.sector_stage == s) for s in range(S)]
+
+    eps_d = samples[plan.eps_d]
+    eps_s = samples[plan.eps_s]
+    friction = samples[plan.friction]
+    pcap = samples[plan.price_cap]
+    denom = eps_s - eps_d  # >= 0
+
+    spare = np.zeros((R, S, C))
+    lead = np.zeros((R, S, C))
+    for cap in plan.capacity:
+        m = cap["stages"][:, None] & cap["countries"][None, :]
+        spare = np.where(m[None], samples[cap["spare"]][:, None, None], spare)
+        lead = np.where(m[None], samples[cap["lead"]][:, None, None], lead)
+
+    restr = []
+    for rs in plan.restrictions:
+        restr.append(
+            dict(rs, on=_active(samples, rs["start"], rs["duration"], M) * samples[rs["fraction"]][:, None])
+        )
+    outs = []
+    for ou in plan.outages:
+        frac = samples[ou["fraction"]]  # (R,)
+        if ou["capacity"] is not None:
+            # a facility's annual capacity as a share of the country's baseline monthly output
+            with np.errstate(invalid="ignore", divide="ignore"):
+                base = q0[ou["stages"]][:, ou["countries"]].sum()
+                share = np.nan_to_num(samples[ou["capacity"]] / 12.0 / base, posinf=0.0)
+            frac = frac * np.minimum(share, 1.0)
+        outs.append(dict(ou, on=_active(samples, ou["start"], ou["duration"], M) * frac[:, None]))
+    surges = [dict(su, on=_active(samples, su["start"], su["duration"], M)) for su in plan.surges]
+    subs = [dict(sb, frac=samples[sb["fraction"]], lead_s=samples[sb["lead"]]) for sb in plan.substitution]
+    stock = np.stack([samples[sp["tonnes"]] for sp in plan.stockpiles], axis=1) if P else np.zeros((R, 0))
+    maxrel = (
+        np.stack([samples[sp["max_release"]] for sp in plan.stockpiles], axis=1) if P else np.zeros((R, 0))
+    )
+
+    price = np.ones((R, S))
+    inv = np.zeros((R, S, C))
+    first_short = np.full((R, S), np.inf)
+
+    out_short = np.zeros((R, M, C, K), dtype=np.float32)
+    out_price = np.zeros((R, M, S))
+    out_release = np.zeros((R, M, P))
+    out_resid = np.zeros((R, M, S))
+    prod_sum = np.zeros((M, S, C))
+    dem_sum = np.zeros((M, C, K))
+    inv_sum = np.zeros((M, S, C))
+
+    for t in range(M):
+        # ---- final demand (R, C, K)
+        dfac = np.ones((R, C, K))
+        for su in surges:
+            hit = (
+                su["on"][:, t][:, None, None] & su["countries"][None, :, None] & su["sectors"][None, None, :]
+            )
+            dfac = np.where(hit, dfac * samples[su["factor"]][:, None, None], dfac)
+        pk = price[:, model.sector_stage] ** eps_d[:, None]  # (R, K)
+        sub = np.zeros((R, K))
+        for sb in subs:
+            ramp = _ramp(t, first_short[:, model.sector_stage], sb["lead_s"][:, None])  # (R, K)
+            sub = np.where(sb["sectors"][None, :], np.maximum(sub, sb["frac"][:, None] * ramp), sub)
+        D = D0[None] * dfac * (pk * (1.0 - sub))[:, None, :]
+        dem_sum[t] = D.sum(axis=0)
+
+        # ---- production targets (R, S, C)
+        ramp = _ramp(t, first_short[:, :, None], lead)
+        cap = q0[None] * (1.0 + spare * ramp)
+        target = np.minimum(q0[None] * price[:, :, None] ** eps_s[:, None, None], cap)
+        if outs:
+            keep = np.ones((R, S, C))
+            for ou in outs:
+                m = ou["stages"][:, None] & ou["countries"][None, :]
+                keep = keep * np.where(m[None], 1.0 - ou["on"][:, t][:, None, None], 1.0)
+            target = target * keep
+
+        deliv: dict[tuple[int, int], np.ndarray] = {}
+        used_by = np.zeros((R, S, C))  # actual input consumption by downstream stages
+        inv_prev = inv.copy()
+        bal = np.zeros((R, S, C))  # inflows - outflows, completed stage by stage
+        short_t = np.zeros((R, C, K))
+        new_price = np.ones((R, S))
+
+        for s in range(S):
+            Q = target[:, s, :]
+            for k, f in inputs[s]:
+                Q = np.minimum(Q, deliv[(k, s)] / f)
+            for k, f in inputs[s]:
+                got = deliv[(k, s)]
+                used = f * Q
+                used_by[:, k, :] += used
+                inv[:, k, :] += got - used  # delivered but not used: back to the input's stock
+            prod_sum[t, s] = Q.sum(axis=0)
+
+            # trade along baseline shares, minus restrictions
+            incoming = Q[:, prod_idx[s]] @ A_p[s] if len(prod_idx[s]) else np.zeros((R, C))
+            kept = np.zeros((R, C))
+            restricting = np.zeros((R, C), dtype=bool)
+            for o in {int(o) for rs in restr if rs["stages"][s] for o in rs["origins"]}:
+                frac = np.zeros((R, C))
+                for rs in restr:
+                    if rs["stages"][s] and o in rs["origins"]:
+                        frac += rs["on"][:, t][:, None] * rs["dest"][None, :]
+                frac[:, o] = 0.0
+                frac = np.minimum(frac, 1.0)
+                blocked = Q[:, o][:, None] * shares[s, o][None, :] * frac
+                incoming -= blocked
+                kept[:, o] += blocked.sum(axis=1)
+                restricting[:, o] |= frac.max(axis=1) > 0
+            home = Q * diag[s][None, :]
+            imports = incoming - home
+            exports = Q - home - kept
+            supply = incoming + kept + inv[:, s, :]
+            inv[:, s, :] = 0.0
+
+            # need: final demand + downstream inputs at target output
+            need = D[:, :, sec_of[s]].sum(axis=2) if len(sec_of[s]) else np.zeros((R, C))
+            for j, f in consumers[s]:
+                need = need + f * target[:, j, :]
+            surplus = np.maximum(supply - need, 0.0)
+            deficit = np.maximum(need - supply, 0.0)
+
+            # re-routing pool
+            offer = np.where(restricting, 0.0, surplus)
+            offer_tot = offer.sum(axis=1)
+            d_tot = deficit.sum(axis=1)
+            moved = np.minimum((1.0 - friction) * offer_tot, d_tot)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                recv = deficit * np.where(d_tot > 0, moved / d_tot, 0.0)[:, None]
+                give = offer * np.where(offer_tot > 0, moved / offer_tot, 0.0)[:, None]
+            supply = supply + recv - give
+            deficit = np.maximum(deficit - recv, 0.0)
+
+            # stockpile releases
+            release = np.zeros((R, C))
+            for p, sp in enumerate(plan.stockpiles):
+                if sp["stage"] != s:
+                    continue
+                if sp["trigger"] == "month":
+                    trig = np.full(R, t + 1 >= sp["trigger_value"])
+                elif sp["trigger"] == "price":
+                    trig = price[:, s] >= sp["trigger_value"]
+                else:
+                    trig = np.ones(R, dtype=bool)
+                dh = (deficit * sp["holders"][None, :]).sum(axis=1)
+                rel = np.where(trig, np.minimum(np.minimum(stock[:, p], maxrel[:, p]), dh), 0.0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    give_rel = deficit * sp["holders"][None, :] * np.where(dh > 0, rel / dh, 0.0)[:, None]
+                release += give_rel
+                deficit = np.maximum(deficit - give_rel, 0.0)
+                stock[:, p] -= rel
+                out_release[:, t, p] = rel
+            supply = supply + release
+
+            # rationing
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rho = np.where(need > 0, np.minimum(1.0, supply / np.where(need > 0, need, 1.0)), 1.0)
+            rho = np.where(supply >= need * (1.0 - 1e-12), 1.0, rho)
+            for j, f in consumers[s]:
+                deliv[(s, j)] = rho * f * target[:, j, :]
+            final_delivered = np.zeros((R, C))
+            if len(sec_of[s]):
+                Ds = D[:, :, sec_of[s]]
+                short_t[:, :, sec_of[s]] = (1.0 - rho)[:, :, None] * Ds
+                final_delivered = (rho[:, :, None] * Ds).sum(axis=2)
+            inv[:, s, :] = np.maximum(supply - rho * need, 0.0)
+
+            need_tot = need.sum(axis=1)
+            unmet = ((1.0 - rho) * need).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                u = np.where(need_tot > 0, unmet / np.where(need_tot > 0, need_tot, 1.0), 0.0)
+                u = np.where(u < 1e-12, 0.0, u)
+                logp = np.where(u > 0, -np.log1p(-np.minimum(u, 1.0)) / denom, 0.0)
+                new_price[:, s] = np.minimum(np.exp(np.nan_to_num(logp, nan=np.inf)), pcap)
+            first_short[:, s] = np.where(np.isinf(first_short[:, s]) & (u > 0), t, first_short[:, s])
+
+            # inflows - outflows except downstream use and stock returns (added after all stages)
+            bal[:, s, :] = Q + imports - exports + inv_prev[:, s, :] + recv - give + release - final_delivered
+            out_resid[:, t, s] = np.abs(imports.sum(axis=1) - exports.sum(axis=1)) + np.abs(
+                recv.sum(axis=1) - give.sum(axis=1)
+            )
+
+        resid = bal - used_by - inv
+        out_resid[:, t, :] += np.abs(resid).max(axis=2)
+        out_short[:, t] = short_t
+        out_price[:, t] = new_price
+        inv_sum[t] = inv.sum(axis=0)
+        price = new_price
+    return {
+        "shortfall": out_short,
+        "price": out_price,
+        "release": out_release,
+        "balance_residual": out_resid,
+        "production_sum": prod_sum,
+        "demand_sum": dem_sum,
+        "inventory_sum": inv_sum,
+    }

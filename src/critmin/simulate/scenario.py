@@ -1,0 +1,457 @@
+"""Disruption scenarios as data: the YAML schema, its distributions and its validation.
+
+A scenario file names the chain it runs on, a list of **shocks** (export
+restrictions, production outages, demand surges) and the **responses** that
+soften them (stockpiles, re-routing, spare capacity, price elasticities,
+substitution). Any numeric parameter may be a number or a distribution::
+
+    fraction: 0.8                                   # fixed
+    fraction: {dist: uniform, low: 0.5, high: 1}
+    fraction: {dist: triangular, low: 0.5, mode: 0.9, high: 1}
+    fraction: {dist: normal, mean: 0.8, sd: 0.1}      # samples clipped to the field's range
+    tonnes:   {dist: lognormal, mu: 6.9, sigma: 0.3}  # mu, sigma of log(value)
+
+See ``docs/simulate.md`` for the full schema with examples. Parsing checks
+structure and ranges (:func:`parse_scenario`); names of countries, blocs,
+stages, materials and sectors are checked against a World and a chain when the
+scenario is resolved (:mod:`critmin.simulate.model`). Every failure is an
+:class:`~critmin.errors.InputError` naming the field path, e.g.
+``shocks[1].duration``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from critmin.errors import InputError
+
+# ---------------------------------------------------------------------------------------------- distributions
+
+DIST_KINDS = ("fixed", "uniform", "triangular", "normal", "lognormal")
+
+
+class Dist:
+    """A numeric parameter: a fixed value or a distribution to sample for Monte Carlo.
+
+    ``lo``/``hi`` are the field's valid range; ``integer`` rounds samples to whole
+    numbers (months). Normal samples are clipped to the range; other kinds must lie
+    inside it (checked at parse time).
+    """
+
+    __slots__ = ("kind", "args", "lo", "hi", "integer")
+
+    def __init__(self, kind: str, args: dict[str, float], lo: float, hi: float, integer: bool) -> None:
+        self.kind = kind
+        self.args = args
+        self.lo = lo
+        self.hi = hi
+        self.integer = integer
+
+    @property
+    def is_fixed(self) -> bool:
+        return self.kind == "fixed"
+
+    @property
+    def central(self) -> float:
+        """A representative value (the fixed value, mean, mode or median)."""
+        a = self.args
+        v = {
+            "fixed": lambda: a.get("value", 0.0),
+            "uniform": lambda: (a["low"] + a["high"]) / 2,
+            "triangular": lambda: a["mode"],
+            "normal": lambda: a["mean"],
+            "lognormal": lambda: math.exp(a["mu"]),
+        }[self.kind]()
+        return float(np.clip(round(v) if self.integer else v, self.lo, self.hi))
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` samples as float64 (rounded for integer fields, clipped to the range)."""
+        a = self.args
+        if self.kind == "fixed":
+            x = np.full(n, a["value"], dtype=np.float64)
+        elif self.kind == "uniform":
+            x = rng.uniform(a["low"], a["high"], n)
+        elif self.kind == "triangular":
+            x = (
+                np.full(n, a["low"], dtype=np.float64)
+                if a["low"] == a["high"]
+                else rng.triangular(a["low"], a["mode"], a["high"], n)
+            )
+        elif self.kind == "normal":
+            x = rng.normal(a["mean"], a["sd"], n)
+        else:
+            x = rng.lognormal(a["mu"], a["sigma"], n)
+        if self.integer:
+            x = np.round(x)
+        return np.clip(x, self.lo, self.hi)
+
+    def to_yaml(self) -> Any:
+        if self.kind == "fixed":
+            v = self.args["value"]
+            return int(v) if self.integer else v
+        return {"dist": self.kind, **self.args}
+
+    def __repr__(self) -> str:
+        return f"Dist({self.to_yaml()!r})"
+
+
+_DIST_KEYS = {
+    "fixed": ("value",),
+    "uniform": ("low", "high"),
+    "triangular": ("low", "mode", "high"),
+    "normal": ("mean", "sd"),
+    "lognormal": ("mu", "sigma"),
+}
+
+
+def _num(v: Any, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"{what} must be a number, not {type(v).__name__} {v!r}")
+    f = float(v)
+    if not math.isfinite(f):
+        raise ValueError(f"{what} must be finite")
+    return f
+
+
+def _fmt(x: float) -> str:
+    return "∞" if math.isinf(x) else f"{x:g}"
+
+
+def make_dist(v: Any, lo: float, hi: float, integer: bool) -> Dist:
+    """Parse a number or a ``{dist: ...}`` mapping into a :class:`Dist` within ``[lo, hi]``."""
+    rng = f"[{_fmt(lo)}, {_fmt(hi)}]"
+    if isinstance(v, Dist):
+        return v
+    if not isinstance(v, dict):
+        x = _num(v, "value")
+        if integer and x != round(x):
+            raise ValueError(f"must be a whole number of months, not {x:g}")
+        if not lo <= x <= hi:
+            raise ValueError(f"{x:g} is outside the valid range {rng}")
+        return Dist("fixed", {"value": x}, lo, hi, integer)
+    if "dist" not in v:
+        raise ValueError(f"a distribution needs 'dist' (one of {', '.join(DIST_KINDS)})")
+    kind = v["dist"]
+    if kind not in _DIST_KEYS:
+        raise ValueError(f"unknown distribution {kind!r}; use one of {', '.join(DIST_KINDS)}")
+    keys = _DIST_KEYS[kind]
+    extra = sorted(set(v) - set(keys) - {"dist"})
+    if extra:
+        raise ValueError(f"{kind} distribution takes {', '.join(keys)}; unexpected {', '.join(extra)}")
+    missing = [k for k in keys if k not in v]
+    if missing:
+        raise ValueError(f"{kind} distribution needs {', '.join(missing)}")
+    a = {k: _num(v[k], k) for k in keys}
+    if kind == "fixed":
+        return make_dist(a["value"], lo, hi, integer)
+    if kind == "uniform":
+        if a["low"] > a["high"]:
+            raise ValueError(f"uniform low ({a['low']:g}) is above high ({a['high']:g})")
+        ends = (a["low"], a["high"])
+    elif kind == "triangular":
+        if not a["low"] <= a["mode"] <= a["high"]:
+            raise ValueError("triangular needs low <= mode <= high")
+        ends = (a["low"], a["high"])
+    elif kind == "normal":
+        if a["sd"] <= 0:
+            raise ValueError(f"normal sd must be positive, not {a['sd']:g}")
+        ends = (a["mean"], a["mean"])
+    else:
+        if a["sigma"] <= 0:
+            raise ValueError(f"lognormal sigma must be positive, not {a['sigma']:g}")
+        if lo < 0:
+            raise ValueError("a lognormal distribution is only allowed for non-negative quantities")
+        ends = (math.exp(a["mu"]), math.exp(a["mu"]))
+    for e in ends:
+        if not lo <= e <= hi:
+            raise ValueError(f"{kind} distribution reaches {e:g}, outside the valid range {rng}")
+    return Dist(kind, a, lo, hi, integer)
+
+
+def Param(lo: float = -math.inf, hi: float = math.inf, integer: bool = False) -> Any:  # noqa: N802
+    """A pydantic field type: a number or distribution within ``[lo, hi]``."""
+    return Annotated[Dist, BeforeValidator(lambda v: make_dist(v, lo, hi, integer))]
+
+
+Fraction = Param(0.0, 1.0)
+Month = Param(1, 10_000, integer=True)
+Months = Param(0, 10_000)
+NonNeg = Param(0.0)
+
+
+def _str_list(v: Any) -> Any:
+    if isinstance(v, str):
+        return [v]
+    return v
+
+
+StrList = Annotated[list[str], BeforeValidator(_str_list)]
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", arbitrary_types_allowed=True, populate_by_name=True, validate_default=True
+    )
+
+
+# ---------------------------------------------------------------------------------------------- shocks
+
+
+class Timing(_Base):
+    start: Month = Field(default=1, description="First month of the shock (1 = first simulated month).")
+    duration: Param(1, 10_000, integer=True) | None = Field(  # type: ignore[valid-type]
+        default=None, description="Months the shock lasts; omitted = to the end of the horizon."
+    )
+
+
+class ExportRestriction(Timing):
+    """Exports of some chain stages from ``origin`` to ``destinations`` cut by ``fraction``."""
+
+    type: Literal["export_restriction"]
+    origin: str = Field(description="ISO3 country or bloc whose exports are restricted.")
+    stages: StrList | None = None
+    materials: StrList | None = None
+    hs6: StrList | None = None
+    destinations: StrList | Literal["all"] = "all"
+    except_: StrList = Field(default_factory=list, alias="except")
+    fraction: Fraction = Field(default=make_dist(1.0, 0, 1, False))
+
+    @model_validator(mode="after")
+    def _selects(self) -> ExportRestriction:
+        if not (self.stages or self.materials or self.hs6):
+            raise ValueError("name what is restricted: stages, materials or hs6")
+        if self.destinations != "all" and self.except_:
+            raise ValueError("'except' only goes with destinations: all")
+        return self
+
+
+class Facility(_Base):
+    name: str
+    country: str
+    capacity_t: NonNeg = Field(description="Annual output capacity, t of the stage's content.")
+    source: str | None = None
+
+
+class ProductionOutage(Timing):
+    """Production of ``stages`` in ``country`` (or at one facility) cut by ``fraction``."""
+
+    type: Literal["production_outage"]
+    country: str | None = None
+    facility: Facility | None = None
+    stages: StrList | None = None
+    materials: StrList | None = None
+    fraction: Fraction = Field(default=make_dist(1.0, 0, 1, False))
+
+    @model_validator(mode="after")
+    def _where(self) -> ProductionOutage:
+        if (self.country is None) == (self.facility is None):
+            raise ValueError("give exactly one of country or facility")
+        if not (self.stages or self.materials):
+            raise ValueError("name the stages (or materials) that stop")
+        return self
+
+
+class DemandSurge(Timing):
+    """Final demand of ``sector`` in ``country`` multiplied by ``factor``."""
+
+    type: Literal["demand_surge"]
+    country: str = Field(description="ISO3 country, bloc, or 'all'.")
+    sector: str = Field(description="End-use sector of the chain, or 'all'.")
+    factor: Param(0.0, 1000.0) = Field(description="Multiplier on baseline demand (1.5 = +50%).")  # type: ignore
+
+
+Shock = Annotated[ExportRestriction | ProductionOutage | DemandSurge, Field(discriminator="type")]
+
+# ---------------------------------------------------------------------------------------------- responses
+
+
+def _trigger(v: Any) -> Any:
+    if isinstance(v, str):
+        return {"on": v}
+    if isinstance(v, dict) and "on" not in v and len(v) == 1:
+        ((k, val),) = v.items()
+        return {"on": k, "value": val}
+    return v
+
+
+class Trigger(_Base):
+    """When a stockpile may release: on any shortfall, from a month, or above a price index."""
+
+    on: Literal["shortfall", "month", "price"] = "shortfall"
+    value: float | None = None
+
+    @model_validator(mode="after")
+    def _value(self) -> Trigger:
+        if self.on == "shortfall" and self.value is not None:
+            raise ValueError("trigger 'shortfall' takes no value")
+        if self.on == "month" and (self.value is None or self.value < 1 or self.value != round(self.value)):
+            raise ValueError("trigger {month: N} needs a whole month >= 1")
+        if self.on == "price" and (self.value is None or self.value <= 0):
+            raise ValueError("trigger {price: X} needs a positive price index (1 = baseline)")
+        return self
+
+
+class Stockpile(_Base):
+    """A strategic stock of one stage's product held by a country (or pooled by a bloc)."""
+
+    holder: str = Field(description="ISO3 country, or a bloc for a pooled stockpile.")
+    stage: str | None = None
+    material: str | None = None
+    tonnes: NonNeg = Field(description="Holdings at month 1, t of the stage's content.")
+    max_monthly_release: NonNeg = Field(description="Release cap, t per month.")
+    trigger: Annotated[Trigger, BeforeValidator(_trigger)] = Field(default_factory=Trigger)
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _what(self) -> Stockpile:
+        if (self.stage is None) == (self.material is None):
+            raise ValueError("give exactly one of stage or material")
+        return self
+
+
+class Rerouting(_Base):
+    friction: Fraction = Field(description="Share of spare supply that cannot be re-routed each month (0-1).")
+
+
+class Capacity(_Base):
+    """Spare capacity and ramp-up lead time, for a stage (or 'all') and optionally one country."""
+
+    stage: str = "all"
+    country: str | None = None
+    spare: NonNeg = Field(description="Spare capacity as a fraction of baseline output (0.1 = +10%).")
+    lead_months: Months = Field(description="Months from the first shortage to full use of spare capacity.")
+
+
+class Elasticities(_Base):
+    demand: Param(-10.0, 0.0) | None = None  # type: ignore[valid-type]
+    supply: Param(0.0, 10.0) | None = None  # type: ignore[valid-type]
+
+
+class Substitution(_Base):
+    """A share of a sector's demand that switches to substitutes after a lead time."""
+
+    sector: str
+    fraction: Fraction
+    lead_months: Months = Field(default=make_dist(0.0, 0, 10_000, False))
+    source: str | None = None
+
+
+class Responses(_Base):
+    stockpiles: list[Stockpile] = Field(default_factory=list)
+    rerouting: Rerouting | None = None
+    capacity: list[Capacity] = Field(default_factory=list)
+    elasticities: Elasticities | None = None
+    substitution: list[Substitution] = Field(default_factory=list)
+    price_cap: Param(1.0, 1000.0) | None = None  # type: ignore[valid-type]
+
+
+class Assumption(_Base):
+    field: str
+    rationale: str
+
+
+class Scenario(_Base):
+    """A disruption scenario: shocks and responses on one chain over a monthly horizon."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    title: str
+    chain: str
+    description: str | None = None
+    source: str | list[str] | None = None
+    horizon: int = Field(default=36, ge=1, le=600)
+    year: int | None = Field(default=None, ge=1990, le=2100)
+    shocks: list[Shock] = Field(default_factory=list)
+    responses: Responses = Field(default_factory=Responses)
+    assumptions: list[Assumption] = Field(default_factory=list)
+
+    @property
+    def sources(self) -> list[str]:
+        if self.source is None:
+            return []
+        return [self.source] if isinstance(self.source, str) else list(self.source)
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+
+_TAGS = {
+    "export_restriction",
+    "production_outage",
+    "demand_surge",
+    "function-before[<lambda>(), is-instance[Dist]]",
+}
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    """Pydantic location → ``shocks[1].duration`` (union tags and wrappers dropped)."""
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts[-1:] = [f"{parts[-1]}[{p}]"] if parts else [f"[{p}]"]
+        elif p in _TAGS or str(p).startswith("function-") or p in ("Trigger",):
+            continue
+        else:
+            parts.append("except" if p == "except_" else str(p))
+    return ".".join(parts)
+
+
+def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
+    """Validate a scenario mapping; raise InputError naming ``source`` and the field path."""
+    if not isinstance(raw, dict):
+        raise InputError(source, None, "a scenario must be a YAML mapping")
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        if e["type"] == "union_tag_invalid":
+            msg = "unknown shock type; use export_restriction, production_outage or demand_surge"
+        elif e["type"] == "union_tag_not_found":
+            msg = "needs a 'type' (export_restriction, production_outage or demand_surge)"
+        elif e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        return _raise(source, field_path(tuple(e["loc"])), msg)
+
+
+def _raise(source: str, field: str, msg: str) -> Scenario:
+    raise InputError(source, field or None, msg)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(str(p), None, f"cannot read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else None
+        raise InputError(str(p), where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_scenario(raw, str(p))
+
+
+def scenario_to_yaml(s: Scenario) -> str:
+    """Serialise a scenario back to YAML (distributions as mappings)."""
+
+    def conv(o: Any) -> Any:
+        if isinstance(o, Dist):
+            return o.to_yaml()
+        if isinstance(o, BaseModel):
+            return {("except" if k == "except_" else k): conv(v) for k, v in o if v is not None and v != []}
+        if isinstance(o, list):
+            return [conv(x) for x in o]
+        if isinstance(o, dict):
+            return {k: conv(v) for k, v in o.items()}
+        return o
+
+    return yaml.safe_dump(conv(s), sort_keys=False, allow_unicode=True)
