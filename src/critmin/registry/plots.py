@@ -122,9 +122,11 @@ def invest_map_figure(
     if world:
         counts = pd.Series([p.country for p in reg.projects]).value_counts()
         gj = geojson("world")
+        isos = sorted({f["properties"]["iso3"] for f in gj["features"] if f["properties"].get("iso3")})
         fig.add_trace(
             go.Choropleth(
-                geojson=gj, featureidkey="properties.iso3", locations=list(counts.index), z=list(counts.values),
+                geojson=gj, featureidkey="properties.iso3", locations=isos,
+                z=[int(counts.get(i, 0)) for i in isos],
                 colorscale="Blues", colorbar={"title": "projects"}, name="projects by country",
                 marker={"line": {"width": 0.4, "color": "#888"}},
             )
@@ -229,7 +231,30 @@ def timeline_png(reg: Registry, out: Path, chain: str | None = None, country: st
     tmp.replace(out)
 
 
+#: An empty base map registered under plotly.js's topojson names. Our geo layouts hide every
+#: base layer (``visible=False``) and draw shapes from ``geojson=``, but plotly.js still asks for
+#: its base-map topojson whenever a trace has a ``locationmode`` (choropleths always do); with the
+#: name pre-registered in ``window.PlotlyGeoAssets`` it takes this instead of fetching from the CDN.
+_EMPTY_TOPOLOGY = {
+    "type": "Topology",
+    "arcs": [],
+    "objects": {k: {"type": "GeometryCollection", "geometries": []}
+                for k in ("land", "ocean", "coastlines", "lakes", "rivers", "countries", "subunits")},
+}
+_TOPOJSON_NAMES = ("world_110m", "world_50m", "usa_110m", "usa_50m", "europe_110m", "europe_50m",
+                   "asia_110m", "asia_50m", "africa_110m", "africa_50m", "north-america_110m",
+                   "north-america_50m", "south-america_110m", "south-america_50m")
+
+
+def offline_geo_script() -> str:
+    """A ``<script>`` that registers empty base maps so plotly.js fetches none (see above)."""
+    assets = {"topojson": {n: _EMPTY_TOPOLOGY for n in _TOPOJSON_NAMES}}
+    return f"<script>window.PlotlyGeoAssets = {json.dumps(assets, separators=(',', ':'))};</script>"
+
+
 def write_html(fig: Any, out: Path) -> None:
     """Write ``fig`` as a self-contained HTML file (plotly.js inlined; no CDN), atomically."""
     html = fig.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False})
+    if any(getattr(t, "type", "") in ("choropleth", "scattergeo") for t in fig.data):
+        html = html.replace("<head>", "<head>" + offline_geo_script(), 1)
     atomic_write(out, html)

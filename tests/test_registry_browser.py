@@ -1,0 +1,104 @@
+"""The registry's HTML map and timeline in real headless Chromium: offline, shapes drawn.
+
+Screenshots go to ``build/screenshots/registry/`` (or ``$CRITMIN_SCREENSHOTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = Path(os.environ.get("CRITMIN_SCREENSHOTS", ROOT / "build" / "screenshots" / "registry"))
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+
+
+def _critmin(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["critmin", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"})
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _open(browser, html: Path, shot: str) -> tuple[object, list[str], list[str]]:
+    """Open ``html``; return (page, every request URL, failed request URLs)."""
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    requests: list[str] = []
+    failed: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.goto(html.as_uri())
+    page.wait_for_selector(".js-plotly-plot", timeout=30000)
+    page.wait_for_timeout(1500)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / shot), full_page=True)
+    return page, requests, failed
+
+
+def _offline(requests: list[str], failed: list[str]) -> None:
+    assert failed == []
+    off_host = [u for u in requests if not u.startswith(("file:", "data:", "blob:", "about:"))]
+    assert off_host == []
+
+
+def test_invest_map_offline_with_state_shapes(browser, tmp_path: Path) -> None:
+    out = tmp_path / "m.html"
+    r = _critmin("invest", "map", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    page, requests, failed = _open(browser, out, "invest_map_us.png")
+    _offline(requests, failed)
+    # one choropleth path per US state (56 features incl. territories; those off the Albers
+    # projection are not drawn) and project markers
+    n_states = page.locator("g.choroplethlocation, path.choroplethlocation").count()
+    assert n_states >= 50
+    assert page.locator(".scattergeo path.point, .scattergeo .point").count() >= 50
+    page.close()
+
+
+def test_world_map_offline(browser, tmp_path: Path) -> None:
+    out = tmp_path / "w.html"
+    r = _critmin("invest", "map", "--world", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    page, requests, failed = _open(browser, out, "invest_map_world.png")
+    _offline(requests, failed)
+    assert page.locator("path.choroplethlocation").count() >= 150
+    page.close()
+
+
+def test_japanese_investment_map(browser, tmp_path: Path) -> None:
+    out = tmp_path / "jp.html"
+    r = _critmin("invest", "map", "--investor-country", "JPN", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    page, requests, failed = _open(browser, out, "invest_map_japan.png")
+    _offline(requests, failed)
+    assert page.locator("path.choroplethlocation").count() >= 50
+    page.close()
+
+
+def test_timeline_offline(browser, tmp_path: Path) -> None:
+    out = tmp_path / "t.html"
+    r = _critmin("projects", "timeline", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    page, requests, failed = _open(browser, out, "projects_timeline.png")
+    _offline(requests, failed)
+    assert page.locator(".scatterlayer .trace").count() >= 20
+    # the framework dates are drawn and labelled
+    assert page.locator("text=us-japan-six-month-financing").count() >= 1
+    page.close()
