@@ -10,9 +10,10 @@ runs. Units: t per month of each stage's content; prices are indices (1 = baseli
 
 One month, for each stage ``s`` upstream first (all countries and runs at once):
 
-1. **Production** = min(baseline × price^ε_s, capacity) × (1 − outage), where
-   capacity = baseline × (1 + spare × ramp) and the ramp runs linearly over
-   ``lead_months`` from the first month the stage's market was short; output is
+1. **Production** = baseline, or capacity while last month's price index was
+   above 1, × (1 − outage); capacity = baseline × (1 + spare × ramp), the ramp
+   running linearly over ``lead_months`` from the first month the stage's
+   market was short (ε_s enters through the price rule, step 7); output is
    further limited by the inputs delivered to the stage (through the chain's
    factors). Input delivered but not used goes to the input stage's inventory.
 2. **Trade**: each producer ships to each partner its baseline share of current
@@ -451,7 +452,8 @@ def simulate_chunk(model: ChainModel, plan: Plan, samples: np.ndarray) -> dict[s
         # ---- production targets (R, S, C)
         ramp = _ramp(t, first_short[:, :, None], lead)
         cap = q0[None] * (1.0 + spare * ramp)
-        target = np.minimum(q0[None] * price[:, :, None] ** eps_s[:, None, None], cap)
+        # producers run at full available capacity while their market is short (price index > 1)
+        target = np.where((price > 1.0)[:, :, None], cap, q0[None])
         if outs:
             keep = np.ones((R, S, C))
             for ou in outs:

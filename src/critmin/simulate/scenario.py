@@ -218,7 +218,7 @@ class ExportRestriction(Timing):
     stages: StrList | None = None
     materials: StrList | None = None
     hs6: StrList | None = None
-    destinations: StrList | Literal["all"] = "all"
+    destinations: Literal["all"] | StrList = "all"
     except_: StrList = Field(default_factory=list, alias="except")
     fraction: Fraction = Field(default=make_dist(1.0, 0, 1, False))
 
