@@ -242,6 +242,30 @@ class World:
             return {}
         return load_chains(folder)
 
+    # ------------------------------------------------------------------ analyses hung off the World
+    def capacity(self, year: int, include: Iterable[str] = ("operating",), **kwargs: Any) -> pd.DataFrame:
+        """Project capacity (t/yr) by material, stage and country online in ``year``.
+
+        Delegates to :func:`critmin.registry.capacity`; ``include`` lists project statuses
+        (e.g. ``["operating", "construction"]``) to count from their start year.
+        """
+        from critmin.registry import capacity
+
+        return capacity(self, year, include, **kwargs)
+
+    def simulate(self, scenario: Any, **kwargs: Any) -> Any:
+        """Run a disruption scenario (name, path or Scenario) on this World; see :func:`critmin.simulate.run`."""
+        from critmin.simulate import run
+
+        return run(self, scenario, **kwargs)
+
+    @cached_property
+    def risk(self) -> Any:
+        """Risk metrics accessor (concentration, import dependence, GeoPolRisk, EU SR, exposure)."""
+        from critmin.risk import RiskAccessor
+
+        return RiskAccessor(self)
+
     def __repr__(self) -> str:
         where = str(self.path) if self.path else "in memory"
         return f"<critmin.World {where} tables={len(self.table_names)} checksum={str(self.checksum)[:12]}>"
