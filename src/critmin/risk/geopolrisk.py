@@ -286,8 +286,8 @@ def geopolrisk_table(
     imps = None if importer is None else ([importer] if isinstance(importer, str) else list(importer))
     groups, gi, mc = _membership(world, imps, inp.names)
     years = _select_years(year, inp.years)
-    nm, ng, ny, y0 = len(inp.mats), len(groups), len(years), min(years)
-    yidx = np.full(max(inp.years) - min(inp.years) + 2 + max(0, max(years) - max(inp.years)), -1)
+    nm, ng, ny = len(inp.mats), len(groups), len(years)
+    yidx = np.full(max(inp.years) - min(inp.years) + 1, -1)
     for k, yy in enumerate(years):
         yidx[yy - min(inp.years)] = k
     N = len(inp.names)
