@@ -308,13 +308,26 @@ def compile_plan(
         path = f"responses.stockpiles[{i}]"
         holders = r.places(sp.holder, f"{path}.holder")
         s = r.stage_one(sp.stage, sp.material, path)
+        hmask = r.mask(holders)
+        use0 = float(model.consumption()[s][hmask].sum())  # holder's baseline use, t/month
+        if sp.tonnes is not None:
+            tonnes = plan.add(f"{path}.tonnes", sp.tonnes)
+            scale = 1.0
+        else:
+            tonnes = plan.add(f"{path}.months_of_use", sp.months_of_use)
+            scale = use0
         plan.stockpiles.append(
             {
                 "label": f"{sp.holder}:{model.stages[s]}#{i}",
-                "holders": r.mask(holders),
+                "holders": hmask,
                 "stage": s,
-                "tonnes": plan.add(f"{path}.tonnes", sp.tonnes),
-                "max_release": plan.add(f"{path}.max_monthly_release", sp.max_monthly_release),
+                "tonnes": tonnes,
+                "tonnes_scale": scale,
+                "max_release": (
+                    plan.add(f"{path}.max_monthly_release", sp.max_monthly_release)
+                    if sp.max_monthly_release is not None
+                    else None
+                ),
                 "trigger": sp.trigger.on,
                 "trigger_value": sp.trigger.value,
             }
@@ -416,10 +429,12 @@ def simulate_chunk(model: ChainModel, plan: Plan, samples: np.ndarray) -> dict[s
         outs.append(dict(ou, on=_active(samples, ou["start"], ou["duration"], M) * frac[:, None]))
     surges = [dict(su, on=_active(samples, su["start"], su["duration"], M)) for su in plan.surges]
     subs = [dict(sb, frac=samples[sb["fraction"]], lead_s=samples[sb["lead"]]) for sb in plan.substitution]
-    stock = np.stack([samples[sp["tonnes"]] for sp in plan.stockpiles], axis=1) if P else np.zeros((R, 0))
-    maxrel = (
-        np.stack([samples[sp["max_release"]] for sp in plan.stockpiles], axis=1) if P else np.zeros((R, 0))
-    )
+    stock = np.zeros((R, P))
+    maxrel = np.full((R, P), np.inf)
+    for p, sp in enumerate(plan.stockpiles):
+        stock[:, p] = samples[sp["tonnes"]] * sp["tonnes_scale"]
+        if sp["max_release"] is not None:
+            maxrel[:, p] = samples[sp["max_release"]]
 
     price = np.ones((R, S))
     inv = np.zeros((R, S, C))

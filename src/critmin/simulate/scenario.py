@@ -303,8 +303,14 @@ class Stockpile(_Base):
     holder: str = Field(description="ISO3 country, or a bloc for a pooled stockpile.")
     stage: str | None = None
     material: str | None = None
-    tonnes: NonNeg = Field(description="Holdings at month 1, t of the stage's content.")
-    max_monthly_release: NonNeg = Field(description="Release cap, t per month.")
+    tonnes: NonNeg | None = Field(default=None, description="Holdings at month 1, t of the stage's content.")
+    months_of_use: NonNeg | None = Field(
+        default=None,
+        description="Holdings as months of the holder's baseline use of the stage (instead of tonnes).",
+    )
+    max_monthly_release: NonNeg | None = Field(
+        default=None, description="Release cap, t per month (none = no cap)."
+    )
     trigger: Annotated[Trigger, BeforeValidator(_trigger)] = Field(default_factory=Trigger)
     source: str | None = None
 
@@ -312,6 +318,8 @@ class Stockpile(_Base):
     def _what(self) -> Stockpile:
         if (self.stage is None) == (self.material is None):
             raise ValueError("give exactly one of stage or material")
+        if (self.tonnes is None) == (self.months_of_use is None):
+            raise ValueError("give exactly one of tonnes or months_of_use")
         return self
 
 

@@ -1,0 +1,156 @@
+"""``critmin simulate`` and ``critmin scenarios``: disruption scenarios, month by month, with uncertainty."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+
+from critmin.cli.common import console, err_console, get_world, print_json, rich_table
+from critmin.errors import InputError
+
+scenarios_app = typer.Typer(help="The scenario library shipped with critmin.", no_args_is_help=True)
+
+
+@scenarios_app.command("list")
+def scenarios_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the library scenarios: name, title, chain and source."""
+    import pandas as pd
+
+    from critmin.simulate.library import library
+
+    rows = [
+        {"name": s.name, "title": s.title, "chain": s.chain, "source": "; ".join(s.sources)}
+        for s in library()
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    console.print(rich_table(pd.DataFrame(rows), title="Scenario library"))
+
+
+@scenarios_app.command("show")
+def scenarios_show(name: str = typer.Argument(..., help="Library scenario name.")) -> None:
+    """Print a library scenario's YAML."""
+    from critmin.errors import nearest
+    from critmin.simulate.library import library_names, library_path
+
+    if name not in library_names():
+        hint = nearest(name, library_names())
+        more = f"; did you mean {', '.join(hint)}?" if hint else f"; library: {', '.join(library_names())}"
+        raise InputError("scenario", name, f"no such library scenario{more}")
+    import sys
+
+    sys.stdout.write(library_path(name).read_text(encoding="utf-8"))
+
+
+def simulate(
+    scenario: str = typer.Argument(..., help="Library scenario name or a scenario YAML file."),
+    runs: int = typer.Option(1000, "--runs", help="Monte Carlo runs."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same result)."),
+    horizon: int = typer.Option(None, "--horizon", help="Months to simulate (default: the scenario's, 36)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    out: Path = typer.Option(None, "--out", help="Write the full result (xarray Dataset) to FILE.nc."),
+    plot: Path = typer.Option(
+        None, "--plot", help="Write a fan chart and bars to FILE (.html, .png, .svg, .pdf)."
+    ),
+    backend: str = typer.Option("numpy", "--backend", help="numpy (in-process) or dask."),
+    scheduler: str = typer.Option(
+        None, "--scheduler", help="dask.distributed scheduler ADDRESS (default: local)."
+    ),
+    threshold: float = typer.Option(
+        0.01, "--threshold", help="prob_shortfall counts runs short by more than this share of demand."
+    ),
+    max_countries: int = typer.Option(30, "--max-countries", help="Countries kept; the rest become ROW."),
+    top: int = typer.Option(25, "--top", help="Rows in the table view."),
+) -> None:
+    """Simulate a disruption scenario month by month; report shortfall by country, sector and material."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from critmin import simulate as sim
+
+    if out is not None and out.suffix != ".nc":
+        raise InputError("--out", str(out), "the result file must end in .nc (netCDF)")
+    if not 0 <= threshold <= 1:
+        raise InputError("--threshold", str(threshold), "must be between 0 and 1")
+    if max_countries < 1:
+        raise InputError("--max-countries", str(max_countries), "must be at least 1")
+    world = get_world()
+    with Progress(
+        TextColumn("[bold]simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("runs", total=runs)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        ds = sim.run(
+            world,
+            scenario,
+            runs=runs,
+            seed=seed,
+            horizon=horizon,
+            backend=backend,  # type: ignore[arg-type]
+            scheduler=scheduler,
+            max_countries=max_countries,
+            progress=progress,
+        )
+    summary = sim.summarize(ds, threshold=threshold)
+    prices = sim.price_summary(ds)
+    stocks = sim.stockpile_summary(ds)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, out)
+    if plot is not None:
+        from critmin.simulate.plot import plot as make_plot
+
+        make_plot(ds, plot)
+    resid = float(ds["balance_residual"].max())
+    if as_json:
+        from critmin.cli.common import frame_records
+
+        print_json(
+            {
+                "scenario": ds.attrs["scenario"],
+                "title": ds.attrs["title"],
+                "chain": ds.attrs["chain"],
+                "runs": int(ds.attrs["runs"]),
+                "seed": int(ds.attrs["seed"]),
+                "horizon": int(ds.attrs["horizon"]),
+                "backend": ds.attrs["backend"],
+                "sources": json.loads(ds.attrs["sources"]),
+                "threshold": threshold,
+                "shortfall": frame_records(summary),
+                "prices": frame_records(prices),
+                "stockpiles": frame_records(stocks),
+                "countries": [str(c) for c in ds["country"].values],
+                "row_members": json.loads(ds.attrs["row_members"]),
+                "max_balance_residual_t": resid,
+                "out": str(out) if out else None,
+                "plot": str(plot) if plot else None,
+            }
+        )
+        return
+    console.print(
+        f"[bold]{ds.attrs['title']}[/]  chain {ds.attrs['chain']}, {ds.attrs['runs']} runs, "
+        f"seed {ds.attrs['seed']}, {ds.attrs['horizon']} months"
+    )
+    shown = summary.drop(columns=["stage", "defence"]).head(top)
+    console.print(rich_table(shown, title="Cumulative shortfall over the horizon (t)", max_rows=top))
+    console.print(rich_table(prices, title="Price index (1 = baseline)"))
+    if len(stocks):
+        console.print(rich_table(stocks, title="Stockpile releases (t)"))
+    if out is not None:
+        console.print(f"wrote {out}")
+    if plot is not None:
+        console.print(f"wrote {plot}")
