@@ -1,0 +1,180 @@
+"""The real ``critmin simulate`` / ``critmin scenarios`` commands, run as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import xarray as xr
+import yaml
+from test_simulate_support import tables, two_stage_chain, write_world
+
+from critmin.simulate import library, library_names, load_scenario, parse_scenario
+from critmin.simulate.engine import prepare
+from critmin.world import World
+
+CRITMIN = str(Path(sys.executable).with_name("critmin"))
+BAD = Path(__file__).parent / "bad_scenarios"
+BAD_FILES = sorted(BAD.glob("*.yaml"))
+
+
+def expected_field(path: Path) -> str:
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    assert first.startswith("# expect: ")
+    return first.removeprefix("# expect: ").strip()
+
+
+def critmin(*args: str, world: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, COLUMNS="200")
+    pre = ["--world", str(world)] if world else []
+    return subprocess.run([CRITMIN, *pre, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def toy_world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    t = tables(
+        production={"CHN": 1200.0, "AUS": 240.0},
+        ore_trade={("AUS", "JPN"): 120.0},
+        product_trade={("CHN", "USA"): 120.0, ("CHN", "JPN"): 60.0, ("JPN", "KOR"): 12.0},
+    )
+    return write_world(tmp_path_factory.mktemp("world"), t, two_stage_chain())
+
+
+def test_bad_corpus_is_big_enough():
+    assert len(BAD_FILES) >= 20
+
+
+@pytest.mark.parametrize("path", BAD_FILES, ids=[p.stem for p in BAD_FILES])
+def test_bad_scenario_exits_2_naming_the_field(path: Path, toy_world_dir: Path):
+    r = critmin("simulate", str(path), "--runs", "2", world=toy_world_dir)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert f": {expected_field(path)}: " in lines[0], lines[0]
+    assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_simulate_json_out_and_plot(toy_world_dir: Path, tmp_path: Path):
+    sc = {
+        "name": "toy-embargo",
+        "title": "Toy embargo",
+        "chain": "toy",
+        "source": "test fixture",
+        "shocks": [
+            {
+                "type": "export_restriction",
+                "origin": "CHN",
+                "stages": ["product"],
+                "destinations": ["USA", "JPN"],
+                "fraction": {"dist": "uniform", "low": 0.5, "high": 1.0},
+                "duration": 6,
+            }
+        ],
+        "responses": {"stockpiles": [{"holder": "USA", "stage": "product", "tonnes": 5}]},
+    }
+    f = tmp_path / "toy.yaml"
+    f.write_text(yaml.safe_dump(sc), encoding="utf-8")
+    nc, png, html = tmp_path / "r.nc", tmp_path / "r.png", tmp_path / "r.html"
+    args = ["simulate", str(f), "--runs", "64", "--seed", "7", "--horizon", "12", "--json"]
+    r = critmin(*args, "--out", str(nc), "--plot", str(png), world=toy_world_dir)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert {"scenario", "runs", "seed", "shortfall"} <= set(out)
+    assert out["scenario"] == "toy-embargo" and out["runs"] == 64 and out["seed"] == 7
+    row = next(x for x in out["shortfall"] if x["country"] == "USA" and x["sector"] == "ev")
+    assert {"country", "sector", "material", "mean_t", "p95_t", "prob_shortfall"} <= set(row)
+    assert row["material"] == "product-x" and row["mean_t"] > 0 and row["prob_shortfall"] == 1.0
+    assert out["stockpiles"][0]["released_mean_t"] == pytest.approx(5.0)
+    assert out["max_balance_residual_t"] < 1e-9
+    ds = xr.open_dataset(nc, engine="h5netcdf")
+    assert ds["shortfall"].dims == ("run", "month", "country", "sector") and ds.sizes["run"] == 64
+    ds.close()
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+    # same seed, same answer; the html plot is self-contained
+    r2 = critmin(*args, "--plot", str(html), world=toy_world_dir)
+    assert json.loads(r2.stdout)["shortfall"] == out["shortfall"]
+    assert "plotly" in html.read_text(encoding="utf-8")[:200_000].lower()
+    # table view
+    r3 = critmin("simulate", str(f), "--runs", "8", world=toy_world_dir)
+    assert r3.returncode == 0 and "USA" in r3.stdout and "Price index" in r3.stdout
+
+
+def test_bad_options_exit_2(toy_world_dir: Path, tmp_path: Path):
+    f = tmp_path / "ok.yaml"
+    f.write_text("name: ok\ntitle: ok\nchain: toy\n", encoding="utf-8")
+    for args, field in (
+        (["--runs", "0"], "--runs"),
+        (["--out", str(tmp_path / "x.csv")], "--out"),
+        (["--plot", str(tmp_path / "x.gif")], "--plot"),
+        (["--backend", "spark"], "--backend"),
+    ):
+        r = critmin("simulate", str(f), *args, world=toy_world_dir)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and field in r.stderr, r.stderr
+    r = critmin("simulate", "no-such-scenario", world=toy_world_dir)
+    assert r.returncode == 2 and "no-such-scenario" in r.stderr
+
+
+def test_scenarios_list_and_show():
+    r = critmin("scenarios", "list", "--json")
+    assert r.returncode == 0
+    rows = json.loads(r.stdout)
+    assert [x["name"] for x in rows] == library_names()
+    assert all(set(x) >= {"name", "title", "source"} and x["source"] for x in rows)
+    r = critmin("scenarios", "show", "ree-magnet-embargo-us-jpn-12m")
+    assert r.returncode == 0
+    assert yaml.safe_load(r.stdout)["name"] == "ree-magnet-embargo-us-jpn-12m"
+    r = critmin("scenarios", "show", "nope")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_library_is_sourced_and_complete():
+    names = set(library_names())
+    for required in (
+        "baseline",
+        "ga-ge-licensing-2023",
+        "graphite-licensing-2023",
+        "antimony-licensing-2024",
+        "ga-ge-us-ban-2024",
+        "sb-us-ban-2024",
+        "ree-medium-heavy-2025",
+        "ree-oct-2025-expansion",
+        "ree-magnet-embargo-us-jpn-12m",
+    ):
+        assert required in names
+    for sc in library():
+        assert sc.sources, sc.name
+        # every non-fixed parameter is either sourced in the description or listed as an assumption
+        fields = {a.field for a in sc.assumptions}
+        for i, sh in enumerate(sc.shocks):
+            if not sh.fraction.is_fixed:
+                assert f"shocks[{i}].fraction" in fields, (sc.name, i)
+
+
+def test_malformed_corpus_in_process(toy_world_dir: Path):
+    from critmin.errors import InputError
+
+    w = World.from_path(toy_world_dir)
+    for p in BAD_FILES:
+        with pytest.raises(InputError) as ei:
+            prepare(w, load_scenario(p))
+        assert ei.value.field == expected_field(p), (p.name, str(ei.value))
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).parents[1] / "src/critmin/data/world/datapackage.json").is_file(),
+    reason="embedded World not built",
+)
+def test_library_resolves_against_the_embedded_world():
+    import critmin
+
+    w = critmin.load()
+    for name in library_names():
+        sc = load_scenario(Path(critmin.__file__).parent / "scenarios" / f"{name}.yaml")
+        if sc.chain not in w.chains:
+            continue
+        prepare(w, sc)
+    assert parse_scenario({"name": "x", "title": "x", "chain": "rare-earth-magnets"}).horizon == 36
