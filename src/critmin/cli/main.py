@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from critmin.cli import brief_cmd, data_cmd, registry_cmd, simulate_cmd
+from critmin.cli import brief_cmd, data_cmd, registry_cmd, risk_cmd, simulate_cmd
 from critmin.cli.common import err_console, set_world_path
 from critmin.errors import InputError
 
@@ -34,6 +34,7 @@ def _main(
 
 
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(risk_cmd.app, name="risk")
 app.command("simulate")(simulate_cmd.simulate)
 app.add_typer(simulate_cmd.scenarios_app, name="scenarios")
 app.add_typer(registry_cmd.projects_app, name="projects")

