@@ -27,11 +27,11 @@ def stacked_shares(shares: pd.DataFrame, path: str | Path, title: str, top: int 
     """
     kind = _kind(path)
     df = shares[["stage", "country", "share"]].copy()
-    keep = df.groupby("country")["share"].max().sort_values(ascending=False).head(top).index
+    keep = df[df["country"] != "other"].groupby("country")["share"].max().sort_values(ascending=False).head(top).index
     df["country"] = df["country"].where(df["country"].isin(keep), "other")
     df = df.groupby(["stage", "country"], as_index=False, sort=False)["share"].sum()
     wide = df.pivot_table(index="stage", columns="country", values="share", aggfunc="sum", sort=False).fillna(0.0)
-    order = [c for c in keep if c in wide.columns] + (["other"] if "other" in wide.columns else [])
+    order = [c for c in keep if c in wide.columns and c != "other"] + (["other"] if "other" in wide.columns else [])
     wide = wide[order]
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
