@@ -159,13 +159,13 @@ def _solve_chain(chain, data: dict, idx: dict[str, int], n: int) -> dict[str, di
         else:
             X = np.maximum(0.0, M.sum(axis=1) - M.sum(axis=0))
             basis = "net exports"
-        O = _origin(X, M)
+        orig = _origin(X, M)
         Q = {s.id: np.eye(n)}
         for inp in s.inputs:
             up = res[inp.stage]
             for u, Qu in up["Q"].items():
                 Q[u] = Q.get(u, 0) + inp.factor.value * (up["O"] @ Qu)
-        res[s.id] = {"M": M, "X": X, "O": O, "Q": Q, "basis": basis}
+        res[s.id] = {"M": M, "X": X, "O": orig, "Q": Q, "basis": basis}
     for u in chain.stages:
         r = res[u.id]
         S = r["X"] + r["M"].sum(axis=0)
