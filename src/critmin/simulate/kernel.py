@@ -394,7 +394,12 @@ def simulate_chunk(model: ChainModel, plan: Plan, samples: np.ndarray) -> dict[s
     D0 = model.demand0
     F = model.factors
     prod_idx = [np.flatnonzero(q0[s] > 0) for s in range(S)]
-    A_p = [shares[s][prod_idx[s]] for s in range(S)]
+    # sparse trade: (producer position, importer, share) sorted by importer, summed with reduceat
+    sparse = []
+    for s in range(S):
+        a = shares[s][prod_idx[s]]
+        rows, cols = np.nonzero(a.T)  # importer-major order
+        sparse.append((cols, a[cols, rows], np.flatnonzero(np.r_[True, np.diff(rows) > 0]), np.unique(rows)))
     inputs = [[(k, F[s, k]) for k in range(S) if F[s, k] > 0] for s in range(S)]
     consumers = [[(j, F[j, s]) for j in range(S) if F[j, s] > 0] for s in range(S)]
     sec_of = [np.flatnonzero(model.sector_stage == s) for s in range(S)]
@@ -450,7 +455,7 @@ def simulate_chunk(model: ChainModel, plan: Plan, samples: np.ndarray) -> dict[s
 
     for t in range(M):
         # ---- final demand (R, C, K)
-        dfac = np.ones((R, C, K))
+        dfac = np.ones((1, C, K)) if not surges else np.ones((R, C, K))
         for su in surges:
             hit = (
                 su["on"][:, t][:, None, None] & su["countries"][None, :, None] & su["sectors"][None, None, :]
@@ -495,7 +500,10 @@ def simulate_chunk(model: ChainModel, plan: Plan, samples: np.ndarray) -> dict[s
             prod_sum[t, s] = Q.sum(axis=0)
 
             # trade along baseline shares, minus restrictions
-            incoming = Q[:, prod_idx[s]] @ A_p[s] if len(prod_idx[s]) else np.zeros((R, C))
+            incoming = np.zeros((R, C))
+            src, vals, starts, dests = sparse[s]
+            if len(vals):
+                incoming[:, dests] = np.add.reduceat(Q[:, prod_idx[s]][:, src] * vals, starts, axis=1)
             kept = np.zeros((R, C))
             restricting = np.zeros((R, C), dtype=bool)
             for o in {int(o) for rs in restr if rs["stages"][s] for o in rs["origins"]}:

@@ -1,0 +1,47 @@
+"""Same seed, same result: in-process and on a local 2-worker dask.distributed cluster."""
+
+from __future__ import annotations
+
+import pytest
+from test_simulate_support import scenario, toy_world
+
+from critmin import simulate
+
+
+@pytest.mark.slow
+def test_dask_backend_equals_in_process():
+    from distributed import LocalCluster
+
+    w = toy_world(
+        production={"CHN": 1200.0, "AUS": 300.0},
+        ore_trade={("AUS", "JPN"): 120.0},
+        product_trade={("CHN", "USA"): 120.0, ("CHN", "JPN"): 60.0, ("JPN", "KOR"): 12.0},
+    )
+    sc = scenario(
+        [
+            {
+                "type": "export_restriction",
+                "origin": "CHN",
+                "stages": ["product"],
+                "destinations": ["USA", "JPN"],
+                "fraction": {"dist": "triangular", "low": 0.3, "mode": 0.8, "high": 1.0},
+                "duration": {"dist": "uniform", "low": 3, "high": 9},
+            }
+        ],
+        rerouting={"friction": {"dist": "uniform", "low": 0.0, "high": 1.0}},
+        capacity=[{"spare": {"dist": "uniform", "low": 0, "high": 0.3}, "lead_months": 2}],
+        stockpiles=[{"holder": "USA+JPN", "stage": "product", "tonnes": 20, "max_monthly_release": 5}],
+    )
+    local = simulate.run(w, sc, runs=300, seed=42, chunk_size=64)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        remote = simulate.run(
+            w, sc, runs=300, seed=42, chunk_size=64, backend="dask", scheduler=cluster.scheduler_address
+        )
+    finally:
+        cluster.close()
+    for var in ("shortfall", "price", "release", "balance_residual", "production", "demand", "inventory"):
+        assert local[var].equals(remote[var]), var
+    assert float(local["shortfall"].sum()) > 0
+    other = simulate.run(w, sc, runs=300, seed=43, chunk_size=64)
+    assert not other["shortfall"].equals(local["shortfall"])
