@@ -114,6 +114,11 @@ def briefing(world: World, importers: list[str], year: int | None = None) -> dic
                 stages.append({"stage": st.id, "name": st.name, "material": st.material, "content": st.content,
                                "evidence": evidence})
         out_chains.append({"chain": cid, "title": ch.title, "stages": stages})
+    from critmin.risk.brief import risk_block  # risk metrics per stage material and importer (docs/risk.md)
+
+    risk = risk_block(world, importers, year)
+    for c in out_chains:
+        c["risk"] = risk.get(c["chain"], [])
     used = sorted({e["source"] for c in out_chains for s in c["stages"] for e in s["evidence"]})
     srcs = {s["name"]: s for s in world.datapackage.get("sources", [])}
     return {
@@ -121,7 +126,7 @@ def briefing(world: World, importers: list[str], year: int | None = None) -> dic
         "year": year,
         "world_checksum": world.checksum,
         "chains": out_chains,
-        "sources": [srcs.get(s.strip(), {"name": s}) for u in used for s in u.split(",")],
+        "sources": [srcs.get(s, {"name": s}) for s in dict.fromkeys(x.strip() for u in used for x in u.split(","))],
     }
 
 

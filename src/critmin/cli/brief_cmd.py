@@ -49,6 +49,24 @@ def brief(
                 ]
                 t.add_row(st["stage"], ev, top, f"{e['china_share']:.0%}", f"{e['hhi']:.2f}", *imp)
         console.print(t)
+        if c.get("risk"):
+            r = Table(title=f"{c['title']}: risk (GeoPolRisk/NIR/EU SR {c['risk'][0]['gpr_year']}, exposure "
+                      f"{c['risk'][0]['trade_year']})", header_style="bold", title_justify="left")
+            for col in ("stage", "importer", "NIR", "imports←CHN", "GeoPolRisk", "CF", "EU SR", "CHN direct",
+                        "CHN effective"):
+                r.add_column(col, justify="left" if col in ("stage", "importer") else "right")
+
+            def pct(v: float | None) -> str:
+                return "" if v is None else f"{v:.0%}"
+
+            def num(v: float | None, fmt: str = "{:.3g}") -> str:
+                return "" if v is None else fmt.format(v)
+
+            for x in c["risk"]:
+                r.add_row(x["stage"], x["importer"], pct(x["nir"]), pct(x["china_import_share"]), num(x["geopolrisk"]),
+                          num(x["cf"]), num(x["eu_sr"], "{:.2f}"), pct(x["china_share_direct"]),
+                          pct(x["china_share_effective"]))
+            console.print(r)
     console.print(f"World {world.checksum[:12]}…  prod = share of production (t); exports = share of world "
                   "exports (USD, BACI); X←CHN = share of X's imports from China. Sources: critmin data info.")
     if html:

@@ -36,12 +36,13 @@ OUT_COLUMNS = ["chain", "stage", "material", "importer", "year", "china_share_di
                "nir", "imports_t", "production_t", "effective_supply_t", "unattributed", "production_basis"]
 
 
-def _stage_data(world: World, chain, year: int, default_source: dict[str, str]) -> dict[str, dict]:
+def _stage_data(world: World, chain, year: int, default_source: dict[str, str],
+                trade: pd.DataFrame | None = None) -> dict[str, dict]:
     """Per stage: trade rows (exporter, importer, q) and production rows (country, quantity, basis)."""
     from critmin.risk.geopolrisk import read_trade
 
     codes = sorted({c for s in chain.stages for c in s.hs6})
-    tr = read_trade(world, (year,), None, codes) if codes else None
+    tr = trade if trade is not None else (read_trade(world, (year,), None, codes) if codes else None)
     out = {}
     for s in chain.stages:
         if tr is not None and s.hs6:
@@ -79,7 +80,7 @@ def _origin(X: np.ndarray, M: np.ndarray) -> np.ndarray:
 
 
 def chain_exposure(world: World, chain, year: int, importers: list[str] | None = None,
-                   china: str = "CHN") -> pd.DataFrame:
+                   china: str = "CHN", trade: pd.DataFrame | None = None) -> pd.DataFrame:
     """Direct and effective China share (and NIR) per importer and stage of one chain in one year.
 
     ``importers``: ISO3 codes and/or bloc names (default: every country in the data plus every bloc).
@@ -87,7 +88,7 @@ def chain_exposure(world: World, chain, year: int, importers: list[str] | None =
     """
     mats = world.materials()
     default_source = dict(zip(mats["material"], mats["default_source"], strict=False)) if not mats.empty else {}
-    data = _stage_data(world, chain, year, default_source)
+    data = _stage_data(world, chain, year, default_source, trade)
     names = set()
     for d in data.values():
         names |= set(d["trade"]["exporter"]) | set(d["trade"]["importer"])
@@ -215,7 +216,11 @@ def exposure(world: World, importer: str | list[str] | None = None, year: int | 
     if imps is not None:
         for i in imps:
             world.bloc_members(i)
-    frames = [chain_exposure(world, chains[c], int(year), imps, china) for c in ids]
+    from critmin.risk.geopolrisk import read_trade
+
+    codes = sorted({h for c in ids for s in chains[c].stages for h in s.hs6})
+    trade = read_trade(world, (int(year),), None, codes) if codes else None
+    frames = [chain_exposure(world, chains[c], int(year), imps, china, trade) for c in ids]
     return pd.concat(frames, ignore_index=True)
 
 
