@@ -12,7 +12,7 @@ from critmin.world import World
 
 _WRITES = re.compile(
     r"\b(insert|update|delete|create|drop|alter|copy|attach|detach|install|load|pragma|set|export|import|"
-    r"call|checkpoint|vacuum|truncate|replace|grant|use)\b",
+    r"call|checkpoint|vacuum|truncate|grant|use)\b",
     re.IGNORECASE,
 )
 

@@ -126,8 +126,15 @@ class World:
         else:
             df = pd.read_csv(f, dtype=str, keep_default_na=False)
             for col in res.get("schema", {}).get("fields", []):
-                if col.get("type") in ("number", "integer") and col["name"] in df.columns:
-                    df[col["name"]] = pd.to_numeric(df[col["name"]].replace("", None))
+                c, typ = col["name"], col.get("type")
+                if c not in df.columns:
+                    continue
+                if typ in ("number", "integer"):
+                    df[c] = pd.to_numeric(df[c].replace("", None))
+                    if typ == "integer":
+                        df[c] = df[c].astype("Int64")
+                elif typ == "boolean":  # CSV text "True"/"False"; a non-empty string is always truthy
+                    df[c] = df[c].str.lower().map({"true": True, "false": False}).astype(bool)
         self._tables[name] = df
         return df
 

@@ -52,11 +52,21 @@ def read_country_codes(path: Path, known: set[str]) -> pd.DataFrame:
 def _duck_error(path: Path, exc: Exception) -> InputError:
     text = str(exc)
     line = re.search(r"[Ll]ine:?\s*(\d+)", text)
+    where = f"line {line.group(1)}" if line else None
+    if "GZIP" in text or "gzip" in text:
+        return InputError(str(path), "gzip stream", "truncated or corrupt compressed file (unexpected end of stream)")
+    conv = re.search(r'Error when converting column "(\w+)"\. Could not convert string "([^"]*)"', text)
+    if conv:
+        return InputError(str(path), f"{where}, column {conv.group(1)}", f"not a number: {conv.group(2)!r}")
+    cols = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    if cols:
+        return InputError(str(path), where, f"expected {cols.group(1)} columns, found {cols.group(2)} "
+                                            "(truncated or malformed line)")
     first = text.splitlines()[0]
-    for marker in ("Could not convert", "Expected Number of Columns", "too many columns", "Error when converting"):
+    for marker in ("Could not convert", "too many columns", "Error when converting"):
         if marker in text:
             first = marker
-    return InputError(str(path), f"line {line.group(1)}" if line else None, f"malformed BACI CSV: {first}")
+    return InputError(str(path), where, f"malformed BACI CSV: {first}")
 
 
 def _check_header(path: Path) -> None:
@@ -68,6 +78,8 @@ def _check_header(path: Path) -> None:
             header = fh.readline().strip()
     except (OSError, EOFError) as exc:
         raise InputError(str(path), None, f"cannot read (truncated or corrupt file?): {exc}") from None
+    if not header:
+        raise InputError(str(path), "line 1", "file is empty (no header)")
     cols = [c.strip().strip('"') for c in header.split(",")]
     if cols != list(BACI_COLUMNS):
         raise InputError(str(path), "header", f"expected columns t,i,j,k,v,q, found {','.join(cols)[:60]!r}")
@@ -93,9 +105,13 @@ def baci_relation(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: Iterabl
     where = ""
     if hs_filter is not None:
         codes = ",".join(f"'{c}'" for c in sorted(set(hs_filter)))
-        where = f"WHERE lpad(trim(k), 6, '0') IN ({codes})"
+        where = f"WHERE (CASE WHEN length(trim(k)) < 6 THEN lpad(trim(k), 6, '0') ELSE trim(k) END) IN ({codes})"
+    # Pad codes written without their leading zero ("10121" -> "010121"), but never truncate a longer
+    # code: lpad cuts strings to the width, so codes of more than six characters are kept as written
+    # for validate_relation to reject.
     con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW {name} AS SELECT t, i, j, lpad(trim(k), 6, '0') AS k, v,
+        f"""CREATE OR REPLACE TEMP VIEW {name} AS SELECT t, i, j,
+            CASE WHEN length(trim(k)) < 6 THEN lpad(trim(k), 6, '0') ELSE trim(k) END AS k, v,
             CASE WHEN q IS NULL OR trim(q) IN ('', 'NA') THEN NULL ELSE TRY_CAST(trim(q) AS DOUBLE) END AS q,
             q AS q_text FROM {name}_raw {where}"""
     )

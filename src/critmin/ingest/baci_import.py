@@ -73,12 +73,18 @@ def import_baci(
     con = duckdb.connect(":memory:")
     try:
         con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute("SET preserve_insertion_order = false")
+        # Keep file order (no global sort): output and checksum are deterministic for the same inputs,
+        # and nothing has to be held in memory or spilled to sort 10 M rows.
+        con.execute("SET preserve_insertion_order = true")
         spill = tmp / ".spill"
         spill.mkdir()
         con.execute(f"SET temp_directory = '{spill.as_posix()}'")
         con.register("codes_df", codes)
         con.execute("CREATE TEMP TABLE codes AS SELECT * FROM codes_df")
+        # Codes -> ISO3 by indexing a literal list (NULL for an unknown code). Unlike a hash join, this
+        # keeps the rows in file order, so the output and its checksum are deterministic without a sort.
+        iso = dict(zip(codes["baci_code"].astype(int), codes["iso3"], strict=True))
+        lookup = "[" + ", ".join(f"'{iso[c]}'" if c in iso else "NULL" for c in range(max(iso) + 1)) + "]"
         parts = []
         iterator: Iterable[Path] = files
         if progress:
@@ -87,52 +93,100 @@ def import_baci(
             iterator = track(files, description="importing BACI")
         for n, path in enumerate(iterator):
             name = baci_relation(con, path, hs_filter)
-            validate_relation(con, name, path)
-            unknown = con.execute(
-                f"""SELECT c, col FROM (SELECT DISTINCT i AS c, 'i' AS col FROM {name}
-                    UNION SELECT DISTINCT j, 'j' FROM {name}) WHERE c NOT IN (SELECT baci_code FROM codes)
-                    ORDER BY col, c LIMIT 1"""
-            ).fetchall()
-            if unknown:
-                c, col = unknown[0]
-                raise InputError(str(path), f"column {col}", f"unknown BACI country code {c}")
+            # One pass over the CSV (the slow part) straight into Parquet; the checks then scan the
+            # columnar result. Only when they find a problem is the text scanned again, to name the row.
             part = tmp / f".trade-{n:04d}.parquet"
             try:
                 con.execute(
-                    f"""COPY (SELECT b.t AS year, ce.iso3 AS exporter, ci.iso3 AS importer, b.k AS hs6,
-                               b.v AS value_kusd, b.q AS quantity_t, 'baci' AS source
-                        FROM {name} b JOIN codes ce ON b.i = ce.baci_code JOIN codes ci ON b.j = ci.baci_code)
-                        TO '{part.as_posix()}' (FORMAT parquet, COMPRESSION zstd)"""
+                    f"""COPY (SELECT t AS year, CASE WHEN i >= 0 THEN {lookup}[i + 1] END AS exporter,
+                               CASE WHEN j >= 0 THEN {lookup}[j + 1] END AS importer, k AS hs6, v AS value_kusd,
+                               CASE WHEN q_text IS NULL OR trim(q_text) IN ('', 'NA') THEN NULL
+                                    ELSE CAST(trim(q_text) AS DOUBLE) END AS quantity_t, 'baci' AS source
+                        FROM {name})
+                        TO '{part.as_posix()}' (FORMAT parquet, COMPRESSION snappy)"""
                 )
             except duckdb.Error as exc:
-                raise _duck_error(path, exc) from None
+                _raise_first_problem(con, name, path, exc)
+            bad = con.execute(
+                f"""SELECT count(*) FROM read_parquet('{part.as_posix()}')
+                    WHERE year IS NULL OR exporter IS NULL OR importer IS NULL OR value_kusd IS NULL
+                       OR value_kusd < 0 OR quantity_t < 0 OR NOT regexp_full_match(hs6, '[0-9]{{6}}')"""
+            ).fetchone()[0]
+            if bad:
+                _raise_first_problem(con, name, path, None)
             parts.append(part)
         trade_file = tmp / "trade.parquet"
-        plist = ", ".join(f"'{p.as_posix()}'" for p in parts)
-        con.execute(
-            f"""COPY (SELECT * FROM read_parquet([{plist}])
-                ORDER BY source, hs6, year, exporter, importer)
-                TO '{trade_file.as_posix()}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)"""
-        )
-        for p in parts:
-            p.unlink()
+        if len(parts) == 1:
+            os.replace(parts[0], trade_file)
+        else:
+            plist = ", ".join(f"'{p.as_posix()}'" for p in parts)
+            con.execute(
+                f"""COPY (SELECT * FROM read_parquet([{plist}]))
+                    TO '{trade_file.as_posix()}' (FORMAT parquet, COMPRESSION snappy)"""
+            )
+            for p in parts:
+                p.unlink()
         shutil.rmtree(spill, ignore_errors=True)
         stats = con.execute(
             f"""SELECT count(*), count(DISTINCT hs6), min(year), max(year)
                 FROM read_parquet('{trade_file.as_posix()}')"""
         ).fetchone()
-        trade_digest = con.execute(
-            f"""SELECT sha256(string_agg(concat_ws(',', year, exporter, importer, hs6, value_kusd,
-                       coalesce(CAST(quantity_t AS VARCHAR), ''), source), chr(10)
-                       ORDER BY source, hs6, year, exporter, importer))
-                FROM read_parquet('{trade_file.as_posix()}')"""
-        ).fetchone()[0]
+        trade_digest = parquet_digest(trade_file)
         return _assemble(world, tmp, out, trade_digest, stats, chains_only)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
         con.close()
+
+
+def _raise_first_problem(con: duckdb.DuckDBPyConnection, name: str, path: Path, exc: Exception | None) -> None:
+    """Scan the text of a BACI file that failed a check; raise an InputError naming its first bad row."""
+    validate_relation(con, name, path)  # type errors (by line), missing values, negatives, bad HS codes
+    unknown = con.execute(
+        f"""SELECT c, col FROM (SELECT DISTINCT i AS c, 'i' AS col FROM {name}
+            UNION SELECT DISTINCT j, 'j' FROM {name}) WHERE c NOT IN (SELECT baci_code FROM codes)
+            ORDER BY col, c LIMIT 1"""
+    ).fetchall()
+    if unknown:
+        c, col = unknown[0]
+        raise InputError(str(path), f"column {col}", f"unknown BACI country code {c}")
+    if exc is not None:
+        raise _duck_error(path, exc) from None
+    raise InputError(str(path), None, "rows failed the import checks")  # not reached: validation names them
+
+
+def parquet_digest(path: Path, batch_rows: int = 1_000_000) -> str:
+    """sha256 over a Parquet table's content, streamed batch by batch (memory: one batch).
+
+    Per batch and column: the null mask, then the values' bytes (numbers as little-endian
+    binary, NULL as 0; text as its UTF-8 bytes with offsets relative to the batch). A
+    ``string_agg`` of the whole table as text needs all of it in memory at once, and ran out of
+    memory on a 10 M-row BACI year.
+    """
+    import hashlib
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    h = hashlib.sha256()
+    pf = pq.ParquetFile(path)
+    h.update(",".join(pf.schema_arrow.names).encode())
+    for batch in pf.iter_batches(batch_size=batch_rows):
+        for col in batch.columns:
+            h.update(np.asarray(pc.is_null(col)).tobytes())
+            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+                col = pc.fill_null(col, "").cast(pa.large_string())
+                _, offsets, data = col.buffers()
+                off = np.frombuffer(offsets, dtype=np.int64)[col.offset: col.offset + len(col) + 1]
+                h.update((off - off[0]).astype("<i8").tobytes())
+                if data is not None:
+                    h.update(memoryview(data)[int(off[0]): int(off[-1])])
+            else:
+                h.update(np.ascontiguousarray(pc.fill_null(col, 0).to_numpy(zero_copy_only=False)).tobytes())
+    return h.hexdigest()
 
 
 def _assemble(world: World, tmp: Path, out: Path, trade_digest: str, stats: tuple, chains_only: bool) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,16 +31,26 @@ def read_csv_checked(
         raise InputError(str(path), None, f"cannot read (truncated or corrupt file?): {exc}") from None
     except UnicodeDecodeError as exc:
         raise InputError(str(path), f"byte {exc.start}", f"not valid {encoding} text") from None
+    except pd.errors.EmptyDataError:  # a ValueError: must come before the generic handler
+        raise InputError(str(path), "line 1", "file is empty (no header)") from None
     except (pd.errors.ParserError, csv.Error, ValueError) as exc:
         msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise InputError(str(path), None, f"malformed CSV: {msg}") from None
-    except pd.errors.EmptyDataError:
-        raise InputError(str(path), None, "file is empty") from None
+        msg = msg.removeprefix("Error tokenizing data. ")
+        raise InputError(str(path), _parser_line(msg), f"malformed CSV: {msg}") from None
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(str(path), f"column {missing[0]}", f"missing column (have: {', '.join(df.columns)})")
     return df
+
+
+def _parser_line(msg: str) -> str | None:
+    """The file line a pandas parser error points at ("line N" is 1-based, "row N" 0-based)."""
+    m = re.search(r"\bline (\d+)", msg)
+    if m:
+        return f"line {m.group(1)}"
+    m = re.search(r"\brow (\d+)", msg)
+    return f"line {int(m.group(1)) + 1}" if m else None
 
 
 def to_number(series: pd.Series, path: Path, column: str, allow_empty: bool = True, row_offset: int = 2) -> pd.Series:
@@ -68,7 +79,7 @@ def check_non_negative(values: pd.Series, path: Path, column: str, row_offset: i
     if neg.any():
         i = int(np.flatnonzero(neg)[0])
         raise InputError(
-            str(path), f"row {i + row_offset}, column {column}", f"negative quantity {values.iloc[i]!r}"
+            str(path), f"row {i + row_offset}, column {column}", f"negative quantity {float(values.iloc[i])!r}"
         )
 
 

@@ -12,6 +12,11 @@ from critmin.ingest.reference import CODE_ALIASES
 
 _UNITS = {"metr. t": ("t", 1.0), "kg": ("kg", 1.0), "Mio m3": ("Mio m3", 1.0), "ct": ("ct", 1.0)}
 
+#: WMD sheets reported on a different content basis than the material's unit: WMD gives lithium as
+#: Li2O (e.g. Australia 2024: 230,000 t Li2O), while USGS and IEA give Li content. Values are kept as
+#: published, with the unit that says so.
+WMD_BASIS = {"Lithium (Li2O)": "t Li2O"}
+
 
 #: World Mining Data commodities that are refined/smelted products rather than mine output
 #: (primary aluminium, by-product metals recovered at smelters and refineries). All others are mining.
@@ -63,8 +68,8 @@ def read_wmd(raw: Path, materials: pd.DataFrame, countries: set[str]) -> pd.Data
             raise InputError(str(f), f"row {i + 2}, column unit", f"unknown unit {u!r}")
     mat = df["commodity"].map(by_wmd)
     unit = [
-        (units[m] if u == "metr. t" and units[m].startswith("t") else _UNITS[u][0])
-        for m, u in zip(mat, df["unit"], strict=True)
+        (WMD_BASIS.get(c) or units[m] if u == "metr. t" and units[m].startswith("t") else _UNITS[u][0])
+        for c, m, u in zip(df["commodity"], mat, df["unit"], strict=True)
     ]
     return pd.DataFrame(
         {

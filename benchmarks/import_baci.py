@@ -1,0 +1,133 @@
+"""Benchmark ``critmin data import-baci`` on a synthetic full-size BACI year.
+
+Generates a BACI-format year (columns ``t,i,j,k,v,q``; 10 M rows by default) with
+real CEPII country codes and ~5,000 real HS92 six-digit codes from ``data/raw/trade``,
+``q`` missing in ~2% of rows as whitespace-padded ``NA`` (as in recent releases),
+into ``benchmarks/_work/`` (gitignored). Then, each in its own subprocess:
+
+1. ``critmin data import-baci FILE --out benchmarks/_work/world`` (validate + stream to Parquet);
+2. ``pandas.read_csv(FILE)`` (just reading the file into memory, for scale).
+
+For each it prints wall time and the child's peak resident memory (``ru_maxrss`` from
+``os.wait4``), and the ratios. Target: import peak memory < 2 GB and import faster
+than the pandas read.
+
+Usage (from the repository root)::
+
+    /work/venv/bin/python benchmarks/import_baci.py [--rows 10000000] [--regenerate]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / "_work"
+TRADE = ROOT / "data" / "raw" / "trade"
+COUNTRY_CODES = TRADE / "baci_country_codes_V202401b.csv"
+PRODUCT_CODES = TRADE / "baci_product_codes_HS92_V202401b.csv"
+CHUNK = 1_000_000
+TARGET_RSS_BYTES = 2 * 1024**3
+
+
+def _codes() -> tuple[np.ndarray, np.ndarray]:
+    with COUNTRY_CODES.open(encoding="utf-8-sig") as fh:
+        countries = np.array(sorted({int(r["country_code"]) for r in csv.DictReader(fh)}), dtype=np.int64)
+    with PRODUCT_CODES.open(encoding="utf-8-sig") as fh:
+        products = np.array(sorted({r["code"].strip().zfill(6) for r in csv.DictReader(fh)
+                                    if r["code"].strip().isdigit()}))
+    return countries, products
+
+
+def generate(path: Path, rows: int, seed: int = 2022) -> None:
+    """Write a synthetic BACI year of ``rows`` rows to ``path`` (numpy + pyarrow CSV writer)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    countries, products = _codes()
+    rng = np.random.default_rng(seed)
+    tmp = path.with_suffix(".part")
+    opts = pacsv.WriteOptions(include_header=False, quoting_style="none")
+    with tmp.open("wb") as fh:
+        fh.write(b"t,i,j,k,v,q\n")
+        done = 0
+        while done < rows:
+            n = min(CHUNK, rows - done)
+            i = rng.choice(countries, n)
+            j = rng.choice(countries, n)
+            j = np.where(j == i, countries[(np.searchsorted(countries, j) + 1) % len(countries)], j)
+            k = products[rng.integers(0, len(products), n)]
+            v = np.round(rng.lognormal(3.0, 2.5, n) + 0.001, 3)
+            q = pc.cast(pa.array(np.round(rng.lognormal(2.0, 3.0, n) + 0.001, 3)), pa.string())
+            q = pc.if_else(pa.array(rng.random(n) < 0.02), "           NA", q)
+            table = pa.table({"t": np.full(n, 2022, dtype=np.int32), "i": i, "j": j, "k": k, "v": v, "q": q})
+            pacsv.write_csv(table, fh, opts)
+            done += n
+    os.replace(tmp, path)
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """Run ``cmd``; return wall seconds, the child's peak RSS in bytes, and its stdout+stderr."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{out}")
+    return wall, usage.ru_maxrss * 1024, out  # ru_maxrss is in KiB on Linux
+
+
+PANDAS_READ = """
+import sys, pandas as pd
+df = pd.read_csv(sys.argv[1], dtype={"k": str}, skipinitialspace=True)
+print(len(df), df["q"].isna().mean())
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--regenerate", action="store_true", help="Write the synthetic file even if it exists.")
+    ap.add_argument("--skip-pandas", action="store_true")
+    args = ap.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    data = WORK / f"BACI_HS92_Y2022_synthetic_{args.rows}.csv"
+    if args.regenerate or not data.is_file():
+        t0 = time.perf_counter()
+        generate(data, args.rows)
+        print(f"generated {data.relative_to(ROOT)}: {args.rows:,} rows, {data.stat().st_size / 1e6:,.0f} MB "
+              f"in {time.perf_counter() - t0:.1f} s")
+    else:
+        print(f"reusing {data.relative_to(ROOT)} ({data.stat().st_size / 1e6:,.0f} MB)")
+
+    out = WORK / "world_import"
+    imp_wall, imp_rss, imp_out = measure(
+        [sys.executable, "-m", "critmin.cli.main", "data", "import-baci", str(data), "--out", str(out)]
+    )
+    last = imp_out.strip().splitlines()[-1]
+    print(f"import-baci : {imp_wall:7.1f} s  peak RSS {imp_rss / 2**20:7.0f} MiB   (checksum {last[:16]}...)")
+    ok_mem = imp_rss < TARGET_RSS_BYTES
+    if args.skip_pandas:
+        print(f"target peak < 2 GiB: {'met' if ok_mem else 'MISSED'}")
+        return
+    pd_wall, pd_rss, pd_out = measure([sys.executable, "-c", PANDAS_READ, str(data)])
+    print(f"pandas read : {pd_wall:7.1f} s  peak RSS {pd_rss / 2**20:7.0f} MiB   (rows, q missing: {pd_out.strip()})")
+    print(f"ratio import/pandas: time {imp_wall / pd_wall:.2f}x, peak memory {imp_rss / pd_rss:.2f}x")
+    ok_time = imp_wall < pd_wall
+    print(f"target peak < 2 GiB: {'met' if ok_mem else 'MISSED'}; faster than pandas read: "
+          f"{'met' if ok_time else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
