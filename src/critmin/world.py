@@ -247,7 +247,24 @@ class World:
         folder = self.path / "chains" if self.path is not None else None
         if folder is None or not folder.is_dir():
             return {}
-        return load_chains(folder)
+        chains = load_chains(folder)
+        self._check_chain_references(chains, folder)
+        return chains
+
+    def _check_chain_references(self, chains: dict[str, Any], folder: Path) -> None:
+        """Chains added to a World folder must name its materials and HS codes, as the build checks."""
+        from critmin.chains import check_chain_references
+
+        names = set(self.table_names)
+        if "materials" not in names or "hs_codes" not in names:
+            return
+        materials = set(self.materials()["material"])
+        hs = set(self.table("hs_codes")["hs6"])
+        for cid, ch in chains.items():
+            if any(c not in hs for s in ch.stages for c in s.hs6) and "trade" in names:
+                hs |= set(self.table("trade")["hs6"].unique())  # codes met only in trade (as the build allows)
+            path = next((str(p) for p in sorted(folder.glob("*.y*ml")) if p.stem == cid), str(folder / cid))
+            check_chain_references(ch, path, materials, hs)
 
     # ------------------------------------------------------------------ analyses hung off the World
     def capacity(self, year: int, include: Iterable[str] = ("operating",), **kwargs: Any) -> pd.DataFrame:
