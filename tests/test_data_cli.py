@@ -1,0 +1,160 @@
+"""Issue 2, Done-when 6 (CLI): --world / $CRITMIN_WORLD select a World; data query --json/--csv;
+data import-baci on a small real-format file; the Python accessors' documented columns."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import RAW_DIR
+
+import critmin
+from critmin.ingest.baci_import import parquet_digest
+from critmin.world import EMBEDDED_WORLD
+
+SLICE = RAW_DIR / "trade" / "baci_hs12_850650_2018_2020_sample.csv"
+
+
+@pytest.fixture(scope="module")
+def imported_world(tmp_path_factory) -> Path:
+    """A World whose trade is the real BACI HS12 850650 sample, imported by the CLI."""
+    from conftest import run_critmin
+
+    out = tmp_path_factory.mktemp("imported") / "world"
+    codes = RAW_DIR / "trade" / "baci_country_codes_V202201.csv"
+    res = run_critmin("data", "import-baci", SLICE, "--out", out, "--country-codes", codes)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+# ------------------------------------------------------------------ Python API
+ACCESSOR_COLUMNS = {
+    "countries": ["iso3", "iso2", "name", "m49", "region"],
+    "blocs": ["bloc", "iso3"],
+    "materials": ["material", "name", "unit", "wmd_name"],
+    "production": ["material", "stage", "country", "year", "quantity", "unit", "source"],
+    "reserves": ["material", "country", "year", "quantity", "unit", "source"],
+    "trade": ["year", "exporter", "importer", "hs6", "value_kusd", "quantity_t", "source"],
+    "governance": ["country", "year", "indicator", "value"],
+    "demand": ["material", "sector", "scenario", "year", "quantity", "unit", "source"],
+    "salient": ["material", "year", "statistic", "value", "unit", "flag"],
+}
+
+
+@pytest.mark.parametrize("accessor", sorted(ACCESSOR_COLUMNS))
+def test_load_accessors_return_documented_columns(accessor: str) -> None:
+    world = critmin.load()
+    df = getattr(world, accessor)()
+    assert isinstance(df, pd.DataFrame) and len(df) > 0
+    assert set(ACCESSOR_COLUMNS[accessor]) <= set(df.columns)
+    documented = [f["name"] for f in world.resource(accessor)["schema"]["fields"]]
+    assert list(df.columns) == documented
+    doc = getattr(type(world), accessor).__doc__
+    for col in ACCESSOR_COLUMNS[accessor][:3]:
+        assert col in doc, (accessor, col)
+
+
+def test_accessor_filters_and_types() -> None:
+    world = critmin.load()
+    p = world.production(material="gallium", country=["CHN", "JPN"], year=2024, source="usgs-mcs-2025")
+    assert set(p["country"]) == {"CHN", "JPN"} and set(p["year"]) == {2024}
+    assert pd.api.types.is_integer_dtype(p["year"]) and pd.api.types.is_float_dtype(p["quantity"])
+    t = world.trade(hs6="260400", year=[2021, 2022], importer="USA")
+    assert set(t["year"]) == {2021, 2022} and (t["hs6"] == "260400").all()
+    assert world.table("us_states")["is_territory"].dtype == bool
+    assert world.table("chain_end_uses")["defence"].dtype == bool
+    assert world.countries()["m49"].dtype == "Int64"
+    with pytest.raises(critmin.InputError, match="galium"):
+        world.production(material="galium")
+
+
+def test_load_path_and_env(monkeypatch, imported_world: Path) -> None:
+    monkeypatch.delenv("CRITMIN_WORLD", raising=False)
+    assert critmin.load().path == EMBEDDED_WORLD
+    assert critmin.load(imported_world).path == imported_world
+    monkeypatch.setenv("CRITMIN_WORLD", str(imported_world))
+    assert critmin.load().checksum == critmin.load(imported_world).checksum != critmin.load(EMBEDDED_WORLD).checksum
+
+
+# ------------------------------------------------------------------ --world and CRITMIN_WORLD
+def _info(res) -> dict:
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_world_option_and_env_select_another_world(critmin_cli, imported_world: Path) -> None:
+    default = _info(critmin_cli("data", "info", "--json"))
+    other = json.loads((imported_world / "datapackage.json").read_text())["checksum"]
+    assert default["checksum"] != other
+    assert _info(critmin_cli("--world", imported_world, "data", "info", "--json"))["checksum"] == other
+    assert _info(critmin_cli("data", "info", "--json", env={"CRITMIN_WORLD": str(imported_world)}))["checksum"] == other
+    # --world wins over the environment
+    res = critmin_cli("--world", EMBEDDED_WORLD, "data", "info", "--json", env={"CRITMIN_WORLD": str(imported_world)})
+    assert _info(res)["checksum"] == default["checksum"]
+
+
+def test_import_baci_matches_raw_file(critmin_cli, imported_world: Path) -> None:
+    with SLICE.open(encoding="utf-8") as fh:
+        raw = list(csv.DictReader(fh))
+    res = critmin_cli("--world", imported_world, "data", "query",
+                      "SELECT year, count(*) AS n, sum(value_kusd) AS v, count(quantity_t) AS nq, "
+                      "count(DISTINCT hs6) AS k FROM trade GROUP BY year ORDER BY year", "--json")
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    for r in got:
+        rows = [x for x in raw if int(x["t"]) == r["year"]]
+        assert r["n"] == len(rows)
+        assert r["v"] == pytest.approx(sum(float(x["v"]) for x in rows))
+        assert r["nq"] == sum(1 for x in rows if x["q"].strip() not in ("", "NA"))
+        assert r["k"] == 1
+    assert [r["year"] for r in got] == [2018, 2019, 2020]
+    dp = json.loads((imported_world / "datapackage.json").read_text())
+    trade = next(r for r in dp["resources"] if r["name"] == "trade")
+    assert trade["rows"] == len(raw) and trade["sources"][0]["license"] == "etalab-2.0"
+    assert trade["hash"] == "sha256:" + parquet_digest(imported_world / "trade.parquet")
+    assert dp["derived_from"]["world_checksum"] == critmin.load(EMBEDDED_WORLD).checksum
+
+
+def test_import_baci_is_deterministic_and_chains_only(critmin_cli, imported_world: Path, tmp_path: Path) -> None:
+    codes = RAW_DIR / "trade" / "baci_country_codes_V202201.csv"
+    res = critmin_cli("data", "import-baci", SLICE, "--out", tmp_path / "again", "--country-codes", codes)
+    assert res.returncode == 0, res.stderr
+    a = json.loads((imported_world / "datapackage.json").read_text())
+    b = json.loads((tmp_path / "again" / "datapackage.json").read_text())
+    assert a["checksum"] == b["checksum"]
+    res = critmin_cli("data", "import-baci", SLICE, "--out", tmp_path / "chains", "--country-codes", codes,
+                      "--chains-only")
+    assert res.returncode == 0, res.stderr
+    rows = critmin.load(tmp_path / "chains").trade()
+    assert len(rows) == 0 or set(rows["hs6"]) <= {c for ch in critmin.load().chains.values()
+                                                  for s in ch.stages for c in s.hs6}
+
+
+# ------------------------------------------------------------------ data query
+SQL = "SELECT country, quantity FROM production WHERE material = 'rare-earths' AND year = 2024 " \
+      "AND source = 'wmd' ORDER BY quantity DESC LIMIT 3"
+
+
+def test_query_json(critmin_cli) -> None:
+    res = critmin_cli("data", "query", SQL, "--json")
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert rows[0] == {"country": "CHN", "quantity": 270000.0}
+    assert len(rows) == 3
+
+
+def test_query_csv(critmin_cli) -> None:
+    res = critmin_cli("data", "query", SQL, "--csv")
+    assert res.returncode == 0, res.stderr
+    df = pd.read_csv(io.StringIO(res.stdout))
+    assert list(df.columns) == ["country", "quantity"] and df.iloc[0].tolist() == ["CHN", 270000.0]
+
+
+def test_query_table_view(critmin_cli) -> None:
+    res = critmin_cli("data", "query", SQL)
+    assert res.returncode == 0, res.stderr
+    assert "CHN" in res.stdout and "country" in res.stdout
