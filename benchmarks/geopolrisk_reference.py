@@ -178,7 +178,11 @@ class Peer:
         con = sqlite3.connect(str(self.package_dir / "lib" / "baci.db"))
         ccodes = pd.read_sql("SELECT country_code, country_name, country_iso3 FROM country_codes_V202401b", con)
         con.close()
-        self.iso3_to_code = {r.country_iso3: int(r.country_code) for r in ccodes.itertuples()}
+        # Several BACI codes share an ISO3 (276 Germany and 280 "Fed. Rep. of Germany (...1990)"): keep the
+        # lowest code, which is the current country in every such pair of the V202401b table.
+        self.iso3_to_code = {}
+        for r in ccodes.sort_values("country_code").itertuples():
+            self.iso3_to_code.setdefault(r.country_iso3, int(r.country_code))
         self.code_to_name = {int(r.ISO): r.Country for r in iso.itertuples()}
 
     def importer_name(self, importer: str) -> tuple[str, str]:

@@ -23,7 +23,6 @@ TOL = 1e-6
 #: Reference rows for which the generator asked the peer about a different country than the ISO3 says:
 #: BACI code 280 is "Fed. Rep. of Germany (...1990)" (ISO3 DEU in BACI's table, listed after 276 Germany),
 #: which has no trade after 1990, so the peer returns zeros. They are not the same question.
-OTHER_COUNTRY_CODES = {"280"}
 ISO_OF_REF = {"S19": "TWN", "EU": "EU27"}  # BACI's code for Taiwan; the peer's EU region = critmin's EU27 bloc
 
 
@@ -59,7 +58,7 @@ def _rel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_reproduces_peer_to_1e6(ref, table):
-    ok = ref[(ref["status"] == "ok") & ~ref["importer_code"].isin(OTHER_COUNTRY_CODES)]
+    ok = ref[(ref["status"] == "ok")]
     j = ok.merge(table, left_on=["material", "iso", "year"], right_on=["material", "importer", "year"],
                  how="left", suffixes=("_ref", ""), validate="one_to_one")
     assert j["score"].notna().all(), "critmin has a value for every triple the peer computes"
@@ -77,13 +76,12 @@ def test_reproduces_peer_to_1e6(ref, table):
     assert j["iso"].nunique() >= 16 and j["material"].nunique() >= 50
 
 
-def test_other_country_rows_are_the_historical_code(ref, table):
-    """The skipped rows really are the peer answering for a country without trade (all zeros)."""
-    rows = ref[ref["importer_code"].isin(OTHER_COUNTRY_CODES) & (ref["status"] == "ok")]
-    assert len(rows) > 0
-    assert (rows["total_imports"].astype(float) == 0).all()
-    mine = table[(table["importer"] == "DEU") & (table["status"] == "ok")]
-    assert (mine["total_imports"] > 0).mean() > 0.9  # Germany (276) does import
+def test_germany_is_the_current_country_code(ref):
+    """The reference asks the peer about Germany as BACI 276, not the historical 280 (no trade)."""
+    de = ref[(ref["iso"] == "DEU") & (ref["status"] == "ok")]
+    assert len(de) > 0
+    assert set(de["importer_code"].astype(str)) == {"276"}
+    assert (de["total_imports"].astype(float) > 0).mean() > 0.9
 
 
 def test_peer_failures_are_explained(world, ref, table, inputs):
