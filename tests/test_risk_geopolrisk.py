@@ -17,7 +17,7 @@ from critmin.errors import InputError
 from critmin.risk.geopolrisk import CF_CU, PEER_UNJOINED_WGI, geopolrisk, geopolrisk_table, prepare
 
 REF = Path(__file__).parent / "data" / "geopolrisk_reference.csv"
-SHARED = Path("/work/shared/data")
+SHARED = Path(__file__).resolve().parents[1] / "data" / "raw"  # the repo copy of ../shared/data
 TOL = 1e-6
 
 #: Reference rows for which the generator asked the peer about a different country than the ISO3 says:

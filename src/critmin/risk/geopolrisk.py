@@ -42,7 +42,7 @@ GPR_TRADE_SOURCE = "baci-hs92-v202401b"
 
 #: ISO3 codes whose row in the peer's WGI table carries no numeric country code ("NA"), so the peer
 #: never joins them to a BACI exporter and imputes 0.5 (Taiwan is BACI 490 "Other Asia, nes").
-#: Derived from shared/data/governance/wgi_political_stability_normalized_geopolrisk.csv (column
+#: Derived from data/raw/governance/wgi_political_stability_normalized_geopolrisk.csv (column
 #: ``country_code``); tests/test_risk_geopolrisk.py re-derives it from that file when present.
 PEER_UNJOINED_WGI = frozenset({"JEY", "LIE", "MCO", "MTQ", "PRI", "REU", "TWN"})
 
