@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -87,7 +88,9 @@ def capacity(
     capacities stated in t/yr are returned (cells in GWh/yr are not).
 
     Returns one row per project: ``material, stage, country, capacity_tpy,
-    capacity_high_tpy, content, project_id, name, status, start_year, judgement``;
+    capacity_high_tpy, content, project_id, name, status, start_year, judgement``,
+    plus ``chain`` and ``chain_stage``: the World chain stage the project adds to
+    (``data/chain_stage_map.csv``; empty where no chain stage corresponds);
     with ``aggregate=True`` one row per ``material, stage, country, content`` with
     the summed ``capacity_tpy``, ``capacity_high_tpy`` and the number of ``projects``.
     """
@@ -112,6 +115,7 @@ def capacity(
             continue
         rows.append(
             {
+                "registry_chain": p.chain,
                 "material": p.material,
                 "stage": p.stage,
                 "country": p.country,
@@ -125,14 +129,19 @@ def capacity(
                 "judgement": bool(c.judgement or c.unverified),
             }
         )
-    cols = ["material", "stage", "country", "capacity_tpy", "capacity_high_tpy", "content", "project_id",
-            "name", "status", "start_year", "judgement"]
+    cols = ["registry_chain", "material", "stage", "country", "capacity_tpy", "capacity_high_tpy", "content",
+            "project_id", "name", "status", "start_year", "judgement"]
     df = pd.DataFrame(rows, columns=cols)
+    smap = pd.read_csv(Path(__file__).parent / "data" / "chain_stage_map.csv", dtype=str, keep_default_na=False)
+    df = df.merge(smap, how="left", left_on=["registry_chain", "stage", "material"],
+                  right_on=["registry_chain", "registry_stage", "registry_material"])
+    df[["chain", "chain_stage"]] = df[["chain", "chain_stage"]].fillna("")
+    df = df.drop(columns=["registry_chain", "registry_stage", "registry_material"])
     df["start_year"] = df["start_year"].astype("Int64")
     if not aggregate:
         return df.sort_values(["material", "stage", "country", "project_id"]).reset_index(drop=True)
     return (
-        df.groupby(["material", "stage", "country", "content"], as_index=False)
+        df.groupby(["material", "stage", "country", "content", "chain", "chain_stage"], as_index=False)
         .agg(capacity_tpy=("capacity_tpy", "sum"), capacity_high_tpy=("capacity_high_tpy", "sum"),
              projects=("project_id", "count"))
         .sort_values(["material", "stage", "country"])
