@@ -17,7 +17,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from critmin.risk.geopolrisk import GprInputs, _membership, _select_materials, _select_years, prepare
+from critmin.risk.geopolrisk import (
+    GprInputs,
+    _membership,
+    _select_materials,
+    _select_years,
+    expand_groups,
+    prepare,
+)
 from critmin.world import World
 
 OUT_COLUMNS = ["material", "importer", "year", "imports_t", "exports_t", "production_t", "apparent_consumption_t",
@@ -48,11 +55,7 @@ def dependence_table(
     member_key = gi * N + mc
 
     def expand(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lo = np.searchsorted(smc, codes, "left")
-        cnt = np.searchsorted(smc, codes, "right") - lo
-        row = np.repeat(np.arange(len(codes)), cnt)
-        off = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        return row, sgi[lo[row] + off]
+        return expand_groups(codes, smc, sgi)
 
     f = inp.flows
     fy = yidx[f["y"] - min(inp.years)]

@@ -52,6 +52,21 @@ OUT_COLUMNS = [
 ]
 
 
+
+def expand_groups(
+    codes: np.ndarray, sorted_members: np.ndarray, groups_of_sorted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pair each code with every group it belongs to (vectorised one-to-many join).
+
+    ``sorted_members`` are member codes sorted ascending and ``groups_of_sorted`` their group
+    index. Returns (row index into ``codes``, group index) for every (code, group) membership.
+    """
+    lo = np.searchsorted(sorted_members, codes, "left")
+    cnt = np.searchsorted(sorted_members, codes, "right") - lo
+    row = np.repeat(np.arange(len(codes)), cnt)
+    off = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    return row, groups_of_sorted[lo[row] + off]
+
 @dataclass(frozen=True)
 class GprInputs:
     """Inputs of the GeoPolRisk table, prepared once per World, in integer codes.
@@ -296,11 +311,7 @@ def geopolrisk_table(
     smc, sgi = mc[order], gi[order]
 
     def expand(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lo = np.searchsorted(smc, codes, "left")
-        cnt = np.searchsorted(smc, codes, "right") - lo
-        row = np.repeat(np.arange(len(codes)), cnt)
-        off = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        return row, sgi[lo[row] + off]
+        return expand_groups(codes, smc, sgi)
 
     shape = (nm, ng, ny)
     f = inp.flows
