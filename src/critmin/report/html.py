@@ -13,7 +13,37 @@ from plotly.offline import get_plotlyjs
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def _chain_figure(chain: dict[str, Any]) -> str:
+#: China is always drawn in the same red; other countries get a stable colour from a 24-colour palette.
+CHINA_COLOR = "#d62728"
+
+
+def _reddish(hex_color: str) -> bool:
+    """True for colours a reader could mistake for China's red (hue within 20 degrees of red)."""
+    import colorsys
+
+    r, g, b = (int(hex_color.lstrip("#")[i: i + 2], 16) / 255 for i in (0, 2, 4))
+    h, lightness, sat = colorsys.rgb_to_hls(r, g, b)
+    return sat > 0.5 and 0.2 < lightness < 0.8 and (h < 20 / 360 or h > 340 / 360)
+
+
+def country_colors(codes: list[str]) -> dict[str, str]:
+    """Distinct colours for ``codes`` in order (China always red), so a country looks the same in every chart."""
+    from plotly.colors import qualitative
+
+    palette = [c for c in qualitative.Dark24 + qualitative.Light24 if not _reddish(c)]
+    out, k = {}, 0
+    for c in codes:
+        if c in out:
+            continue
+        if c == "CHN":
+            out[c] = CHINA_COLOR
+        else:
+            out[c] = palette[k % len(palette)]
+            k += 1
+    return out
+
+
+def _chain_figure(chain: dict[str, Any], colors: dict[str, str]) -> str:
     """Stacked horizontal bars: country shares at each stage (top 3 + rest), as an HTML div."""
     labels, rows = [], []
     for s in chain["stages"]:
@@ -27,7 +57,7 @@ def _chain_figure(chain: dict[str, Any]) -> str:
                 countries.append(t["country"])
     fig = go.Figure()
     for c in countries:
-        fig.add_bar(name=c, orientation="h", y=labels,
+        fig.add_bar(name=c, orientation="h", y=labels, marker_color=colors[c],
                     x=[next((t["share"] * 100 for t in r if t["country"] == c), 0.0) for r in rows])
     fig.add_bar(name="others", orientation="h", y=labels, marker_color="#cccccc",
                 x=[100 - sum(t["share"] * 100 for t in r) for r in rows])
@@ -41,5 +71,7 @@ def render_brief(brief: dict[str, Any]) -> str:
     """The briefing as a complete HTML document (no external resources)."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     tpl = env.get_template("brief.html.j2")
-    figures = {c["chain"]: _chain_figure(c) for c in brief["chains"] if c["stages"]}
+    order = [t["country"] for c in brief["chains"] for s in c["stages"] for e in s["evidence"] for t in e["top"]]
+    colors = country_colors(order)
+    figures = {c["chain"]: _chain_figure(c, colors) for c in brief["chains"] if c["stages"]}
     return tpl.render(brief=brief, figures=figures, plotly_js=get_plotlyjs(), esc=html.escape)
