@@ -187,14 +187,25 @@ def timeline_figure(
                     "color": STATUS_COLOURS.get(p.status, "#333")},
             text=[f"{m.date}: {m.event}" + (" (planned)" if m.planned else "") for m in p.milestones],
             hoverinfo="text"))
-    for e in reg.events:
+    # Framework dates: a numbered vertical line each, numbers staggered over four rows at the top so close
+    # dates stay readable, and the full label in the legend (hover shows it too).
+    events = sorted(reg.events, key=lambda e: e["date"])
+    for k, e in enumerate(events, start=1):
         d: dt.date = e["date"]
+        dash = "dot" if e.get("computed") else "solid"
         fig.add_shape(type="line", x0=d, x1=d, y0=0, y1=1, yref="paper",
-                      line={"dash": "dot" if e.get("computed") else "solid", "color": "#c00", "width": 1})
-        fig.add_annotation(x=d, y=1, yref="paper", text=e["id"], textangle=-60, showarrow=False,
-                           font={"size": 9, "color": "#c00"}, yanchor="bottom")
+                      line={"dash": dash, "color": "#c00", "width": 1})
+        fig.add_annotation(x=d, y=1.0 + 0.018 * ((k - 1) % 4), yref="paper", text=str(k), showarrow=False,
+                           font={"size": 10, "color": "#c00"}, yanchor="bottom")
+        fig.add_trace(go.Scatter(
+            x=[d], y=[projs[0].name], mode="markers", marker={"size": 0.1, "color": "#c00"}, legendgroup="dates",
+            name=f"{k}. {d:%Y-%m-%d} {e.get('label', e['id'])}"[:110] + (" (computed)" if e.get("computed") else ""),
+            hovertext=f"{d:%Y-%m-%d}: {e.get('label', e['id'])}", hoverinfo="text"))
     fig.update_layout(title="Project milestones against the frameworks' dates (open = planned; dotted = computed)",
-                      height=max(400, 28 * len(projs) + 220), margin={"l": 10, "r": 10, "t": 180, "b": 40},
+                      height=max(400, 28 * len(projs) + 22 * len(events) + 260),
+                      margin={"l": 10, "r": 10, "t": 110, "b": 40},
+                      legend={"orientation": "v", "y": -0.05, "yanchor": "top", "x": 0, "font": {"size": 10},
+                              "title": {"text": "Framework dates"}},
                       xaxis={"type": "date"}, yaxis={"autorange": "reversed"})
     return fig
 
@@ -210,20 +221,25 @@ def timeline_png(reg: Registry, out: Path, chain: str | None = None, country: st
     projs = _timeline_projects(reg, chain, country, status)
     if not projs:
         raise InputError("timeline", None, "no project with milestones matches the filters")
-    fig, ax = plt.subplots(figsize=(13, 0.32 * len(projs) + 2.5))
+    fig, ax = plt.subplots(figsize=(13, 0.32 * len(projs) + 2.5 + 0.13 * len(reg.events)))
     for i, p in enumerate(projs):
         ds = [parse_date(m.date) for m in p.milestones]
         col = STATUS_COLOURS.get(p.status, "#333")
         ax.plot([min(ds), max(ds)], [i, i], color=col, lw=5, solid_capstyle="butt")
         for m, d in zip(p.milestones, ds, strict=True):
             ax.plot([d], [i], "o", mfc="white" if m.planned else col, mec=col, ms=6)
-    for e in reg.events:
+    events = sorted(reg.events, key=lambda e: e["date"])
+    for k, e in enumerate(events, start=1):
         ax.axvline(e["date"], color="#c00", lw=0.8, ls=":" if e.get("computed") else "-")
-        ax.text(e["date"], len(projs) - 0.3, e["id"], rotation=75, fontsize=6, color="#c00", va="bottom")
+        ax.text(e["date"], -0.8 - 0.6 * ((k - 1) % 4), str(k), fontsize=7, color="#c00", ha="center", va="bottom")
+    legend = "\n".join(f"{k}. {e['date']:%Y-%m-%d} {e.get('label', e['id'])}"[:120]
+                       for k, e in enumerate(events, start=1))
+    fig.text(0.01, 0.005, legend, fontsize=6.5, color="#800", va="bottom", ha="left", family="DejaVu Sans")
     ax.set_yticks(range(len(projs)), [p.name[:60] for p in projs], fontsize=7)
     ax.invert_yaxis()
-    ax.set_title("Project milestones against the frameworks' dates", fontsize=10, pad=90)
-    fig.tight_layout()
+    ax.set_title("Project milestones against the frameworks' dates (numbered red lines; key below)", fontsize=10,
+                 pad=40)
+    fig.tight_layout(rect=(0, 0.018 * len(reg.events) + 0.02, 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.png")
     fig.savefig(tmp, dpi=110)
