@@ -99,6 +99,8 @@ def test_timeline_offline(browser, tmp_path: Path) -> None:
     page, requests, failed = _open(browser, out, "projects_timeline.png")
     _offline(requests, failed)
     assert page.locator(".scatterlayer .trace").count() >= 20
-    # the framework dates are drawn and labelled
-    assert page.locator("text=us-japan-six-month-financing").count() >= 1
+    # the framework dates are drawn, numbered and keyed in the legend with their labels
+    assert page.locator(".legendtext", has_text="Financial support to selected joint projects").count() == 1
+    assert page.locator(".legendtext", has_text="US-Japan Framework for Securing the Supply").count() == 1
+    assert page.locator(".legendtext").count() >= 13
     page.close()
