@@ -8,6 +8,10 @@ given seed the in-process and Dask results are identical, bit for bit.
 from __future__ import annotations
 
 import json
+import mmap
+import os
+import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from critmin.errors import InputError
-from critmin.simulate.kernel import Plan, compile_plan, sample, simulate_chunk
+from critmin.simulate.kernel import Plan, allocate_outputs, compile_plan, sample, simulate_chunk
 from critmin.simulate.model import ChainModel, build_model
 from critmin.simulate.scenario import Scenario, load_scenario, parse_scenario
 
@@ -107,8 +111,37 @@ def _chunk_bounds(runs: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(a, min(a + chunk_size, runs)) for a in range(0, runs, chunk_size)]
 
 
+_PER_RUN = ("shortfall", "price", "release", "balance_residual")
+_SUMS = ("production_sum", "demand_sum", "inventory_sum")
+#: Where a local Dask cluster's workers write their shortfall for the client to map (no transfer).
+SHARED_DIR = "/dev/shm"
+
+
 def _run_chunk(model: ChainModel, plan: Plan, samples: np.ndarray) -> dict[str, np.ndarray]:
     return simulate_chunk(model, plan, samples)
+
+
+def _run_chunk_shared(
+    model: ChainModel, plan: Plan, samples: np.ndarray, a: int, shape: tuple[int, ...], path: str | None
+) -> dict[str, np.ndarray]:
+    """A Dask task: run a chunk; write its shortfall into the client's shared file when this worker sees it.
+
+    The file (``path``, named with a random id) lives in shared memory on the client's
+    host; a worker on another host does not find it and returns the shortfall instead.
+    """
+    if not path or not os.path.exists(path):
+        return simulate_chunk(model, plan, samples)
+    out = allocate_outputs(model, plan, samples.shape[1], shortfall=False)
+    with open(path, "r+b") as f:
+        mm = mmap.mmap(f.fileno(), 0)
+    try:
+        full = np.frombuffer(mm, dtype=np.float32).reshape(shape)
+        out["shortfall"] = full[a : a + samples.shape[1]]
+        simulate_chunk(model, plan, samples, out=out)
+        del out["shortfall"], full
+    finally:
+        mm.close()
+    return out
 
 
 def run(
@@ -150,16 +183,42 @@ def run(
     sc, model, plan = prepare(world, scenario, horizon, max_countries)
     samples = sample(plan, runs, seed)
     bounds = _chunk_bounds(runs, int(chunk_size))
-    parts: list[dict[str, np.ndarray]]
     if backend == "numpy":
-        parts = []
+        # every chunk writes straight into its rows of the whole result (no copies, no concatenation)
+        out = allocate_outputs(model, plan, runs)
+        sums = {k: np.zeros_like(out[k]) for k in _SUMS}
         for a, b in bounds:
-            parts.append(_run_chunk(model, plan, samples[:, a:b]))
+            part = {k: out[k][a:b] for k in _PER_RUN}
+            part.update({k: np.zeros_like(out[k]) for k in _SUMS})
+            simulate_chunk(model, plan, samples[:, a:b], out=part)
+            for k in _SUMS:  # in chunk order, as sum(chunk sums)
+                sums[k] = sums[k] + part[k]
             if progress:
                 progress(b, runs)
+        out.update(sums)
     else:
-        parts = _run_dask(model, plan, samples, bounds, scheduler, progress, runs)
-    return _assemble(sc, model, plan, parts, runs, seed, backend)
+        out = _run_dask(model, plan, samples, bounds, scheduler, progress, runs)
+    return _assemble(sc, model, plan, out, runs, seed, backend)
+
+
+def _shared_file(nbytes: int) -> tuple[str, int] | None:
+    """A zero-filled file of ``nbytes`` in :data:`SHARED_DIR` (path, fd), if there is room."""
+    if not os.path.isdir(SHARED_DIR):
+        return None
+    try:
+        if shutil.disk_usage(SHARED_DIR).free < 2 * nbytes:
+            return None
+        path = os.path.join(SHARED_DIR, f"critmin-simulate-{uuid.uuid4().hex}.f32")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return None
+    try:
+        os.ftruncate(fd, nbytes)
+    except OSError:
+        os.close(fd)
+        os.unlink(path)
+        return None
+    return path, fd
 
 
 def _run_dask(
@@ -170,7 +229,7 @@ def _run_dask(
     scheduler: str | None,
     progress: Callable[[int, int], None] | None,
     runs: int,
-) -> list[dict[str, np.ndarray]]:
+) -> dict[str, np.ndarray]:
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -180,15 +239,47 @@ def _run_dask(
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     try:
-        m_f, p_f = client.scatter([model, plan], broadcast=True)
-        futs = [client.submit(_run_chunk, m_f, p_f, samples[:, a:b], pure=False) for a, b in bounds]
-        done = 0
-        size = {f.key: b - a for f, (a, b) in zip(futs, bounds, strict=True)}
-        for f in as_completed(futs):
-            done += size[f.key]
-            if progress:
-                progress(done, runs)
-        return client.gather(futs)
+        out = allocate_outputs(model, plan, runs, shortfall=False)
+        shape = (runs, plan.horizon, len(model.countries), len(model.sectors))
+        nbytes = int(np.prod(shape)) * 4
+        shared = _shared_file(nbytes) if nbytes else None
+        path = shared[0] if shared else None
+        try:
+            if shared:
+                # workers on this host write their rows of the shortfall into the shared file; map it here
+                mm = mmap.mmap(shared[1], nbytes, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
+                out["shortfall"] = np.frombuffer(mm, dtype=np.float32).reshape(shape)
+            else:
+                out["shortfall"] = allocate_outputs(model, plan, runs)["shortfall"]
+            m_f, p_f = client.scatter([model, plan], broadcast=True)
+            futs = [
+                client.submit(_run_chunk_shared, m_f, p_f, samples[:, a:b], a, shape, path, pure=False)
+                for a, b in bounds
+            ]
+            where = {f.key: (a, b) for f, (a, b) in zip(futs, bounds, strict=True)}
+            parts: dict[int, dict[str, np.ndarray]] = {}
+            done = 0
+            for f in as_completed(futs):
+                a, b = where[f.key]
+                part = f.result()
+                for k in _PER_RUN:
+                    if k in part:  # the shortfall only when the worker could not write it
+                        out[k][a:b] = part[k]
+                parts[a] = {k: part[k] for k in _SUMS}
+                f.release()
+                done += b - a
+                if progress:
+                    progress(done, runs)
+        finally:
+            if shared:
+                os.close(shared[1])
+                os.unlink(path)  # the client's map stays valid; the memory goes with the last reference
+        for k in _SUMS:  # in chunk order, as in-process
+            acc = np.zeros_like(out[k])
+            for a, _ in bounds:
+                acc = acc + parts[a][k]
+            out[k] = acc
+        return out
     finally:
         client.close()
         if cluster is not None:
@@ -199,16 +290,13 @@ def _assemble(
     sc: Scenario,
     model: ChainModel,
     plan: Plan,
-    parts: list[dict[str, np.ndarray]],
+    out: dict[str, np.ndarray],
     runs: int,
     seed: int,
     backend: str,
 ) -> xr.Dataset:
-    cat = {
-        k: np.concatenate([p[k] for p in parts], axis=0)
-        for k in ("shortfall", "price", "release", "balance_residual")
-    }
-    sums = {k: sum(p[k] for p in parts) / runs for k in ("production_sum", "demand_sum", "inventory_sum")}
+    cat = {k: out[k] for k in _PER_RUN}
+    sums = {k: out[k] / runs for k in _SUMS}
     months = np.arange(1, plan.horizon + 1)
     coords = {
         "run": np.arange(runs),
