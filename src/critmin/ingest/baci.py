@@ -85,6 +85,20 @@ def _check_header(path: Path) -> None:
         raise InputError(str(path), "header", f"expected columns t,i,j,k,v,q, found {','.join(cols)[:60]!r}")
 
 
+def hs_where(hs_filter: Iterable[str] | None) -> str:
+    """``WHERE`` clause keeping the rows whose code (trimmed, padded to six digits) is in ``hs_filter``.
+
+    ``list_position`` on a literal list rather than ``IN (...)`` (or ``list_contains``, rewritten to
+    ``IN``): DuckDB turns a long ``IN`` list into a join, which does not keep the file order under a
+    parallel scan, so the import's row order and checksum varied from run to run.
+    """
+    if hs_filter is None:
+        return ""
+    codes = ",".join(f"'{c}'" for c in sorted(set(hs_filter)))
+    k6 = "CASE WHEN length(trim(k)) < 6 THEN lpad(trim(k), 6, '0') ELSE trim(k) END"
+    return f"WHERE list_position([{codes}], {k6}) IS NOT NULL"
+
+
 def baci_relation(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: Iterable[str] | None = None) -> str:
     """Register a validated view ``baci_<n>`` over one BACI CSV; returns its name.
 
@@ -102,10 +116,7 @@ def baci_relation(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: Iterabl
             columns={{'t':'INTEGER','i':'INTEGER','j':'INTEGER','k':'VARCHAR','v':'DOUBLE','q':'VARCHAR'}},
             strict_mode=true, null_padding=false, quote='"', auto_detect=false)"""
     )
-    where = ""
-    if hs_filter is not None:
-        codes = ",".join(f"'{c}'" for c in sorted(set(hs_filter)))
-        where = f"WHERE (CASE WHEN length(trim(k)) < 6 THEN lpad(trim(k), 6, '0') ELSE trim(k) END) IN ({codes})"
+    where = hs_where(hs_filter)
     # Pad codes written without their leading zero ("10121" -> "010121"), but never truncate a longer
     # code: lpad cuts strings to the width, so codes of more than six characters are kept as written
     # for validate_relation to reject.
@@ -116,6 +127,40 @@ def baci_relation(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: Iterabl
             q AS q_text FROM {name}_raw {where}"""
     )
     return name
+
+
+def _na_forms(path: Path, sample_bytes: int = 1 << 20) -> list[str]:
+    """The spellings of a missing ``q`` in the first ``sample_bytes`` of a BACI file ('', 'NA', padded 'NA')."""
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    forms = {"", "NA"}
+    try:
+        with opener(path, "rb") as fh:
+            lines = fh.read(sample_bytes).split(b"\n")[1:-1]
+    except (OSError, EOFError):
+        return sorted(forms)
+    for line in lines:
+        q = line.rstrip(b"\r").rpartition(b",")[2]
+        if q.strip() == b"NA" and len(forms) < 8:
+            forms.add(q.decode("ascii"))
+    return sorted(forms)
+
+
+def baci_typed_source(path: Path) -> str:
+    """SQL ``read_csv`` of a BACI file with every column typed (q as DOUBLE): the import's fast read.
+
+    Stricter than the view of :func:`baci_relation`: ``q`` must be a number, empty, ``NA`` or ``NA``
+    padded with spaces as in the first MiB of the file (DuckDB's ``nullstr`` matches whole fields, and
+    each extra spelling slows the parse, so only those seen are listed). Anything else makes the read
+    fail, and the import then redoes the file through :func:`baci_relation`, which trims ``q`` and
+    names the first bad row. Call after :func:`baci_relation` (it checks the header).
+    """
+    src = str(path).replace("'", "''")
+    nulls = ", ".join(f"'{f}'" for f in _na_forms(path))
+    return (f"""read_csv('{src}', header=true,
+            columns={{'t':'INTEGER','i':'INTEGER','j':'INTEGER','k':'VARCHAR','v':'DOUBLE','q':'DOUBLE'}},
+            strict_mode=true, null_padding=false, quote='"', auto_detect=false, nullstr=[{nulls}])""")
 
 
 def validate_relation(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
