@@ -27,6 +27,8 @@ from critmin.simulate.scenario import Scenario, load_scenario, parse_scenario
 
 Backend = Literal["numpy", "dask"]
 DEFAULT_CHUNK = 1000
+#: Runs per block when summarising the shortfall.
+SUMMARY_BLOCK = 256
 
 
 def resolve_scenario(scenario: str | Path | Scenario | dict[str, Any]) -> tuple[Scenario, str]:
@@ -78,7 +80,7 @@ def prepare(
     world: Any,
     scenario: str | Path | Scenario | dict[str, Any],
     horizon: int | None = None,
-    max_countries: int | None = 30,
+    max_countries: int | None = None,
 ) -> tuple[Scenario, ChainModel, Plan]:
     """Validate ``scenario`` against ``world``; build its chain model and compiled plan."""
     sc, source = resolve_scenario(scenario)
@@ -153,7 +155,7 @@ def run(
     backend: Backend = "numpy",
     scheduler: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
-    max_countries: int | None = 30,
+    max_countries: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> xr.Dataset:
     """Simulate ``scenario`` on ``world``: ``runs`` Monte Carlo runs over ``horizon`` months.
@@ -162,7 +164,9 @@ def run(
     ``backend="dask"`` spreads chunks of ``chunk_size`` runs over a dask.distributed
     cluster at ``scheduler`` (address), or a local 2-worker cluster if none is given;
     for the same ``seed`` the result equals the in-process (``"numpy"``) one.
-    ``progress(done_runs, runs)`` is called after each chunk.
+    ``progress(done_runs, runs)`` is called after each chunk. ``max_countries`` lumps all
+    but that many of the most active countries into ``ROW`` (``None``, the default: every
+    country of the World that takes part in the chain is its own row).
 
     Returns an :class:`xarray.Dataset` with ``shortfall`` (run, month, country, sector)
     in t of each sector's stage content per month, ``price`` (run, month, stage) index
@@ -199,6 +203,13 @@ def run(
     else:
         out = _run_dask(model, plan, samples, bounds, scheduler, progress, runs)
     return _assemble(sc, model, plan, out, runs, seed, backend)
+
+
+def _pwrite_all(fd: int, arr: np.ndarray, offset: int) -> None:
+    view = memoryview(arr).cast("B")
+    while len(view):
+        n = os.pwrite(fd, view[: 1 << 30], offset)
+        view, offset = view[n:], offset + n
 
 
 def _shared_file(nbytes: int) -> tuple[str, int] | None:
@@ -244,12 +255,9 @@ def _run_dask(
         nbytes = int(np.prod(shape)) * 4
         shared = _shared_file(nbytes) if nbytes else None
         path = shared[0] if shared else None
+        row_bytes = nbytes // runs if runs else 0
         try:
-            if shared:
-                # workers on this host write their rows of the shortfall into the shared file; map it here
-                mm = mmap.mmap(shared[1], nbytes, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
-                out["shortfall"] = np.frombuffer(mm, dtype=np.float32).reshape(shape)
-            else:
+            if not shared:
                 out["shortfall"] = allocate_outputs(model, plan, runs)["shortfall"]
             m_f, p_f = client.scatter([model, plan], broadcast=True)
             futs = [
@@ -263,17 +271,25 @@ def _run_dask(
                 a, b = where[f.key]
                 part = f.result()
                 for k in _PER_RUN:
-                    if k in part:  # the shortfall only when the worker could not write it
+                    if k not in part:
+                        continue
+                    if k == "shortfall" and shared:  # a worker that could not see the shared file
+                        _pwrite_all(shared[1], np.ascontiguousarray(part[k], dtype=np.float32), a * row_bytes)
+                    else:
                         out[k][a:b] = part[k]
                 parts[a] = {k: part[k] for k in _SUMS}
                 f.release()
                 done += b - a
                 if progress:
                     progress(done, runs)
+            if shared:
+                # the workers on this host wrote their rows into the shared file: map it (pages already there)
+                mm = mmap.mmap(shared[1], nbytes, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
+                out["shortfall"] = np.frombuffer(mm, dtype=np.float32).reshape(shape)
         finally:
             if shared:
                 os.close(shared[1])
-                os.unlink(path)  # the client's map stays valid; the memory goes with the last reference
+                os.unlink(shared[0])  # the client's map stays valid; the memory goes with the last reference
         for k in _SUMS:  # in chunk order, as in-process
             acc = np.zeros_like(out[k])
             for a, _ in bounds:
@@ -368,13 +384,20 @@ def summarize(ds: xr.Dataset, threshold: float = 0.01) -> pd.DataFrame:
     with a shortfall above ``threshold`` × monthly baseline demand). Rows with no
     demand are dropped; sorted by mean shortfall, largest first.
     """
-    sf = ds["shortfall"].values.astype(np.float64)  # (R, M, C, K)
-    cum = sf.sum(axis=1)  # (R, C, K)
-    M = ds.sizes["month"]
+    sf = ds["shortfall"].values  # (R, M, C, K) float32
+    R, M = sf.shape[:2]
     d0 = ds["demand0"].values  # (C, K)
+    # in blocks of runs, so that no float64 copy of the whole array is made (GBs at ~200 countries)
+    cum = np.empty((R, *d0.shape))
+    n_short = np.empty((R, *d0.shape), dtype=np.int64)
+    lim = threshold * d0[None, None]
+    for a in range(0, R, SUMMARY_BLOCK):
+        blk = sf[a : a + SUMMARY_BLOCK].astype(np.float64)
+        cum[a : a + SUMMARY_BLOCK] = blk.sum(axis=1)
+        n_short[a : a + SUMMARY_BLOCK] = (blk > lim).sum(axis=1)
     q = np.percentile(cum, [5, 50, 95], axis=0)
     prob = (cum > threshold * M * d0[None]).mean(axis=0)
-    months = (sf > threshold * d0[None, None]).sum(axis=1).mean(axis=0)
+    months = n_short.mean(axis=0)
     C, K = d0.shape
     cc, kk = np.meshgrid(np.arange(C), np.arange(K), indexing="ij")
     df = pd.DataFrame(

@@ -382,7 +382,7 @@ def _ramp(t: int, first: np.ndarray, lead: np.ndarray) -> np.ndarray:
 
 #: Runs stepped through the months together inside a chunk: small enough that the (runs, countries)
 #: work arrays stay in the CPU cache at ~200 countries. Results do not depend on it (see below).
-BLOCK_RUNS = 256
+BLOCK_RUNS = 64
 
 _OUT_RUN = ("shortfall", "price", "release", "balance_residual")
 _OUT_SUM = ("production_sum", "demand_sum", "inventory_sum")
@@ -628,7 +628,6 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
     dem_buf = np.zeros((R + 1, C, K))
     dem_t = dem_buf[1:]
     dbuf = [np.empty((R, C, len(ix))) for ix in sec_of]
-    sbuf = [np.empty((R, C, len(ix))) for ix in sec_of]
 
     for t in range(M):
         # ---- final demand factors: D[r, c, k] = demand0[c, k] * surge[r, c, k] * (price^eps_d * (1 - sub))[r, k]
@@ -765,10 +764,10 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                 deliv[(s, j)] = rho * f * target[:, j, :]
             final_delivered = np.zeros((R, C))
             if nk:
-                # shortfall straight into the (float32) result
-                sf = np.multiply((1.0 - rho)[:, :, None], Ds, out=sbuf[s])
+                # shortfall straight into the (float32) result: computed in float64, rounded on store
+                short_rho = (1.0 - rho)[:, :, None]
                 for dst, loc in ctx.sec_runs[s]:
-                    out_short[rs_, t, :, dst] = sf[:, :, loc]
+                    np.multiply(short_rho, Ds[:, :, loc], out=out_short[rs_, t, :, dst], casting="same_kind")
                 final_delivered = (rho[:, :, None] * Ds).sum(axis=2)
             inv[:, s, :] = np.maximum(supply - rho * need, 0.0)
 

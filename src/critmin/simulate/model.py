@@ -35,7 +35,8 @@ so that, with no shock, supply equals use in every country, stage and month:
    ``other-<stage>``). This allocates sector demand to countries by apparent
    consumption.
 
-4. Countries beyond the ``max_countries`` most active (by output plus
+4. Optionally (``max_countries``; default ``None``: the World's full country
+   resolution), countries beyond the ``max_countries`` most active (by output plus
    consumption, as shares of each stage's world total) are lumped into ``ROW``,
    except those the scenario names, which are always kept. Lumping sums tonnes,
    so the balance is unchanged.
@@ -184,7 +185,7 @@ def build_model(
     world: Any,
     chain: Chain,
     year: int | None = None,
-    max_countries: int | None = 30,
+    max_countries: int | None = None,
     keep: list[str] | tuple[str, ...] = (),
 ) -> ChainModel:
     """Build the balanced baseline :class:`ChainModel` of ``chain`` from ``world`` (see module doc)."""
