@@ -178,3 +178,17 @@ def test_library_resolves_against_the_embedded_world():
             continue
         prepare(w, sc)
     assert parse_scenario({"name": "x", "title": "x", "chain": "rare-earth-magnets"}).horizon == 36
+
+
+def test_cli_full_country_resolution_by_default():
+    """Without --max-countries every country of the World is its own row (no ROW lumping)."""
+    full = critmin("simulate", "ree-magnet-embargo-us-jpn-12m", "--runs", "20", "--json")
+    assert full.returncode == 0, full.stderr
+    lumped = critmin("simulate", "ree-magnet-embargo-us-jpn-12m", "--runs", "20", "--json", "--max-countries", "10")
+    assert lumped.returncode == 0, lumped.stderr
+    f, lump = json.loads(full.stdout), json.loads(lumped.stdout)
+    # ("ROW" also exists at full resolution: the sources' own rest-of-world rows)
+    assert len(f["countries"]) > 100 and {"USA", "JPN", "CHN", "VNM", "DEU"} <= set(f["countries"])
+    assert "ROW" in lump["countries"] and len(lump["countries"]) <= 11 < len(f["countries"])
+    bad = critmin("simulate", "baseline", "--runs", "5", "--max-countries", "-1")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--max-countries" in bad.stderr

@@ -63,7 +63,9 @@ def simulate(
     threshold: float = typer.Option(
         0.01, "--threshold", help="prob_shortfall counts runs short by more than this share of demand."
     ),
-    max_countries: int = typer.Option(30, "--max-countries", help="Countries kept; the rest become ROW."),
+    max_countries: int = typer.Option(
+        0, "--max-countries", help="Countries kept, the rest lumped into ROW (0 = every country in the World)."
+    ),
     top: int = typer.Option(25, "--top", help="Rows in the table view."),
 ) -> None:
     """Simulate a disruption scenario month by month; report shortfall by country, sector and material."""
@@ -75,8 +77,8 @@ def simulate(
         raise InputError("--out", str(out), "the result file must end in .nc (netCDF)")
     if not 0 <= threshold <= 1:
         raise InputError("--threshold", str(threshold), "must be between 0 and 1")
-    if max_countries < 1:
-        raise InputError("--max-countries", str(max_countries), "must be at least 1")
+    if max_countries < 0:
+        raise InputError("--max-countries", str(max_countries), "must be 0 (all countries) or a positive number")
     world = get_world()
     with Progress(
         TextColumn("[bold]simulating"),
@@ -100,7 +102,7 @@ def simulate(
             horizon=horizon,
             backend=backend,  # type: ignore[arg-type]
             scheduler=scheduler,
-            max_countries=max_countries,
+            max_countries=max_countries or None,
             progress=progress,
         )
     summary = sim.summarize(ds, threshold=threshold)
