@@ -132,7 +132,7 @@ def import_baci(
                 f"""COPY (SELECT year, exporter::critmin_iso3 AS exporter, importer::critmin_iso3 AS importer, hs6,
                                  value_kusd, quantity_t, source::critmin_source AS source
                           FROM read_parquet([{plist}]))
-                    TO '{trade_file.as_posix()}' (FORMAT parquet, COMPRESSION snappy)"""
+                    TO '{trade_file.as_posix()}' ({PARQUET_OPTIONS})"""
             )
             for p in parts:
                 p.unlink()
@@ -147,6 +147,11 @@ def import_baci(
         raise
     finally:
         con.close()
+
+
+#: Imported trade is written as uncompressed Parquet (columns are still dictionary-encoded): about 15%
+#: faster to write than snappy on a 10 M-row year, for a file about 40% larger (190 MB vs 137 MB).
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION uncompressed"
 
 
 def _copy_fast(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: set[str] | None, lookup: str,
@@ -164,7 +169,7 @@ def _copy_fast(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: set[str] |
                          CASE WHEN length(k) < 6 THEN lpad(k, 6, '0') ELSE k END AS hs6, v AS value_kusd,
                          q AS quantity_t, 'baci'::critmin_source AS source
                   FROM {baci_typed_source(path)} {hs_where(hs_filter)})
-            TO '{part.as_posix()}' (FORMAT parquet, COMPRESSION snappy)"""
+            TO '{part.as_posix()}' ({PARQUET_OPTIONS})"""
     )
 
 
@@ -177,7 +182,7 @@ def _copy_checked(con: duckdb.DuckDBPyConnection, name: str, path: Path, lookup:
                        CASE WHEN q_text IS NULL OR trim(q_text) IN ('', 'NA') THEN NULL
                             ELSE CAST(trim(q_text) AS DOUBLE) END AS quantity_t, 'baci'::critmin_source AS source
                 FROM {name})
-                TO '{part.as_posix()}' (FORMAT parquet, COMPRESSION snappy)"""
+                TO '{part.as_posix()}' ({PARQUET_OPTIONS})"""
         )
     except duckdb.Error as exc:
         _raise_first_problem(con, name, path, exc)
