@@ -340,6 +340,23 @@ def _resource(name: str, df: pd.DataFrame, path: str, digest: str) -> dict[str, 
     }
 
 
+def publish_world(tmp: Path, out: Path, datapackage: dict[str, Any]) -> None:
+    """Write ``datapackage.json`` into the finished folder ``tmp``, then swap it into place at ``out``.
+
+    The previous World at ``out`` (if any) is moved aside by one rename and deleted only after the
+    new folder is in place, so readers never see a half-written World.
+    """
+    text = json.dumps(datapackage, indent=1, ensure_ascii=False) + "\n"
+    (tmp / "datapackage.json").write_text(text, encoding="utf-8")
+    backup = None
+    if out.exists():
+        backup = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, backup)
+    os.replace(tmp, out)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
 def write_world(
     tables: dict[str, pd.DataFrame], chain_files: dict[str, bytes], out: Path, extra: dict | None = None
 ) -> dict[str, Any]:
@@ -380,14 +397,7 @@ def write_world(
             "chains": sorted(chain_files),
             **(extra or {}),
         }
-        (tmp / "datapackage.json").write_text(json.dumps(dp, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        backup = None
-        if out.exists():
-            backup = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, backup)
-        os.replace(tmp, out)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
+        publish_world(tmp, out, dp)
         return dp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

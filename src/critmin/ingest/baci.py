@@ -187,6 +187,18 @@ def validate_relation(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> 
         raise InputError(str(path), f"row t={t}, i={i}, j={j}, k={k}", f"{problem} (v={v}, q={q!r})")
 
 
+def check_country_codes(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
+    """Raise InputError for the first exporter/importer code of view ``name`` missing from table ``codes``."""
+    unknown = con.execute(
+        f"""SELECT c, col FROM (SELECT DISTINCT i AS c, 'i' AS col FROM {name}
+            UNION SELECT DISTINCT j, 'j' FROM {name}) WHERE c NOT IN (SELECT baci_code FROM codes)
+            ORDER BY col, c LIMIT 1"""
+    ).fetchall()
+    if unknown:
+        c, col = unknown[0]
+        raise InputError(str(path), f"column {col}", f"unknown BACI country code {c}")
+
+
 def read_baci(
     files: Iterable[Path],
     codes: pd.DataFrame,
@@ -205,14 +217,7 @@ def read_baci(
         for path in files:
             name = baci_relation(con, Path(path), hs_filter)
             validate_relation(con, name, Path(path))
-            unknown = con.execute(
-                f"""SELECT c, col FROM (SELECT DISTINCT i AS c, 'i' AS col FROM {name}
-                    UNION SELECT DISTINCT j, 'j' FROM {name}) WHERE c NOT IN (SELECT baci_code FROM codes)
-                    ORDER BY col, c LIMIT 1"""
-            ).fetchall()
-            if unknown:
-                c, col = unknown[0]
-                raise InputError(str(path), f"column {col}", f"unknown BACI country code {c}")
+            check_country_codes(con, name, Path(path))
             df = con.execute(
                 f"""SELECT b.t AS year, ce.iso3 AS exporter, ci.iso3 AS importer, b.k AS hs6,
                            b.v AS value_kusd, b.q AS quantity_t

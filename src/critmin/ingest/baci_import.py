@@ -14,7 +14,6 @@ folder next to ``out`` and renamed into place.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -25,12 +24,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from critmin.build import TABLES, _resource, table_digest, world_checksum
+from critmin.build import TABLES, _resource, publish_world, table_digest, world_checksum
 from critmin.errors import InputError
 from critmin.ingest.baci import (
     _duck_error,
     baci_relation,
     baci_typed_source,
+    check_country_codes,
     hs_where,
     read_country_codes,
     validate_relation,
@@ -198,14 +198,7 @@ def _copy_checked(con: duckdb.DuckDBPyConnection, name: str, path: Path, lookup:
 def _raise_first_problem(con: duckdb.DuckDBPyConnection, name: str, path: Path, exc: Exception | None) -> None:
     """Scan the text of a BACI file that failed a check; raise an InputError naming its first bad row."""
     validate_relation(con, name, path)  # type errors (by line), missing values, negatives, bad HS codes
-    unknown = con.execute(
-        f"""SELECT c, col FROM (SELECT DISTINCT i AS c, 'i' AS col FROM {name}
-            UNION SELECT DISTINCT j, 'j' FROM {name}) WHERE c NOT IN (SELECT baci_code FROM codes)
-            ORDER BY col, c LIMIT 1"""
-    ).fetchall()
-    if unknown:
-        c, col = unknown[0]
-        raise InputError(str(path), f"column {col}", f"unknown BACI country code {c}")
+    check_country_codes(con, name, path)
     if exc is not None:
         raise _duck_error(path, exc) from None
     raise InputError(str(path), None, "rows failed the import checks")  # not reached: validation names them
@@ -309,13 +302,6 @@ def _assemble(world: World, tmp: Path, out: Path, trade_digest: str, stats: tupl
     srcs = {s["name"]: s for s in dp.get("sources", [])}
     srcs["baci"] = source_entry("baci")
     dp["sources"] = sorted(srcs.values(), key=lambda s: s["name"])
-    (tmp / "datapackage.json").write_text(json.dumps(dp, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    backup = None
-    if out.exists():
-        backup = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, backup)
-    os.replace(tmp, out)
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
+    publish_world(tmp, out, dp)
     return {"rows": int(rows), "products": int(products), "years": f"{y0}-{y1}" if rows else "none",
             "checksum": dp["checksum"], "path": str(out)}
