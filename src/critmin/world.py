@@ -19,11 +19,12 @@ import os
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from critmin.errors import InputError, nearest
+
+if TYPE_CHECKING:  # pandas is imported where tables are read, so `import critmin` stays light for the CLI
+    import pandas as pd
 
 #: The folder of the embedded default World inside the installed package.
 EMBEDDED_WORLD = Path(__file__).parent / "data" / "world"
@@ -113,6 +114,8 @@ class World:
 
     def table(self, name: str) -> pd.DataFrame:
         """Table ``name`` as a DataFrame (a copy-on-write view; do not mutate in place)."""
+        import pandas as pd
+
         if name in self._tables:
             return self._tables[name]
         if self.path is None:
@@ -157,6 +160,8 @@ class World:
         return self.table("materials")
 
     def _filter(self, df: pd.DataFrame, **conds: Any) -> pd.DataFrame:
+        import pandas as pd
+
         mask = pd.Series(True, index=df.index)
         for col, val in conds.items():
             if val is None:

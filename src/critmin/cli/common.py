@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from critmin.errors import InputError
 from critmin.world import World, load, resolve_world_path
+
+if TYPE_CHECKING:  # imported where used: commands that never touch a DataFrame start faster
+    import pandas as pd
 
 console = Console()
 err_console = Console(stderr=True)
@@ -55,6 +57,8 @@ def to_jsonable(obj: Any) -> Any:
         return None if math.isnan(v) or math.isinf(v) else v
     if isinstance(obj, np.bool_):
         return bool(obj)
+    import pandas as pd
+
     if obj is pd.NA or obj is pd.NaT:
         return None
     return obj
@@ -72,6 +76,8 @@ def frame_records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 def rich_table(df: pd.DataFrame, title: str | None = None, max_rows: int = 60, floatfmt: str = "{:,.4g}") -> Table:
     """A Rich table of the first ``max_rows`` rows of ``df``."""
+    import pandas as pd
+
     t = Table(title=title, show_lines=False, header_style="bold")
     for c in df.columns:
         t.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(df[c]) else "left")

