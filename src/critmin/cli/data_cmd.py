@@ -18,7 +18,8 @@ def build(
     raw: Path = typer.Option(None, "--from", help="Folder of raw public files (default: the repo's data/raw)."),
 ) -> None:
     """Build the World deterministically from the raw public files."""
-    from critmin.build import build_world, default_raw_dir
+    from critmin.build import build_world
+    from critmin.ingest import default_raw_dir
 
     raw_dir = raw or default_raw_dir()
     with console.status(f"building World from {raw_dir}"):

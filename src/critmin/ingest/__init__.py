@@ -7,3 +7,17 @@ Explorer 2025), :mod:`baci` (CEPII BACI), :mod:`wgi` (World Bank governance),
 its input and raises :class:`critmin.errors.InputError` naming file, row/field
 and problem.
 """
+
+from pathlib import Path
+
+from critmin.errors import InputError
+
+
+def default_raw_dir() -> Path:
+    """The repository's ``data/raw`` (next to ``src/``), where the raw public files are kept."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        cand = parent / "data" / "raw"
+        if (cand / "SOURCES.md").is_file():
+            return cand
+    raise InputError("--from", None, "no raw data folder found; pass --from RAW (a copy of data/raw)")

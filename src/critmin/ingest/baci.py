@@ -12,41 +12,78 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from critmin.errors import InputError
-from critmin.ingest.common import read_csv_checked
-from critmin.ingest.reference import MAPPINGS
+
+if TYPE_CHECKING:  # pandas only where a DataFrame is returned: import-baci never needs it
+    import pandas as pd
+
+MAPPINGS = Path(__file__).parent / "mappings"
 
 BACI_COLUMNS = ("t", "i", "j", "k", "v", "q")
 
 
-def read_country_codes(path: Path, known: set[str]) -> pd.DataFrame:
-    """BACI country code table -> DataFrame(baci_code:int, iso3) (V202201 or V202401 layouts)."""
-    try:
-        df = read_csv_checked(path, ["country_code"], encoding="utf-8-sig")
-    except InputError as exc:
-        if "not valid" not in exc.problem:
-            raise
-        df = read_csv_checked(path, ["country_code"], encoding="latin-1")
-    col = "country_iso3" if "country_iso3" in df.columns else "iso_3digit_alpha"
-    if col not in df.columns:
+def _read_small_csv(path: Path, required: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a small CSV (UTF-8, else Latin-1), checking it exists and has ``required``."""
+    import csv
+
+    if not path.is_file():
+        raise InputError(str(path), None, "file not found")
+    for enc in ("utf-8-sig", "latin-1"):
+        try:
+            with open(path, encoding=enc, newline="") as fh:
+                rows = list(csv.reader(fh))
+            break
+        except UnicodeDecodeError:
+            continue
+        except csv.Error as exc:
+            raise InputError(str(path), None, f"malformed CSV: {exc}") from None
+    if not rows:
+        raise InputError(str(path), None, "file is empty")
+    header = [h.strip() for h in rows[0]]
+    for col in required:
+        if col not in header:
+            raise InputError(str(path), f"column {col}", f"missing column (have: {', '.join(header)})")
+    return header, rows[1:]
+
+
+def read_country_codes(path: Path, known: set[str]) -> list[tuple[int, str]]:
+    """BACI country code table -> [(baci_code, iso3), ...] (V202201 or V202401 layouts).
+
+    Overrides in ``mappings/baci_countries.csv`` apply (490 → TWN, 711 → ZAF, ...); every ISO3
+    must be in ``known`` (the World's countries).
+    """
+    path = Path(path)
+    header, rows = _read_small_csv(path, ["country_code"])
+    col = "country_iso3" if "country_iso3" in header else "iso_3digit_alpha"
+    if col not in header:
         raise InputError(str(path), "column country_iso3", "missing column (or iso_3digit_alpha)")
-    over = read_csv_checked(MAPPINGS / "baci_countries.csv", ["baci_code", "iso3"])
-    over_map = dict(zip(over["baci_code"].astype(int), over["iso3"], strict=True))
-    rows = []
-    for n, (code, iso) in enumerate(zip(df["country_code"], df[col], strict=True)):
+    o_header, o_rows = _read_small_csv(MAPPINGS / "baci_countries.csv", ["baci_code", "iso3"])
+    over_map = {int(r[o_header.index("baci_code")]): r[o_header.index("iso3")] for r in o_rows if r}
+    ci, ii = header.index("country_code"), header.index(col)
+    out = []
+    for n, r in enumerate(rows):
+        if not r:
+            continue
+        code = r[ci] if ci < len(r) else ""
         try:
             c = int(code)
         except ValueError:
             raise InputError(str(path), f"row {n + 2}, column country_code", f"not a number: {code!r}") from None
-        iso3 = over_map.get(c, iso.strip())
+        iso3 = over_map.get(c, (r[ii] if ii < len(r) else "").strip())
         if iso3 not in known:
             raise InputError(str(path), f"row {n + 2}, column {col}", f"unknown country code {iso3!r}")
-        rows.append((c, iso3))
-    return pd.DataFrame(rows, columns=["baci_code", "iso3"])
+        out.append((c, iso3))
+    return out
+
+
+def register_codes(con: duckdb.DuckDBPyConnection, codes: list[tuple[int, str]]) -> None:
+    """Create the temporary table ``codes(baci_code, iso3)`` in ``con``."""
+    con.execute("CREATE OR REPLACE TEMP TABLE codes (baci_code INTEGER, iso3 VARCHAR)")
+    con.executemany("INSERT INTO codes VALUES (?, ?)", codes)
 
 
 def _duck_error(path: Path, exc: Exception) -> InputError:
@@ -201,7 +238,7 @@ def check_country_codes(con: duckdb.DuckDBPyConnection, name: str, path: Path) -
 
 def read_baci(
     files: Iterable[Path],
-    codes: pd.DataFrame,
+    codes: list[tuple[int, str]],
     source: str,
     hs_filter: Iterable[str] | None = None,
 ) -> pd.DataFrame:
@@ -210,8 +247,10 @@ def read_baci(
     Suitable for slices (a few million rows); for full releases use
     :func:`critmin.ingest.baci_import.import_baci`, which streams to Parquet.
     """
+    import pandas as pd
+
     con = duckdb.connect(":memory:")
-    con.register("codes", codes)
+    register_codes(con, codes)
     parts = []
     try:
         for path in files:
@@ -236,8 +275,11 @@ def read_baci(
 def read_baci_hs17_bilateral(raw: Path, known: set[str]) -> pd.DataFrame:
     """BACI HS17 V202601 complete bilateral flows for 30 downstream codes (2022, 2024)."""
     f = raw / "trade" / "downstream" / "baci_hs17_V202601_30codes_bilateral_2022_2024.csv"
+    import pandas as pd
+
+    from critmin.ingest.common import check_non_negative, read_csv_checked, to_number
+
     df = read_csv_checked(f, ["t", "exporter_iso3", "importer_iso3", "k", "v", "q"])
-    from critmin.ingest.common import check_non_negative, to_number
 
     v = to_number(df["v"], f, "v", allow_empty=False)
     q = to_number(df["q"], f, "q")

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 
-from critmin.build import TABLES, _resource, publish_world, table_digest, world_checksum
+from critmin.datapackage import TABLES, publish_world, resource_entry, world_checksum
 from critmin.errors import InputError
 from critmin.ingest.baci import (
     _duck_error,
@@ -33,6 +32,7 @@ from critmin.ingest.baci import (
     check_country_codes,
     hs_where,
     read_country_codes,
+    register_codes,
     validate_relation,
 )
 from critmin.ingest.sources import source_entry
@@ -50,8 +50,22 @@ def chain_hs_codes(world: World) -> set[str]:
     return codes
 
 
+def _world_iso3(world: World) -> set[str]:
+    """The World's country codes, read without pandas when the World is a folder (fast start-up)."""
+    if world.path is None:
+        return set(world.countries()["iso3"])
+    res = world.resource("countries")
+    f = (Path(world.path) / res["path"]).as_posix().replace("'", "''")
+    reader = f"read_parquet('{f}')" if f.endswith(".parquet") else f"read_csv('{f}', all_varchar=true)"
+    con = duckdb.connect(":memory:")
+    try:
+        return {r[0] for r in con.execute(f"SELECT iso3 FROM {reader}").fetchall()}
+    finally:
+        con.close()
+
+
 def _default_country_codes() -> Path:
-    from critmin.build import default_raw_dir
+    from critmin.ingest import default_raw_dir
 
     return default_raw_dir() / "trade" / "baci_country_codes_V202401b.csv"
 
@@ -75,7 +89,7 @@ def import_baci(
     out = Path(out).resolve()
     if world.path is not None and out == Path(world.path).resolve():
         raise InputError("--out", str(out), "must differ from the World being read")
-    known = set(world.countries()["iso3"])
+    known = _world_iso3(world)
     codes = read_country_codes(Path(country_codes) if country_codes else _default_country_codes(), known)
     hs_filter = chain_hs_codes(world) if chains_only else None
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -90,13 +104,12 @@ def import_baci(
         spill = tmp / ".spill"
         spill.mkdir()
         con.execute(f"SET temp_directory = '{spill.as_posix()}'")
-        con.register("codes_df", codes)
-        con.execute("CREATE TEMP TABLE codes AS SELECT * FROM codes_df")
+        register_codes(con, codes)
         # Exporter/importer/source are written as ENUMs: DuckDB writes an ENUM column to Parquet as its
         # dictionary plus indices (read back as plain text), several times faster than dictionary-encoding
         # 10 M strings. Codes -> ISO3 by indexing a literal list (NULL for an unknown code); unlike a hash
         # join this keeps the rows in file order, so output and checksum are deterministic without a sort.
-        iso = dict(zip(codes["baci_code"].astype(int), codes["iso3"], strict=True))
+        iso = dict(codes)
         labels = ", ".join(f"'{c}'" for c in sorted(set(iso.values())))
         con.execute(f"CREATE TYPE critmin_iso3 AS ENUM ({labels})")
         con.execute("CREATE TYPE critmin_source AS ENUM ('baci')")
@@ -276,9 +289,14 @@ def _assemble(world: World, tmp: Path, out: Path, trade_digest: str, stats: tupl
             continue
         src = Path(world.path) / res["path"]
         shutil.copy2(src, tmp / res["path"])
-        digests[name] = res.get("hash", "").removeprefix("sha256:") or table_digest(world.table(name))
+        if res.get("hash"):
+            digests[name] = res["hash"].removeprefix("sha256:")
+        else:
+            from critmin.build import table_digest
+
+            digests[name] = table_digest(world.table(name))
         resources.append(res)
-    trade_meta = _resource("trade", pd.DataFrame({"source": ["baci"]}), "trade.parquet", trade_digest)
+    trade_meta = resource_entry("trade", int(rows), ["baci"], "trade.parquet", trade_digest)
     trade_meta["rows"] = int(rows)
     trade_meta["description"] = (
         "Bilateral trade imported from full CEPII BACI release files "
