@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -158,3 +160,11 @@ def test_query_table_view(critmin_cli) -> None:
     res = critmin_cli("data", "query", SQL)
     assert res.returncode == 0, res.stderr
     assert "CHN" in res.stdout and "country" in res.stdout
+
+
+def test_cli_and_import_baci_start_without_pandas():
+    """`critmin` and its BACI import path load no pandas at start-up (it costs ~0.3 s per command)."""
+    code = ("import sys, critmin, critmin.cli.main, critmin.ingest.baci_import; "
+            "print('pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
