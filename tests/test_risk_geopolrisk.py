@@ -147,7 +147,6 @@ def test_bad_inputs(world, inputs):
         geopolrisk_table(world, "helium", "USA", 2022, inputs=inputs)
 
 
-@pytest.mark.skipif(not (SHARED / "governance").is_dir(), reason="raw shared data not present")
 def test_peer_unjoined_wgi_matches_raw_file():
     w = pd.read_csv(SHARED / "governance/wgi_political_stability_normalized_geopolrisk.csv", dtype=str,
                     keep_default_na=False)

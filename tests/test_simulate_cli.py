@@ -164,10 +164,6 @@ def test_malformed_corpus_in_process(toy_world_dir: Path):
         assert ei.value.field == expected_field(p), (p.name, str(ei.value))
 
 
-@pytest.mark.skipif(
-    not (Path(__file__).parents[1] / "src/critmin/data/world/datapackage.json").is_file(),
-    reason="embedded World not built",
-)
 def test_library_resolves_against_the_embedded_world():
     import critmin
 
