@@ -40,3 +40,9 @@ def nearest(name: str, choices: list[str] | set[str], n: int = 3) -> list[str]:
         low = name.lower()
         hits = [c for c in pool if low in c.lower() or c.lower() in low][:n]
     return hits
+
+
+def did_you_mean(name: str, choices: list[str] | set[str], n: int = 3) -> str:
+    """``"; did you mean a, b?"`` with the valid names nearest ``name``, or ``""`` if none is close."""
+    hint = nearest(name, choices, n)
+    return f"; did you mean {', '.join(hint)}?" if hint else ""

@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from critmin.errors import InputError, nearest
+from critmin.errors import InputError, did_you_mean
 
 if TYPE_CHECKING:  # pandas is imported where tables are read, so `import critmin` stays light for the CLI
     import pandas as pd
@@ -183,8 +183,7 @@ class World:
         known = set(mats["material"])
         for n in names:
             if n not in known:
-                hint = nearest(n, known)
-                more = f"; did you mean {', '.join(hint)}?" if hint else ""
+                more = did_you_mean(n, known)
                 raise InputError("--material", n, f"unknown material{more}")
 
     def production(
@@ -238,8 +237,7 @@ class World:
         if countries.empty or name in set(countries["iso3"]):
             return [name]
         choices = set(countries["iso3"]) | (set(blocs["bloc"]) if not blocs.empty else set())
-        hint = nearest(name, choices)
-        more = f"; did you mean {', '.join(hint)}?" if hint else ""
+        more = did_you_mean(name, choices)
         raise InputError("--importer", name, f"neither an ISO3 country nor a bloc{more}")
 
     @cached_property

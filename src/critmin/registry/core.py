@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from critmin.errors import InputError, nearest
+from critmin.errors import InputError, did_you_mean
 from critmin.registry.schema import Context, Investment, Project, check_investment, check_project, parse_date
 
 #: The embedded registry folder inside the installed package.
@@ -154,8 +154,7 @@ class Registry:
     def project(self, project_id: str) -> Project:
         """The project with id ``project_id`` (InputError with suggestions if unknown)."""
         if project_id not in self._by_id:
-            hint = nearest(project_id, list(self._by_id))
-            more = f"; did you mean {', '.join(hint)}?" if hint else ""
+            more = did_you_mean(project_id, list(self._by_id))
             raise InputError("project", project_id, f"no such project{more}")
         return self._by_id[project_id]
 
@@ -210,8 +209,7 @@ class Registry:
                 continue
             known = set(self.context.vocab[checks[col]]) if col in checks else self.context.countries
             if val not in known:
-                hint = nearest(val, known)
-                more = f"; did you mean {', '.join(hint)}?" if hint else ""
+                more = did_you_mean(val, known)
                 raise InputError(f"--{col}", val, f"unknown {col}{more}")
             df = df[df[col] == val]
         return df.reset_index(drop=True)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from critmin.errors import InputError, nearest
+from critmin.errors import InputError, did_you_mean, nearest
 
 Currency = Literal["USD", "AUD", "EUR", "JPY", "MYR", "CAD", "GBP", "KRW"]
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -173,8 +173,7 @@ def _shape(model: type[BaseModel], raw: Any, file: str, where: str) -> Any:
         loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"]).replace(".[", "[")
         path = f"{where}.{loc}" if loc else where
         if err["type"] == "extra_forbidden":
-            hint = nearest(str(err["loc"][-1]), list(model.model_fields))
-            more = f"; did you mean {', '.join(hint)}?" if hint else ""
+            more = did_you_mean(str(err["loc"][-1]), list(model.model_fields))
             raise InputError(file, path, f"unknown field{more}") from None
         if err["type"] == "missing":
             raise InputError(file, path, "required field is missing") from None
@@ -191,8 +190,7 @@ def _vocab(ctx: Context, kind: str, value: str, file: str, path: str, label: str
 
 def _country(ctx: Context, value: str, file: str, path: str) -> None:
     if value not in ctx.countries:
-        hint = nearest(value, ctx.countries)
-        more = f"; did you mean {', '.join(hint)}?" if hint else ""
+        more = did_you_mean(value, ctx.countries)
         raise InputError(file, path, f"unknown country {value!r} (ISO 3166 alpha-3 expected){more}")
 
 
@@ -200,8 +198,7 @@ def _state(ctx: Context, country: str, value: str, file: str, path: str) -> None
     if country != "USA":
         raise InputError(file, path, f"a US state is given but the country is {country}, not USA")
     if value not in ctx.states:
-        hint = nearest(value.upper(), ctx.states)
-        more = f"; did you mean {', '.join(hint)}?" if hint else ""
+        more = did_you_mean(value.upper(), ctx.states)
         raise InputError(file, path, f"unknown US state {value!r} (USPS code expected){more}")
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from critmin.errors import InputError
+from critmin.errors import InputError, did_you_mean
 from critmin.world import World
 
 OUT_COLUMNS = ["chain", "stage", "material", "importer", "year", "china_share_direct", "china_share_effective",
@@ -202,10 +202,7 @@ def exposure(world: World, importer: str | list[str] | None = None, year: int | 
     ids = list(chains) if chain is None else ([chain] if isinstance(chain, str) else list(chain))
     for c in ids:
         if c not in chains:
-            from critmin.errors import nearest
-
-            hint = nearest(c, list(chains))
-            raise InputError("--chain", c, "unknown chain" + (f"; did you mean {', '.join(hint)}?" if hint else ""))
+            raise InputError("--chain", c, "unknown chain" + did_you_mean(c, list(chains)))
     if year is None:
         tr = world.table("trade")
         year = int(tr["year"].max()) if not tr.empty else 2024

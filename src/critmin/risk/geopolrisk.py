@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from critmin.errors import InputError, nearest
+from critmin.errors import InputError, did_you_mean
 from critmin.world import World
 
 #: Average copper midpoint of OECD countries 2017–2021, hard-coded in geopolrisk-py (core.GeoPolRisk).
@@ -389,8 +389,7 @@ def _select_materials(world: World, material, known: set[str], inp: GprInputs) -
         elif n.lower() in alias:
             out.append(alias[n.lower()])
         else:
-            hint = nearest(n, known)
-            more = f"; did you mean {', '.join(hint)}?" if hint else ""
+            more = did_you_mean(n, known)
             raise InputError("--material", n, f"unknown material{more}")
     gpr = set(inp.mats["material"]) | set(inp.unmapped)
     for m in out:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from critmin.errors import InputError
+from critmin.errors import InputError, did_you_mean
 from critmin.simulate.kernel import Plan, allocate_outputs, compile_plan, sample, simulate_chunk
 from critmin.simulate.model import ChainModel, build_model
 from critmin.simulate.scenario import Scenario, load_scenario, parse_scenario
@@ -48,10 +48,8 @@ def resolve_scenario(scenario: str | Path | Scenario | dict[str, Any]) -> tuple[
     if text in library_names():
         lp = library_path(text)
         return load_scenario(lp), f"scenario {text}"
-    from critmin.errors import nearest
 
-    hint = nearest(text, library_names())
-    more = f"; did you mean {', '.join(hint)}?" if hint else ""
+    more = did_you_mean(text, library_names())
     raise InputError("scenario", text, f"neither a scenario file nor a library scenario{more}")
 
 

@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from critmin.errors import InputError, nearest
+from critmin.errors import InputError, did_you_mean
 from critmin.simulate.model import ChainModel
 from critmin.simulate.scenario import Dist, Scenario, make_dist
 
@@ -123,8 +123,7 @@ class _Resolver:
         if self.known is not None and name in self.known:
             return [name]
         pool = (self.known or set(self.model.countries)) | set(self.blocs)
-        hint = nearest(name, pool)
-        more = f"; did you mean {', '.join(hint)}?" if hint else ""
+        more = did_you_mean(name, pool)
         self.fail(path, f"unknown country or bloc {name!r}{more}")
         return []
 
@@ -143,8 +142,7 @@ class _Resolver:
         m = np.zeros(S, dtype=bool)
         for j, st in enumerate(stages or []):
             if st not in self.model.stages:
-                hint = nearest(st, self.model.stages)
-                more = f"; did you mean {', '.join(hint)}?" if hint else ""
+                more = did_you_mean(st, self.model.stages)
                 self.fail(f"{path}.stages[{j}]", f"chain {self.chain.id!r} has no stage {st!r}{more}")
             m[self.model.stages.index(st)] = True
         mats = set(self.model.stage_material)
@@ -152,8 +150,7 @@ class _Resolver:
         world_mats = set(wm["material"]) if not wm.empty else mats
         for j, mat in enumerate(materials or []):
             if mat not in world_mats and mat not in mats:
-                hint = nearest(mat, world_mats | mats)
-                more = f"; did you mean {', '.join(hint)}?" if hint else ""
+                more = did_you_mean(mat, world_mats | mats)
                 self.fail(f"{path}.materials[{j}]", f"unknown material {mat!r}{more}")
             if mat not in mats:
                 self.fail(
@@ -180,8 +177,7 @@ class _Resolver:
         if name == "all":
             return np.ones(K, dtype=bool)
         if name not in self.sector_names:
-            hint = nearest(name, self.sector_names)
-            more = f"; did you mean {', '.join(hint)}?" if hint else ""
+            more = did_you_mean(name, self.sector_names)
             self.fail(path, f"chain {self.chain.id!r} has no end-use sector {name!r}{more}")
         return np.array([s == name or s.startswith(f"{name}@") for s in self.model.sectors])
 
