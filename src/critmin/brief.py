@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from critmin.errors import InputError
-from critmin.risk.concentration import _shares, concentration, hhi_table, import_shares
+from critmin.risk.concentration import concentration, country_shares, hhi_table, import_shares
 from critmin.world import World
 
 REPORTED = ("reported", "estimated")
@@ -62,7 +62,7 @@ def _export_row(world: World, hs6: list[str], year: int | None, importers: list[
     src = ", ".join(sorted(set(tr["source"])))
     g = tr.groupby("exporter", as_index=False)["value_kusd"].sum().rename(columns={"exporter": "country"})
     g["year"] = y
-    sh = _shares(g, "value_kusd", ["year"], "country")
+    sh = country_shares(g, "value_kusd", ["year"], "country")
     imp = {}
     for code in importers:
         s = import_shares(world, code, hs6, year=y)

@@ -81,9 +81,3 @@ def check_non_negative(values: pd.Series, path: Path, column: str, row_offset: i
         raise InputError(
             str(path), f"row {i + row_offset}, column {column}", f"negative quantity {float(values.iloc[i])!r}"
         )
-
-
-def text_sample(path: Path, n: int = 3) -> str:
-    """First ``n`` lines of a text file (for error messages)."""
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        return "".join(fh.readline() for _ in range(n))

@@ -35,10 +35,11 @@ def concentration(
     if prod.empty:
         raise InputError("--year" if year is not None else "--material", str(year or material),
                          "no production data for this selection")
-    return _shares(prod, "quantity", GROUP, "country")
+    return country_shares(prod, "quantity", GROUP, "country")
 
 
-def _shares(df: pd.DataFrame, value: str, group: list[str], who: str) -> pd.DataFrame:
+def country_shares(df: pd.DataFrame, value: str, group: list[str], who: str) -> pd.DataFrame:
+    """Add share (0-1 of the group's ``value``), rank (ROW unranked), hhi and china_share per ``group``."""
     df = df.copy()
     total = df.groupby(group, sort=False)[value].transform("sum")
     df["share"] = (df[value] / total).where(total > 0, 0.0)
@@ -96,5 +97,5 @@ def import_shares(
     if g.empty:
         return g.assign(share=[], rank=[], hhi=[], china_share=[])
     g = g.rename(columns={"partner": "country"})
-    out = _shares(g, "value", ["importer", "year"], "country")
+    out = country_shares(g, "value", ["importer", "year"], "country")
     return out.rename(columns={"country": "partner"})
