@@ -45,3 +45,38 @@ def test_dask_backend_equals_in_process():
     assert float(local["shortfall"].sum()) > 0
     other = simulate.run(w, sc, runs=300, seed=43, chunk_size=64)
     assert not other["shortfall"].equals(local["shortfall"])
+
+
+def test_shared_chunk_survives_a_retained_view(tmp_path, monkeypatch):
+    """A Dask worker's profiler can hold a kernel frame (and a view of the shared map) after the
+    kernel returns; the task must still finish, with its rows written into the shared file."""
+    import numpy as np
+
+    from critmin.simulate import engine
+
+    w = toy_world(production={"CHN": 1200.0, "AUS": 300.0}, product_trade={("CHN", "USA"): 120.0})
+    sc = scenario([{"type": "export_restriction", "origin": "CHN", "stages": ["product"], "fraction": 1.0}])
+    _, model, plan = engine.prepare(w, sc, None, None)
+    runs = 8
+    samples = engine.sample(plan, runs, 7)
+    expected = simulate.run(w, sc, runs=runs, seed=7)["shortfall"].values
+    shape = (runs, plan.horizon, len(model.countries), len(model.sectors))
+    path = tmp_path / "shared.f32"
+    path.write_bytes(b"\0" * (int(np.prod(shape)) * 4))
+
+    held = []
+    real = engine.simulate_chunk
+
+    def keeps_a_view(model, plan, samples, out=None):
+        held.append(out["shortfall"][:1])  # what a retained frame would keep alive
+        return real(model, plan, samples, out=out)
+
+    monkeypatch.setattr(engine, "simulate_chunk", keeps_a_view)
+    for a, b in ((0, 5), (5, 8)):
+        part = engine._run_chunk_shared(model, plan, samples[:, a:b], a, shape, str(path))
+        assert "shortfall" not in part
+    assert len(held) == 2
+    held.clear()
+    got = np.fromfile(path, dtype=np.float32).reshape(shape)
+    assert got.sum() > 0
+    np.testing.assert_array_equal(got, expected)

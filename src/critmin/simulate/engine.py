@@ -132,15 +132,15 @@ def _run_chunk_shared(
     if not path or not os.path.exists(path):
         return simulate_chunk(model, plan, samples)
     out = allocate_outputs(model, plan, samples.shape[1], shortfall=False)
-    with open(path, "r+b") as f:
-        mm = mmap.mmap(f.fileno(), 0)
+    # No explicit close: Dask's sampling profiler may still hold a frame of the kernel (and so a
+    # view of the map) for a moment after it returns; the map is unmapped with its last view.
+    full = np.memmap(path, dtype=np.float32, mode="r+", shape=shape)
     try:
-        full = np.frombuffer(mm, dtype=np.float32).reshape(shape)
         out["shortfall"] = full[a : a + samples.shape[1]]
         simulate_chunk(model, plan, samples, out=out)
-        del out["shortfall"], full
     finally:
-        mm.close()
+        out.pop("shortfall", None)
+        del full
     return out
 
 
