@@ -80,3 +80,69 @@ def test_shared_chunk_survives_a_retained_view(tmp_path, monkeypatch):
     got = np.fromfile(path, dtype=np.float32).reshape(shape)
     assert got.sum() > 0
     np.testing.assert_array_equal(got, expected)
+
+
+def _small_case():
+    w = toy_world(
+        production={"CHN": 1200.0, "AUS": 300.0},
+        product_trade={("CHN", "USA"): 120.0, ("CHN", "JPN"): 60.0, ("JPN", "KOR"): 12.0},
+    )
+    sc = scenario(
+        [
+            {
+                "type": "export_restriction",
+                "origin": "CHN",
+                "stages": ["product"],
+                "destinations": ["USA", "JPN"],
+                "fraction": {"dist": "uniform", "low": 0.5, "high": 1.0},
+                "duration": {"dist": "uniform", "low": 3, "high": 9},
+            }
+        ]
+    )
+    return w, sc
+
+
+@pytest.mark.slow
+def test_dask_without_shared_memory_returns_shortfall_from_workers(monkeypatch, tmp_path):
+    """No shared-memory folder on the client (e.g. not Linux): workers send their shortfall back."""
+    from distributed import LocalCluster
+
+    from critmin.simulate import engine
+
+    w, sc = _small_case()
+    local = simulate.run(w, sc, runs=90, seed=5, chunk_size=32)
+    monkeypatch.setattr(engine, "SHARED_DIR", str(tmp_path / "no-shm"))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = simulate.run(w, sc, runs=90, seed=5, chunk_size=32, backend="dask",
+                              scheduler=cluster.scheduler_address)
+    assert float(local["shortfall"].sum()) > 0
+    assert local["shortfall"].equals(remote["shortfall"])
+
+
+@pytest.mark.slow
+def test_dask_worker_on_another_host_is_written_into_the_shared_file(monkeypatch):
+    """A worker that cannot see the client's shared file (another host) returns its rows; the client
+    writes them into the file at their offset, next to the rows written by workers on its own host."""
+    import os
+
+    from distributed import LocalCluster
+
+    from critmin.simulate import engine
+
+    w, sc = _small_case()
+    local = simulate.run(w, sc, runs=90, seed=6, chunk_size=32)
+    real_exists = os.path.exists
+    seen = []
+
+    def only_the_first_chunk_sees_it(path):  # in-process workers; one chunk counts as local
+        if "critmin-simulate-" in str(path):
+            seen.append(path)
+            return len(seen) == 1
+        return real_exists(path)
+
+    monkeypatch.setattr(engine.os.path, "exists", only_the_first_chunk_sees_it)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        remote = simulate.run(w, sc, runs=90, seed=6, chunk_size=32, backend="dask",
+                              scheduler=cluster.scheduler_address)
+    assert len(seen) == 3
+    assert local["shortfall"].equals(remote["shortfall"])
