@@ -15,6 +15,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[1]
+STATE_SHAPES = "g.choroplethlocation, path.choroplethlocation"
 SHOTS = Path(os.environ.get("CRITMIN_SCREENSHOTS", ROOT / "build" / "screenshots" / "registry"))
 
 pytestmark = [
@@ -30,15 +31,19 @@ def _critmin(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # a dev dependency: missing is a failure, not a skip
+
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield b
         b.close()
 
 
-def _open(browser, html: Path, shot: str) -> tuple[object, list[str], list[str]]:
-    """Open ``html``; return (page, every request URL, failed request URLs)."""
+def _open(browser, html: Path, shot: str, drawn: tuple[str, int]) -> tuple[object, list[str], list[str]]:
+    """Open ``html`` and wait (up to 30 s) until ``drawn = (selector, n)`` matches at least n elements, so
+    that a slow machine is not mistaken for missing shapes; return (page, request URLs, failed URLs)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     requests: list[str] = []
     failed: list[str] = []
@@ -46,7 +51,13 @@ def _open(browser, html: Path, shot: str) -> tuple[object, list[str], list[str]]
     page.on("requestfailed", lambda r: failed.append(r.url))
     page.goto(html.as_uri())
     page.wait_for_selector(".js-plotly-plot", timeout=30000)
-    page.wait_for_timeout(1500)
+    selector, n = drawn
+    try:
+        page.wait_for_function("([s, n]) => document.querySelectorAll(s).length >= n", arg=[selector, n],
+                               timeout=30000)
+    except PlaywrightTimeout:
+        pass  # the count assertion in the test then fails with the number actually drawn
+    page.wait_for_timeout(300)  # let the last frame paint before the screenshot
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / shot), full_page=True)
     return page, requests, failed
@@ -62,11 +73,11 @@ def test_invest_map_offline_with_state_shapes(browser, tmp_path: Path) -> None:
     out = tmp_path / "m.html"
     r = _critmin("invest", "map", "--out", str(out))
     assert r.returncode == 0, r.stderr
-    page, requests, failed = _open(browser, out, "invest_map_us.png")
+    page, requests, failed = _open(browser, out, "invest_map_us.png", (STATE_SHAPES, 50))
     _offline(requests, failed)
     # one choropleth path per US state (56 features incl. territories; those off the Albers
     # projection are not drawn) and project markers
-    n_states = page.locator("g.choroplethlocation, path.choroplethlocation").count()
+    n_states = page.locator(STATE_SHAPES).count()
     assert n_states >= 50
     assert page.locator(".scattergeo path.point, .scattergeo .point").count() >= 50
     page.close()
@@ -76,7 +87,7 @@ def test_world_map_offline(browser, tmp_path: Path) -> None:
     out = tmp_path / "w.html"
     r = _critmin("invest", "map", "--world", "--out", str(out))
     assert r.returncode == 0, r.stderr
-    page, requests, failed = _open(browser, out, "invest_map_world.png")
+    page, requests, failed = _open(browser, out, "invest_map_world.png", ("path.choroplethlocation", 150))
     _offline(requests, failed)
     assert page.locator("path.choroplethlocation").count() >= 150
     page.close()
@@ -86,7 +97,7 @@ def test_japanese_investment_map(browser, tmp_path: Path) -> None:
     out = tmp_path / "jp.html"
     r = _critmin("invest", "map", "--investor-country", "JPN", "--out", str(out))
     assert r.returncode == 0, r.stderr
-    page, requests, failed = _open(browser, out, "invest_map_japan.png")
+    page, requests, failed = _open(browser, out, "invest_map_japan.png", ("path.choroplethlocation", 50))
     _offline(requests, failed)
     assert page.locator("path.choroplethlocation").count() >= 50
     page.close()
@@ -96,7 +107,7 @@ def test_timeline_offline(browser, tmp_path: Path) -> None:
     out = tmp_path / "t.html"
     r = _critmin("projects", "timeline", "--out", str(out))
     assert r.returncode == 0, r.stderr
-    page, requests, failed = _open(browser, out, "projects_timeline.png")
+    page, requests, failed = _open(browser, out, "projects_timeline.png", (".legendtext", 13))
     _offline(requests, failed)
     assert page.locator(".scatterlayer .trace").count() >= 20
     # the framework dates are drawn, numbered and keyed in the legend with their labels
