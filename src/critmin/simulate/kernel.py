@@ -712,7 +712,7 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                     Ds *= pks[:, None, sec_sel[s]]
                 for dst, loc in ctx.sec_runs[s]:
                     dem_t[:, :, dst] = Ds[:, :, loc]
-                need = Ds.sum(axis=2)
+                need = need_final = Ds.sum(axis=2)
             else:
                 need = np.zeros((R, C))
             for j, f in consumers[s]:
@@ -764,7 +764,7 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                 short_rho = (1.0 - rho)[:, :, None]
                 for dst, loc in ctx.sec_runs[s]:
                     np.multiply(short_rho, Ds[:, :, loc], out=out_short[rs_, t, :, dst], casting="same_kind")
-                final_delivered = (rho[:, :, None] * Ds).sum(axis=2)
+                final_delivered = rho * need_final  # = sum over sectors of rho * Ds (one rationing ratio per country)
             inv[:, s, :] = np.maximum(supply - rho * need, 0.0)
 
             need_tot = need.sum(axis=1)
