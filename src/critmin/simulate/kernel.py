@@ -371,7 +371,7 @@ def _active(samples: np.ndarray, start: int, dur: int | None, horizon: int) -> n
 def _ramp(t: int, first: np.ndarray, lead: np.ndarray) -> np.ndarray:
     """0 → 1 linearly over ``lead`` months after the first short month ``first`` (inf = never)."""
     since = t - first
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # tiny leads: ratio -> inf -> 1
         r = np.where(lead > 0, since / np.where(lead > 0, lead, 1.0), (since > 0).astype(float))
     return np.clip(np.nan_to_num(r, nan=0.0, neginf=0.0), 0.0, 1.0)
 
