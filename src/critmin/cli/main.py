@@ -55,19 +55,33 @@ def run() -> None:
     except typer.Abort:
         err_console.print("error: aborted", markup=False)
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
+    except Exception as exc:  # click usage errors (click's own classes, or the copy Typer >= 0.20 vendors)
+        usage, base = _click_exception_types()
+        if isinstance(exc, usage):
             msg = exc.format_message().replace("\n", " ")
             cmd = exc.ctx.command_path if exc.ctx else "critmin"
             err_console.print(f"error: {cmd}: {msg}", markup=False, highlight=False, soft_wrap=True)
             sys.exit(2)
-        if isinstance(exc, click.exceptions.ClickException):
+        if isinstance(exc, base):
             err_console.print(f"error: {exc.format_message()}", markup=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         raise
 
+
+def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(usage-error classes, click-exception classes) of click and of Typer's vendored copy, where present."""
+    import importlib
+
+    usage: list[type] = []
+    base: list[type] = []
+    for name in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        usage.append(mod.UsageError)
+        base.append(mod.ClickException)
+    return tuple(usage), tuple(base)
 
 if __name__ == "__main__":
     run()

@@ -80,7 +80,9 @@ def simulate(
     if max_countries < 0:
         raise InputError("--max-countries", str(max_countries), "must be 0 (all countries) or a positive number")
     world = get_world()
-    with Progress(
+    # The bar starts at the first progress call, once the scenario has been read and checked: an
+    # input error before that prints its one line and nothing else.
+    bar = Progress(
         TextColumn("[bold]simulating"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -88,12 +90,15 @@ def simulate(
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
-    ) as bar:
-        task = bar.add_task("runs", total=runs)
+    )
+    task = bar.add_task("runs", total=runs)
 
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def progress(done: int, total: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, total=total)
 
+    try:
         ds = sim.run(
             world,
             scenario,
@@ -105,6 +110,9 @@ def simulate(
             max_countries=max_countries or None,
             progress=progress,
         )
+    finally:
+        if bar.live.is_started:
+            bar.stop()
     summary = sim.summarize(ds, threshold=threshold)
     prices = sim.price_summary(ds)
     stocks = sim.stockpile_summary(ds)

@@ -162,7 +162,8 @@ def run(
     ``backend="dask"`` spreads chunks of ``chunk_size`` runs over a dask.distributed
     cluster at ``scheduler`` (address), or a local 2-worker cluster if none is given;
     for the same ``seed`` the result equals the in-process (``"numpy"``) one.
-    ``progress(done_runs, runs)`` is called after each chunk. ``max_countries`` lumps all
+    ``progress(done_runs, runs)`` is called once with 0 when the scenario has been read and checked,
+    then after each chunk. ``max_countries`` lumps all
     but that many of the most active countries into ``ROW`` (``None``, the default: every
     country of the World that takes part in the chain is its own row).
 
@@ -185,6 +186,8 @@ def run(
     sc, model, plan = prepare(world, scenario, horizon, max_countries)
     samples = sample(plan, runs, seed)
     bounds = _chunk_bounds(runs, int(chunk_size))
+    if progress:
+        progress(0, runs)
     if backend == "numpy":
         # every chunk writes straight into its rows of the whole result (no copies, no concatenation)
         out = allocate_outputs(model, plan, runs)
