@@ -33,3 +33,34 @@ def test_usage_error_is_one_line_exit_2(args: tuple[str, ...], names: str) -> No
     lines = res.stderr.splitlines()
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("error: ") and names in lines[0], lines[0]
+
+
+WRITE_CASES = [
+    ("invest", "map", "--out", "{bad}/m.html"),
+    ("projects", "timeline", "--out", "{bad}/t.html"),
+    ("projects", "init", "{bad}/registry"),
+    ("risk", "exposure", "--importer", "USA", "--year", "2022", "--plot", "{bad}/x.png"),
+    ("simulate", "baseline", "--runs", "2", "--out", "{bad}/x.nc"),
+    ("simulate", "baseline", "--runs", "2", "--plot", "{bad}/x.png"),
+    ("data", "build", "--out", "{bad}/world"),
+]
+
+
+@pytest.mark.parametrize("args", WRITE_CASES, ids=[" ".join(a[:2]) + " " + a[-2] for a in WRITE_CASES])
+def test_unwritable_output_is_one_line_exit_2(args: tuple[str, ...], tmp_path) -> None:
+    """An output path inside a regular file (not a folder; fails for root too): one line, nothing left."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    res = run_critmin(*(a.format(bad=blocker) for a in args))
+    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "not-a-folder" in lines[0], res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"] and blocker.read_text() == "x"
+
+
+def test_simulate_checks_the_plot_name_before_running() -> None:
+    res = run_critmin("simulate", "baseline", "--runs", "2", "--plot", "fan.xyz")
+    assert res.returncode == 2 and res.stderr.splitlines() == [
+        "error: --plot: fan.xyz: use a .html, .png, .svg or .pdf file name"
+    ]

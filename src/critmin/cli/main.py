@@ -52,6 +52,11 @@ def run() -> None:
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a path the user gave cannot be read or written (permissions, missing folder, ...)
+        where = exc.filename if exc.filename is not None else "file"
+        problem = exc.strerror or exc.__class__.__name__
+        err_console.print(f"error: {where}: {problem}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
     except typer.Abort:
         err_console.print("error: aborted", markup=False)
         sys.exit(130)

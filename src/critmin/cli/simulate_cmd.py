@@ -75,13 +75,17 @@ def simulate(
 
     if out is not None and out.suffix != ".nc":
         raise InputError("--out", str(out), "the result file must end in .nc (netCDF)")
+    if plot is not None:
+        from critmin.simulate.plot import check_plot_path
+
+        check_plot_path(plot)
     if not 0 <= threshold <= 1:
         raise InputError("--threshold", str(threshold), "must be between 0 and 1")
     if max_countries < 0:
         raise InputError("--max-countries", str(max_countries), "must be 0 (all countries) or a positive number")
     world = get_world()
-    # The bar starts at the first progress call, once the scenario has been read and checked: an
-    # input error before that prints its one line and nothing else.
+    # The bar starts at the first progress call, once the scenario has been read and checked (an
+    # input error before that prints its one line and nothing else), and only on a terminal.
     bar = Progress(
         TextColumn("[bold]simulating"),
         BarColumn(),
@@ -94,6 +98,8 @@ def simulate(
     task = bar.add_task("runs", total=runs)
 
     def progress(done: int, total: int) -> None:
+        if not err_console.is_terminal:  # nobody watches a bar in a pipe or a log
+            return
         if not bar.live.is_started:
             bar.start()
         bar.update(task, completed=done, total=total)
@@ -117,10 +123,14 @@ def simulate(
     prices = sim.price_summary(ds)
     stocks = sim.stockpile_summary(ds)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            ds.to_netcdf(tmp, engine="h5netcdf")
+            os.replace(tmp, out)
+        except OSError as exc:  # h5py reports some failures without a file name
+            tmp.unlink(missing_ok=True)
+            raise InputError("--out", str(out), f"cannot write the result: {exc.strerror or exc}") from None
     if plot is not None:
         from critmin.simulate.plot import plot as make_plot
 

@@ -43,12 +43,21 @@ def _bars(ds: xr.Dataset, dim: str, top: int = 15) -> tuple[list[str], np.ndarra
     return labels, mean[order], p95[order]
 
 
+PLOT_SUFFIXES = (".html", ".png", ".svg", ".pdf")
+
+
+def check_plot_path(path: str | Path) -> Path:
+    """``path`` as a Path if it names a supported plot file, else an InputError (before any work)."""
+    p = Path(path)
+    if p.suffix.lower() not in PLOT_SUFFIXES:
+        raise InputError("--plot", str(p), "use a .html, .png, .svg or .pdf file name")
+    return p
+
+
 def plot(ds: xr.Dataset, path: str | Path) -> Path:
     """Write the fan chart and the sector/country bars to ``path`` (.html, .png, .svg or .pdf)."""
-    p = Path(path)
+    p = check_plot_path(path)
     suffix = p.suffix.lower()
-    if suffix not in (".html", ".png", ".svg", ".pdf"):
-        raise InputError("--plot", str(p), "use a .html, .png, .svg or .pdf file name")
     p.parent.mkdir(parents=True, exist_ok=True)
     series = _series(ds)
     sec = _bars(ds, "sector")
