@@ -64,3 +64,41 @@ def test_simulate_checks_the_plot_name_before_running() -> None:
     assert res.returncode == 2 and res.stderr.splitlines() == [
         "error: --plot: fan.xyz: use a .html, .png, .svg or .pdf file name"
     ]
+
+
+def _truncate_trade(w):
+    data = (w / "trade.parquet").read_bytes()
+    (w / "trade.parquet").write_bytes(data[:1000])
+    return "trade.parquet", "cannot read the table"
+
+
+def _remove_production(w):
+    (w / "production.parquet").unlink()
+    return "production.parquet", "table file missing"
+
+
+def _bad_number_in_csv(w):
+    f = w / "countries.csv"
+    lines = f.read_text().splitlines()
+    head = lines[0].split(",")
+    cells = lines[1].split(",")
+    cells[head.index("m49")] = "abc"
+    lines[1] = ",".join(cells)
+    f.write_text("\n".join(lines) + "\n")
+    return "countries.csv", "row 2, column m49: not an integer: 'abc'"
+
+
+@pytest.mark.parametrize("damage", [_truncate_trade, _remove_production, _bad_number_in_csv])
+@pytest.mark.parametrize("command", [("brief", "--importer", "USA,JPN"), ("data", "query", "SELECT 1 FROM trade")])
+def test_damaged_world_is_one_line_exit_2(damage, command, tmp_path) -> None:
+    import shutil
+
+    from conftest import EMBEDDED_WORLD_DIR
+
+    w = tmp_path / "world"
+    shutil.copytree(EMBEDDED_WORLD_DIR, w)
+    name, problem = damage(w)
+    res = run_critmin("--world", w, *command)
+    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and name in lines[0] and problem in lines[0], res.stderr

@@ -124,18 +124,32 @@ class World:
             raise InputError("table", name, f"no such table; tables: {', '.join(self.table_names)}")
         res = self.resource(name)
         f = self.path / res["path"]
-        if f.suffix == ".parquet":
-            df = pd.read_parquet(f)
-        else:
-            df = pd.read_csv(f, dtype=str, keep_default_na=False)
+        if not f.is_file():
+            raise InputError(str(f), name, "table file missing: the World is incomplete (rebuild: critmin data build)")
+        try:
+            if f.suffix == ".parquet":
+                df = pd.read_parquet(f)
+            else:
+                df = pd.read_csv(f, dtype=str, keep_default_na=False)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid/ArrowIOError and pandas' ParserError included
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(str(f), name, f"cannot read the table: {detail}") from None
+        if f.suffix != ".parquet":
             for col in res.get("schema", {}).get("fields", []):
                 c, typ = col["name"], col.get("type")
                 if c not in df.columns:
                     continue
                 if typ in ("number", "integer"):
-                    df[c] = pd.to_numeric(df[c].replace("", None))
+                    text = df[c].replace("", None)
+                    values = pd.to_numeric(text, errors="coerce")
+                    bad = values.isna() & text.notna()
                     if typ == "integer":
-                        df[c] = df[c].astype("Int64")
+                        bad |= values.notna() & (values % 1 != 0)
+                    if bad.any():
+                        i = int(bad.to_numpy().argmax())
+                        raise InputError(str(f), f"row {i + 2}, column {c}",
+                                         f"not {'an integer' if typ == 'integer' else 'a number'}: {text.iloc[i]!r}")
+                    df[c] = values.astype("Int64") if typ == "integer" else values
                 elif typ == "boolean":  # CSV text "True"/"False"; a non-empty string is always truthy
                     df[c] = df[c].str.lower().map({"true": True, "false": False}).astype(bool)
         self._tables[name] = df
