@@ -102,3 +102,25 @@ def test_damaged_world_is_one_line_exit_2(damage, command, tmp_path) -> None:
     assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
     lines = res.stderr.splitlines()
     assert len(lines) == 1 and name in lines[0] and problem in lines[0], res.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("simulate", "{f}", "--runs", "2"),
+        ("risk", "eu-crm", "--inputs", "{f}", "--json"),
+        ("projects", "--registry", "{reg}", "add", "{f}"),
+    ],
+    ids=["scenario", "eu-crm inputs", "registry records"],
+)
+def test_binary_file_is_one_line_exit_2(command, tmp_path) -> None:
+    f = tmp_path / "input.yaml"
+    f.write_bytes(b"\x00\x01\xff\xfe binary")
+    reg = tmp_path / "registry"
+    if "{reg}" in command:
+        assert run_critmin("projects", "init", reg).returncode == 0
+    before = {p.name: p.read_bytes() for p in reg.iterdir()} if reg.exists() else {}
+    res = run_critmin(*(a.format(f=f, reg=reg) for a in command))
+    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
+    assert res.stderr.splitlines() == [f"error: {f}: byte 2: not a UTF-8 text file"]
+    assert ({p.name: p.read_bytes() for p in reg.iterdir()} if reg.exists() else {}) == before

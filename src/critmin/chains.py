@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from critmin.errors import InputError
+from critmin.errors import InputError, read_user_text, yaml_input_error
 
 SHARE_TOLERANCE = 1e-6  # end-use shares of one stage may add up to at most 1 + this
 
@@ -173,11 +173,9 @@ def parse_chain(path: str | Path) -> Chain:
     """Read and validate one chain YAML file; InputError names file, field and problem."""
     p = Path(path)
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(read_user_text(p))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        raise InputError(str(p), where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise yaml_input_error(p, exc) from None
     if not isinstance(raw, dict):
         raise InputError(str(p), None, "a chain file must be a YAML mapping")
     try:

@@ -7,6 +7,8 @@ line and exits with status 2; the web API answers 4xx with the same text.
 
 from __future__ import annotations
 
+import os
+
 
 class InputError(Exception):
     """Bad input: a file, an argument or a record that cannot be used.
@@ -46,3 +48,27 @@ def did_you_mean(name: str, choices: list[str] | set[str], n: int = 3) -> str:
     """``"; did you mean a, b?"`` with the valid names nearest ``name``, or ``""`` if none is close."""
     hint = nearest(name, choices, n)
     return f"; did you mean {', '.join(hint)}?" if hint else ""
+
+
+def read_user_text(path: str | os.PathLike[str], encoding: str = "utf-8") -> str:
+    """The whole text of a file the user gave; InputError if it is missing, unreadable or not ``encoding``."""
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        return p.read_text(encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise InputError(str(p), f"byte {exc.start}", "not a UTF-8 text file") from None
+    except IsADirectoryError:
+        raise InputError(str(p), None, "is a folder, not a file") from None
+    except FileNotFoundError:
+        raise InputError(str(p), None, "file not found") from None
+    except OSError as exc:
+        raise InputError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
+
+
+def yaml_input_error(path: str | os.PathLike[str], exc: Exception) -> InputError:
+    """An InputError for a YAML parse error in ``path``, naming its line where the parser knows it."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}" if mark else None
+    return InputError(str(path), where, f"invalid YAML: {getattr(exc, 'problem', None) or exc}")

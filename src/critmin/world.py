@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from critmin.errors import InputError, did_you_mean
+from critmin.errors import InputError, did_you_mean, read_user_text
 
 if TYPE_CHECKING:  # pandas is imported where tables are read, so `import critmin` stays light for the CLI
     import pandas as pd
@@ -91,7 +91,7 @@ class World:
         if not dp_file.is_file():
             raise InputError(str(p), "datapackage.json", "not a critmin World (no datapackage.json)")
         try:
-            dp = json.loads(dp_file.read_text(encoding="utf-8"))
+            dp = json.loads(read_user_text(dp_file))
         except json.JSONDecodeError as exc:
             raise InputError(str(dp_file), f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
         return cls(tables={}, datapackage=dp, path=p)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from critmin.errors import InputError
+from critmin.errors import InputError, read_user_text
 
 #: IEA country labels that differ from ISO names.
 IEA_COUNTRY_ALIASES = {
@@ -29,7 +29,7 @@ def _load(raw: Path) -> tuple[Path, dict]:
     if not f.is_file():
         raise InputError(str(f), None, "file not found")
     try:
-        data = json.loads(f.read_text(encoding="utf-8"))
+        data = json.loads(read_user_text(f))
     except json.JSONDecodeError as exc:
         raise InputError(str(f), f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
     for key in ("supply", "totalDemand"):

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from critmin.errors import InputError, did_you_mean
+from critmin.errors import InputError, did_you_mean, read_user_text, yaml_input_error
 from critmin.registry.schema import Context, Investment, Project, check_investment, check_project, parse_date
 
 #: The embedded registry folder inside the installed package.
@@ -42,14 +42,11 @@ def read_records_file(path: str | Path, key: str) -> list[Any]:
     p = Path(path)
     if not p.is_file():
         raise InputError(str(p), None, "no such file")
-    text = p.read_text(encoding="utf-8")
+    text = read_user_text(p)
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise InputError(str(p), where, f"invalid YAML: {problem}") from None
+        raise yaml_input_error(p, exc) from None
     except json.JSONDecodeError as exc:
         raise InputError(str(p), f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
     if data is None:

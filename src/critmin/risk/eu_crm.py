@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from critmin.errors import InputError
+from critmin.errors import InputError, read_user_text
 from critmin.world import World
 
 INPUT_COLUMNS = ["material", "hhi_wgi_gs", "hhi_wgi_eu", "ir", "eol_rir", "si_sr"]
@@ -59,10 +59,7 @@ def read_inputs(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise InputError(str(p), None, "inputs file not found")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(str(p), None, "not a UTF-8 text file") from None
+    text = read_user_text(p, encoding="utf-8-sig")
     rows = list(csv.reader(text.splitlines()))
     if not rows or not any(c.strip() for c in rows[0]):
         raise InputError(str(p), "header", f"empty file; expected columns {', '.join(INPUT_COLUMNS)}")

@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from critmin.errors import InputError
+from critmin.errors import InputError, read_user_text, yaml_input_error
 
 # ---------------------------------------------------------------------------------------------- distributions
 
@@ -435,16 +435,11 @@ def _raise(source: str, field: str, msg: str) -> Scenario:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario YAML file."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(str(p), None, f"cannot read: {exc.strerror}") from None
+    text = read_user_text(p)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else None
-        raise InputError(str(p), where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise yaml_input_error(p, exc) from None
     return parse_scenario(raw, str(p))
 
 
