@@ -8,10 +8,8 @@ from test_simulate_support import scenario, toy_world
 from critmin import simulate
 
 
-@pytest.mark.slow
-def test_dask_backend_equals_in_process():
-    from distributed import LocalCluster
-
+def _case():
+    """A toy world and an uncertain embargo on USA and JPN, with every response drawn per run."""
     w = toy_world(
         production={"CHN": 1200.0, "AUS": 300.0},
         ore_trade={("AUS", "JPN"): 120.0},
@@ -32,6 +30,14 @@ def test_dask_backend_equals_in_process():
         capacity=[{"spare": {"dist": "uniform", "low": 0, "high": 0.3}, "lead_months": 2}],
         stockpiles=[{"holder": "USA+JPN", "stage": "product", "tonnes": 20, "max_monthly_release": 5}],
     )
+    return w, sc
+
+
+@pytest.mark.slow
+def test_dask_backend_equals_in_process():
+    from distributed import LocalCluster
+
+    w, sc = _case()
     local = simulate.run(w, sc, runs=300, seed=42, chunk_size=64)
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     try:
@@ -82,26 +88,6 @@ def test_shared_chunk_survives_a_retained_view(tmp_path, monkeypatch):
     np.testing.assert_array_equal(got, expected)
 
 
-def _small_case():
-    w = toy_world(
-        production={"CHN": 1200.0, "AUS": 300.0},
-        product_trade={("CHN", "USA"): 120.0, ("CHN", "JPN"): 60.0, ("JPN", "KOR"): 12.0},
-    )
-    sc = scenario(
-        [
-            {
-                "type": "export_restriction",
-                "origin": "CHN",
-                "stages": ["product"],
-                "destinations": ["USA", "JPN"],
-                "fraction": {"dist": "uniform", "low": 0.5, "high": 1.0},
-                "duration": {"dist": "uniform", "low": 3, "high": 9},
-            }
-        ]
-    )
-    return w, sc
-
-
 @pytest.mark.slow
 def test_dask_without_shared_memory_returns_shortfall_from_workers(monkeypatch, tmp_path):
     """No shared-memory folder on the client (e.g. not Linux): workers send their shortfall back."""
@@ -109,7 +95,7 @@ def test_dask_without_shared_memory_returns_shortfall_from_workers(monkeypatch, 
 
     from critmin.simulate import engine
 
-    w, sc = _small_case()
+    w, sc = _case()
     local = simulate.run(w, sc, runs=90, seed=5, chunk_size=32)
     monkeypatch.setattr(engine, "SHARED_DIR", str(tmp_path / "no-shm"))
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
@@ -129,7 +115,7 @@ def test_dask_worker_on_another_host_is_written_into_the_shared_file(monkeypatch
 
     from critmin.simulate import engine
 
-    w, sc = _small_case()
+    w, sc = _case()
     local = simulate.run(w, sc, runs=90, seed=6, chunk_size=32)
     real_exists = os.path.exists
     seen = []
