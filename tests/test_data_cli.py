@@ -30,6 +30,8 @@ def imported_world(tmp_path_factory) -> Path:
     codes = RAW_DIR / "trade" / "baci_country_codes_V202201.csv"
     res = run_critmin("data", "import-baci", SLICE, "--out", out, "--country-codes", codes)
     assert res.returncode == 0, res.stderr
+    # piped output is the summary alone: no progress bar in stdout or stderr
+    assert res.stdout.startswith(f"wrote {out}: 13,317 trade rows") and "importing" not in res.stdout + res.stderr
     return out
 
 

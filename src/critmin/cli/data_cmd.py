@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from critmin.cli.common import console, get_world, print_json, rich_table
+from critmin.cli.common import console, err_console, get_world, print_json, rich_table
 
 app = typer.Typer(help="Build, describe and query the World dataset.", no_args_is_help=True)
 
@@ -106,10 +106,15 @@ def import_baci(
     ),
 ) -> None:
     """Ingest full BACI release CSVs into a new World at OUT (other tables copied from --world)."""
+    from rich.progress import Progress
+
     from critmin.ingest.baci_import import import_baci as do_import
 
     world = get_world()
-    summary = do_import(world, files, out, chains_only=chains_only, country_codes=country_codes, progress=True)
+    with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
+        task = bar.add_task("importing BACI", total=len(files))
+        summary = do_import(world, files, out, chains_only=chains_only, country_codes=country_codes,
+                            progress=lambda done, total: bar.update(task, completed=done, total=total))
     console.print(
         f"wrote {out}: {summary['rows']:,} trade rows, {summary['products']} products, "
         f"years {summary['years']}  checksum {summary['checksum']}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +77,12 @@ def import_baci(
     chains_only: bool = False,
     country_codes: str | os.PathLike[str] | None = None,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
-    progress: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Import BACI CSV files into a new World at ``out``; returns a summary dict.
 
     Summary keys: rows, products, years (e.g. "2022-2023"), checksum, path.
+    ``progress(done_files, files)`` is called before the first file and after each one.
     """
     files = [Path(f) for f in files]
     if not files:
@@ -116,13 +117,10 @@ def import_baci(
         lookup = "[" + ", ".join(f"'{iso[c]}'" if c in iso else "NULL" for c in range(max(iso) + 1)) + "]"
         lookup = f"({lookup}::critmin_iso3[])"
         parts = []
-        iterator: Iterable[Path] = files
-        if progress:
-            from rich.progress import track
-
-            iterator = track(files, description="importing BACI")
         scan = None
-        for n, path in enumerate(iterator):
+        if progress:
+            progress(0, len(files))
+        for n, path in enumerate(files):
             name = baci_relation(con, path, hs_filter)
             part = tmp / f".trade-{n:04d}.parquet"
             try:
@@ -136,6 +134,8 @@ def import_baci(
                 _copy_checked(con, name, path, lookup, part)
                 scan = None
             parts.append(part)
+            if progress:
+                progress(n + 1, len(files))
         trade_file = tmp / "trade.parquet"
         if len(parts) == 1:
             os.replace(parts[0], trade_file)
