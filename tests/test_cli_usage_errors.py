@@ -124,3 +124,10 @@ def test_binary_file_is_one_line_exit_2(command, tmp_path) -> None:
     assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
     assert res.stderr.splitlines() == [f"error: {f}: byte 2: not a UTF-8 text file"]
     assert ({p.name: p.read_bytes() for p in reg.iterdir()} if reg.exists() else {}) == before
+
+
+def test_status_lines_are_not_wrapped_in_a_narrow_pipe(tmp_path) -> None:
+    reg = tmp_path / "a-registry-folder-with-a-rather-long-name"
+    res = run_critmin("projects", "init", reg, env={"COLUMNS": "40"})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [f"registry copied to {reg}; use --registry {reg} or CRITMIN_REGISTRY={reg}"]

@@ -32,6 +32,7 @@ def imported_world(tmp_path_factory) -> Path:
     assert res.returncode == 0, res.stderr
     # piped output is the summary alone: no progress bar in stdout or stderr
     assert res.stdout.startswith(f"wrote {out}: 13,317 trade rows") and "importing" not in res.stdout + res.stderr
+    assert len(res.stdout.splitlines()) == 1  # never wrapped: scripts read the checksum from this line
     return out
 
 

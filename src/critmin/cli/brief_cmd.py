@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from critmin.cli.common import atomic_write_text, console, get_world, print_json
+from critmin.cli.common import atomic_write_text, console, get_world, print_json, say
 
 
 def brief(
@@ -70,4 +70,4 @@ def brief(
     console.print(f"World {world.checksum[:12]}…  prod = share of production (t); exports = share of world "
                   "exports (USD, BACI); X←CHN = share of X's imports from China. Sources: critmin data info.")
     if html:
-        console.print(f"wrote {html}")
+        say(f"wrote {html}")

@@ -19,6 +19,11 @@ if TYPE_CHECKING:  # imported where used: commands that never touch a DataFrame 
 console = Console()
 err_console = Console(stderr=True)
 
+
+def say(message: str) -> None:
+    """One status line on stdout (``wrote PATH  checksum …``), never wrapped, so that scripts can parse it."""
+    console.print(message, soft_wrap=True, markup=False, highlight=False)
+
 _state: dict[str, Any] = {"world_path": None, "world": None}
 
 

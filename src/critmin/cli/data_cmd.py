@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from critmin.cli.common import console, err_console, get_world, print_json, rich_table
+from critmin.cli.common import console, err_console, get_world, print_json, rich_table, say
 
 app = typer.Typer(help="Build, describe and query the World dataset.", no_args_is_help=True)
 
@@ -24,7 +24,7 @@ def build(
     raw_dir = raw or default_raw_dir()
     with console.status(f"building World from {raw_dir}"):
         dp = build_world(raw_dir, out)
-    console.print(f"wrote {out}  checksum {dp['checksum']}  ({len(dp['resources'])} tables)")
+    say(f"wrote {out}  checksum {dp['checksum']}  ({len(dp['resources'])} tables)")
 
 
 @app.command("info")
@@ -115,7 +115,7 @@ def import_baci(
         task = bar.add_task("importing BACI", total=len(files))
         summary = do_import(world, files, out, chains_only=chains_only, country_codes=country_codes,
                             progress=lambda done, total: bar.update(task, completed=done, total=total))
-    console.print(
+    say(
         f"wrote {out}: {summary['rows']:,} trade rows, {summary['products']} products, "
         f"years {summary['years']}  checksum {summary['checksum']}"
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from critmin.cli.common import console, frame_records, print_json, rich_table
+from critmin.cli.common import console, frame_records, print_json, rich_table, say
 from critmin.errors import InputError
 
 projects_app = typer.Typer(help="Projects registry: list, show, add, timeline.", no_args_is_help=True)
@@ -107,7 +107,7 @@ def show(project_id: str = typer.Argument(..., metavar="ID"),
 def add(file: Path = typer.Argument(..., metavar="FILE.yaml")) -> None:
     """Validate the projects in FILE and add them to the registry (atomic; nothing written on error)."""
     new = _reg().add_projects(file)
-    console.print(f"added {len(new)} project(s): {', '.join(p.id for p in new)}")
+    say(f"added {len(new)} project(s): {', '.join(p.id for p in new)}")
 
 
 @projects_app.command("init")
@@ -116,7 +116,7 @@ def init(dest: Path = typer.Argument(..., metavar="DIR")) -> None:
     from critmin.registry import init_registry
 
     d = init_registry(dest)
-    console.print(f"registry copied to {d}; use --registry {d} or CRITMIN_REGISTRY={d}")
+    say(f"registry copied to {d}; use --registry {d} or CRITMIN_REGISTRY={d}")
 
 
 @projects_app.command("timeline")
@@ -135,7 +135,7 @@ def timeline(
         timeline_png(reg, out, chain=chain, country=country, status=status)
     else:
         write_html(timeline_figure(reg, chain=chain, country=country, status=status), out)
-    console.print(f"wrote {out}")
+    say(f"wrote {out}")
 
 
 @projects_app.command("standing")
@@ -176,4 +176,4 @@ def invest_map(
     _out_path(out, (".html",))
     fig = invest_map_figure(_reg(), world=world, investor_country=investor_country, programme=programme)
     write_html(fig, out)
-    console.print(f"wrote {out}")
+    say(f"wrote {out}")

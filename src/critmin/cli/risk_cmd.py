@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from critmin.cli.common import console, frame_records, get_world, print_json, rich_table, to_jsonable
+from critmin.cli.common import console, frame_records, get_world, print_json, rich_table, say, to_jsonable
 from critmin.errors import InputError
 
 app = typer.Typer(help="Exposure and supply-risk metrics (HHI, China share, NIR, GeoPolRisk, EU SR, exposure).",
@@ -299,7 +299,7 @@ def table(
         from critmin.cli.common import atomic_write_text
 
         atomic_write_text(out, t.to_csv(index=False))
-        console.print(f"wrote {out} ({len(t)} rows)")
+        say(f"wrote {out} ({len(t)} rows)")
         return
     if as_csv:
         t.to_csv(sys.stdout, index=False)

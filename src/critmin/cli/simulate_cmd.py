@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from critmin.cli.common import console, err_console, get_world, print_json, rich_table
+from critmin.cli.common import console, err_console, get_world, print_json, rich_table, say
 from critmin.errors import InputError
 
 scenarios_app = typer.Typer(help="The scenario library shipped with critmin.", no_args_is_help=True)
@@ -171,6 +171,6 @@ def simulate(
     if len(stocks):
         console.print(rich_table(stocks, title="Stockpile releases (t)"))
     if out is not None:
-        console.print(f"wrote {out}")
+        say(f"wrote {out}")
     if plot is not None:
-        console.print(f"wrote {plot}")
+        say(f"wrote {plot}")
