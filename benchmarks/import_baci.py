@@ -148,9 +148,9 @@ def main() -> None:
         print(f"reusing {data.relative_to(ROOT)} ({data.stat().st_size / 1e6:,.0f} MB)")
 
     out = WORK / "world_import"
-    from critmin.ingest.baci import _na_forms
+    from critmin.ingest.baci import na_forms as baci_na_forms
 
-    na_forms = json.dumps([f for f in _na_forms(data) if f.strip() == "NA" and f != "NA"])
+    na_forms = json.dumps([f for f in baci_na_forms(data) if f.strip() == "NA" and f != "NA"])
     imports, reads, na_reads, defaults = [], [], [], []
     for run in range(args.repeat):
         imp_wall, imp_rss, imp_out = measure([*_critmin(), "data", "import-baci", str(data), "--out", str(out)])

@@ -25,6 +25,10 @@ MAPPINGS = Path(__file__).parent / "mappings"
 
 BACI_COLUMNS = ("t", "i", "j", "k", "v", "q")
 
+#: SQL for the HS code ``k`` trimmed and padded to six digits ("10121" -> "010121"). A longer code is
+#: kept as written (``lpad`` would cut it to the width) for :func:`validate_relation` to reject.
+K6_SQL = "CASE WHEN length(trim(k)) < 6 THEN lpad(trim(k), 6, '0') ELSE trim(k) END"
+
 
 def _read_small_csv(path: Path, required: list[str]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a small CSV (UTF-8, else Latin-1), checking it exists and has ``required``."""
@@ -86,7 +90,8 @@ def register_codes(con: duckdb.DuckDBPyConnection, codes: list[tuple[int, str]])
     con.executemany("INSERT INTO codes VALUES (?, ?)", codes)
 
 
-def _duck_error(path: Path, exc: Exception) -> InputError:
+def duck_error(path: Path, exc: Exception) -> InputError:
+    """The InputError for a DuckDB error met reading BACI file ``path`` (line, column, problem where known)."""
     text = str(exc)
     line = re.search(r"[Ll]ine:?\s*(\d+)", text)
     where = f"line {line.group(1)}" if line else None
@@ -132,8 +137,7 @@ def hs_where(hs_filter: Iterable[str] | None) -> str:
     if hs_filter is None:
         return ""
     codes = ",".join(f"'{c}'" for c in sorted(set(hs_filter)))
-    k6 = "CASE WHEN length(trim(k)) < 6 THEN lpad(trim(k), 6, '0') ELSE trim(k) END"
-    return f"WHERE list_position([{codes}], {k6}) IS NOT NULL"
+    return f"WHERE list_position([{codes}], {K6_SQL}) IS NOT NULL"
 
 
 def baci_relation(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: Iterable[str] | None = None) -> str:
@@ -154,19 +158,15 @@ def baci_relation(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: Iterabl
             strict_mode=true, null_padding=false, quote='"', auto_detect=false)"""
     )
     where = hs_where(hs_filter)
-    # Pad codes written without their leading zero ("10121" -> "010121"), but never truncate a longer
-    # code: lpad cuts strings to the width, so codes of more than six characters are kept as written
-    # for validate_relation to reject.
     con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW {name} AS SELECT t, i, j,
-            CASE WHEN length(trim(k)) < 6 THEN lpad(trim(k), 6, '0') ELSE trim(k) END AS k, v,
+        f"""CREATE OR REPLACE TEMP VIEW {name} AS SELECT t, i, j, {K6_SQL} AS k, v,
             CASE WHEN q IS NULL OR trim(q) IN ('', 'NA') THEN NULL ELSE TRY_CAST(trim(q) AS DOUBLE) END AS q,
             q AS q_text FROM {name}_raw {where}"""
     )
     return name
 
 
-def _na_forms(path: Path, sample_bytes: int = 1 << 20) -> list[str]:
+def na_forms(path: Path, sample_bytes: int = 1 << 20) -> list[str]:
     """The spellings of a missing ``q`` in the first ``sample_bytes`` of a BACI file ('', 'NA', padded 'NA')."""
     import gzip
 
@@ -194,7 +194,7 @@ def baci_typed_source(path: Path) -> str:
     names the first bad row. Call after :func:`baci_relation` (it checks the header).
     """
     src = str(path).replace("'", "''")
-    nulls = ", ".join(f"'{f}'" for f in _na_forms(path))
+    nulls = ", ".join(f"'{f}'" for f in na_forms(path))
     return (f"""read_csv('{src}', header=true,
             columns={{'t':'INTEGER','i':'INTEGER','j':'INTEGER','k':'VARCHAR','v':'DOUBLE','q':'DOUBLE'}},
             strict_mode=true, null_padding=false, quote='"', auto_detect=false, nullstr=[{nulls}])""")
@@ -218,7 +218,7 @@ def validate_relation(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> 
                 LIMIT 1"""
         ).fetchall()
     except duckdb.Error as exc:
-        raise _duck_error(path, exc) from None
+        raise duck_error(path, exc) from None
     if bad:
         t, i, j, k, v, q, problem = bad[0]
         raise InputError(str(path), f"row t={t}, i={i}, j={j}, k={k}", f"{problem} (v={v}, q={q!r})")
@@ -264,7 +264,7 @@ def read_baci(
             ).fetchdf()
             parts.append(df)
     except duckdb.Error as exc:
-        raise _duck_error(Path(path), exc) from None
+        raise duck_error(Path(path), exc) from None
     finally:
         con.close()
     out = pd.concat(parts, ignore_index=True)
@@ -278,6 +278,7 @@ def read_baci_hs17_bilateral(raw: Path, known: set[str]) -> pd.DataFrame:
     import pandas as pd
 
     from critmin.ingest.common import check_non_negative, read_csv_checked, to_number
+    from critmin.ingest.reference import CODE_ALIASES
 
     df = read_csv_checked(f, ["t", "exporter_iso3", "importer_iso3", "k", "v", "q"])
 
@@ -285,8 +286,8 @@ def read_baci_hs17_bilateral(raw: Path, known: set[str]) -> pd.DataFrame:
     q = to_number(df["q"], f, "q")
     check_non_negative(v, f, "v")
     check_non_negative(q.fillna(0), f, "q")
-    exp = df["exporter_iso3"].replace({"S19": "TWN"})
-    imp = df["importer_iso3"].replace({"S19": "TWN"})
+    exp = df["exporter_iso3"].replace(CODE_ALIASES)
+    imp = df["importer_iso3"].replace(CODE_ALIASES)
     for col, s in (("exporter_iso3", exp), ("importer_iso3", imp)):
         bad = ~s.isin(known)
         if bad.any():

@@ -26,10 +26,10 @@ import duckdb
 from critmin.datapackage import TABLES, publish_world, resource_entry, world_checksum
 from critmin.errors import InputError
 from critmin.ingest.baci import (
-    _duck_error,
     baci_relation,
     baci_typed_source,
     check_country_codes,
+    duck_error,
     hs_where,
     read_country_codes,
     register_codes,
@@ -39,6 +39,10 @@ from critmin.ingest.sources import source_entry
 from critmin.world import World
 
 DEFAULT_MEMORY_LIMIT = "1GB"
+
+#: Imported trade is written as uncompressed Parquet (columns are still dictionary-encoded): about 15%
+#: faster to write than snappy on a 10 M-row year, for a file about 40% larger (190 MB vs 137 MB).
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION uncompressed"
 
 
 def chain_hs_codes(world: World) -> set[str]:
@@ -141,11 +145,12 @@ def import_baci(
             os.replace(parts[0], trade_file)
         else:
             plist = ", ".join(f"'{p.as_posix()}'" for p in parts)
-            con.execute(
-                f"""COPY (SELECT year, exporter::critmin_iso3 AS exporter, importer::critmin_iso3 AS importer, hs6,
-                                 value_kusd, quantity_t, source::critmin_source AS source
-                          FROM read_parquet([{plist}]))
-                    TO '{trade_file.as_posix()}' ({PARQUET_OPTIONS})"""
+            _copy_to_parquet(
+                con,
+                f"""SELECT year, exporter::critmin_iso3 AS exporter, importer::critmin_iso3 AS importer, hs6,
+                           value_kusd, quantity_t, source::critmin_source AS source
+                    FROM read_parquet([{plist}])""",
+                trade_file,
             )
             for p in parts:
                 p.unlink()
@@ -162,9 +167,9 @@ def import_baci(
         con.close()
 
 
-#: Imported trade is written as uncompressed Parquet (columns are still dictionary-encoded): about 15%
-#: faster to write than snappy on a 10 M-row year, for a file about 40% larger (190 MB vs 137 MB).
-PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION uncompressed"
+def _copy_to_parquet(con: duckdb.DuckDBPyConnection, select: str, dest: Path) -> None:
+    """Write the rows of the SQL ``select`` to the Parquet file ``dest`` (:data:`PARQUET_OPTIONS`)."""
+    con.execute(f"COPY ({select}) TO '{dest.as_posix()}' ({PARQUET_OPTIONS})")
 
 
 def _copy_fast(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: set[str] | None, lookup: str,
@@ -176,26 +181,28 @@ def _copy_fast(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: set[str] |
     digest, so good input is read once. Anything unusual (spaces around k, a ``q`` the typed read
     refuses) fails the read or the checks, and the file is redone by :func:`_copy_checked`.
     """
-    con.execute(
-        f"""COPY (SELECT t AS year, CASE WHEN i >= 0 THEN {lookup}[i + 1] END AS exporter,
-                         CASE WHEN j >= 0 THEN {lookup}[j + 1] END AS importer,
-                         CASE WHEN length(k) < 6 THEN lpad(k, 6, '0') ELSE k END AS hs6, v AS value_kusd,
-                         q AS quantity_t, 'baci'::critmin_source AS source
-                  FROM {baci_typed_source(path)} {hs_where(hs_filter)})
-            TO '{part.as_posix()}' ({PARQUET_OPTIONS})"""
+    _copy_to_parquet(
+        con,
+        f"""SELECT t AS year, CASE WHEN i >= 0 THEN {lookup}[i + 1] END AS exporter,
+                   CASE WHEN j >= 0 THEN {lookup}[j + 1] END AS importer,
+                   CASE WHEN length(k) < 6 THEN lpad(k, 6, '0') ELSE k END AS hs6, v AS value_kusd,
+                   q AS quantity_t, 'baci'::critmin_source AS source
+            FROM {baci_typed_source(path)} {hs_where(hs_filter)}""",
+        part,
     )
 
 
 def _copy_checked(con: duckdb.DuckDBPyConnection, name: str, path: Path, lookup: str, part: Path) -> None:
     """The text read of :func:`baci_relation` (q trimmed and cast) into Parquet, then checked; names bad rows."""
     try:
-        con.execute(
-            f"""COPY (SELECT t AS year, CASE WHEN i >= 0 THEN {lookup}[i + 1] END AS exporter,
+        _copy_to_parquet(
+            con,
+            f"""SELECT t AS year, CASE WHEN i >= 0 THEN {lookup}[i + 1] END AS exporter,
                        CASE WHEN j >= 0 THEN {lookup}[j + 1] END AS importer, k AS hs6, v AS value_kusd,
                        CASE WHEN q_text IS NULL OR trim(q_text) IN ('', 'NA') THEN NULL
                             ELSE CAST(trim(q_text) AS DOUBLE) END AS quantity_t, 'baci'::critmin_source AS source
-                FROM {name})
-                TO '{part.as_posix()}' ({PARQUET_OPTIONS})"""
+                FROM {name}""",
+            part,
         )
     except duckdb.Error as exc:
         _raise_first_problem(con, name, path, exc)
@@ -213,7 +220,7 @@ def _raise_first_problem(con: duckdb.DuckDBPyConnection, name: str, path: Path, 
     validate_relation(con, name, path)  # type errors (by line), missing values, negatives, bad HS codes
     check_country_codes(con, name, path)
     if exc is not None:
-        raise _duck_error(path, exc) from None
+        raise duck_error(path, exc) from None
     raise InputError(str(path), None, "rows failed the import checks")  # not reached: validation names them
 
 
@@ -297,14 +304,13 @@ def _assemble(world: World, tmp: Path, out: Path, trade_digest: str, stats: tupl
             digests[name] = table_digest(world.table(name))
         resources.append(res)
     trade_meta = resource_entry("trade", int(rows), ["baci"], "trade.parquet", trade_digest)
-    trade_meta["rows"] = int(rows)
     trade_meta["description"] = (
         "Bilateral trade imported from full CEPII BACI release files "
         f"({'chain HS codes only' if chains_only else 'all products'}); value in thousands of current USD, "
         "quantity in metric tons (may be missing)."
     )
     trade_meta["sources"] = [source_entry("baci")]
-    resources.insert(next((i for i, r in enumerate(resources) if r["name"] == "trade"), len(resources)), trade_meta)
+    resources.append(trade_meta)  # then put in the order of TABLES, as the build writes them
     order = list(TABLES)
     resources.sort(key=lambda r: order.index(r["name"]) if r["name"] in order else len(order))
     chain_dir = Path(world.path) / "chains"
