@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from critmin.cli.common import console, frame_records, get_world, print_json, rich_table, say, to_jsonable
+from critmin.cli.common import console, frame_records, get_world, print_json, rich_table, say
 from critmin.errors import InputError
 
 app = typer.Typer(help="Exposure and supply-risk metrics (HHI, China share, NIR, GeoPolRisk, EU SR, exposure).",
@@ -40,15 +40,9 @@ def _split(text: str | None) -> list[str] | None:
 
 def _material(world, name: str) -> str:
     """Accept a material slug, its name or its World Mining Data name (case-insensitive)."""
-    mats = world.materials()
-    if name in set(mats["material"]):
-        return name
-    low = name.lower()
-    for m, n, w in zip(mats["material"], mats["name"], mats["wmd_name"], strict=True):
-        if low in (str(n).lower(), str(w).lower()):
-            return m
-    world._check_materials([name])  # raises with the nearest valid names
-    return name
+    from critmin.risk.geopolrisk import material_slug
+
+    return material_slug(world, name)
 
 
 @app.command("concentration")
@@ -305,6 +299,6 @@ def table(
         t.to_csv(sys.stdout, index=False)
         return
     if as_json:
-        print_json([to_jsonable(r) for r in t.to_dict(orient="records")])
+        print_json(frame_records(t))
         return
     console.print(rich_table(t, title=f"risk table: {metric} ({len(t)} rows)"))

@@ -22,8 +22,10 @@ from critmin.risk.geopolrisk import (
     _membership,
     _select_materials,
     _select_years,
+    as_list,
     expand_groups,
     prepare,
+    select_flows,
 )
 from critmin.world import World
 
@@ -41,15 +43,13 @@ def dependence_table(
 ) -> pd.DataFrame:
     """Import dependence for every requested material × importer (ISO3 or bloc) × year (vectorised)."""
     inp = inputs or prepare(world)
-    req = _select_materials(world, material, set(world.materials()["material"]), inp)
-    imps = None if importer is None else ([importer] if isinstance(importer, str) else list(importer))
-    groups, gi, mc = _membership(world, imps, inp.names)
-    world.bloc_members(partner) if partner not in set(inp.names) else None
+    req = _select_materials(world, material, inp)
+    groups, gi, mc = _membership(world, as_list(importer), inp.names)
+    if partner not in set(inp.names):
+        world.bloc_members(partner)  # raises InputError for an unknown name
     years = _select_years(year, inp.years)
     nm, ng, ny, N = len(inp.mats), len(groups), len(years), len(inp.names)
-    yidx = np.full(max(inp.years) - min(inp.years) + 1, -1)
-    for k, yy in enumerate(years):
-        yidx[yy - min(inp.years)] = k
+    yidx, fy, idx = select_flows(inp, years, req)
     order = np.argsort(mc, kind="stable")
     smc, sgi = mc[order], gi[order]
     member_key = gi * N + mc
@@ -58,11 +58,6 @@ def dependence_table(
         return expand_groups(codes, smc, sgi)
 
     f = inp.flows
-    fy = yidx[f["y"] - min(inp.years)]
-    sel = fy >= 0
-    if req is not None:
-        sel &= np.isin(f["m"], inp.mats.index[inp.mats["material"].isin(req)].to_numpy())
-    idx = np.flatnonzero(sel)
     shape, size = (nm, ng, ny), nm * ng * ny
     # imports: flows into a member from outside the group
     row, grp = expand(f["i"][idx])
@@ -121,7 +116,7 @@ def partner_shares(world: World, material: str, importer: str, year: int, inputs
                    ) -> pd.DataFrame:
     """Import shares of ``importer`` by partner (t and fraction) for one material and year."""
     inp = inputs or prepare(world)
-    mat = _select_materials(world, material, set(world.materials()["material"]), inp)[0]
+    mat = _select_materials(world, material, inp)[0]
     _select_years(year, inp.years)
     members = inp.names.get_indexer(world.bloc_members(importer))
     f = inp.flows

@@ -52,7 +52,6 @@ OUT_COLUMNS = [
 ]
 
 
-
 def expand_groups(
     codes: np.ndarray, sorted_members: np.ndarray, groups_of_sorted: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -66,6 +65,7 @@ def expand_groups(
     row = np.repeat(np.arange(len(codes)), cnt)
     off = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
     return row, groups_of_sorted[lo[row] + off]
+
 
 @dataclass(frozen=True)
 class GprInputs:
@@ -216,13 +216,7 @@ def prepare(world: World, peer_compat: bool = True) -> GprInputs:
     pairs = pairs[pairs["h"] >= 0]
     hcode = tr["hs6"].cat.codes.to_numpy()
     order = np.argsort(pairs["h"].to_numpy(), kind="stable")
-    ph, pm = pairs["h"].to_numpy()[order], pairs["m"].to_numpy()[order]
-    lo = np.searchsorted(ph, hcode, side="left")
-    hi = np.searchsorted(ph, hcode, side="right")
-    cnt = hi - lo
-    row = np.repeat(np.arange(len(tr)), cnt)
-    off = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    m = pm[lo[row] + off]
+    row, m = expand_groups(hcode, pairs["h"].to_numpy()[order], pairs["m"].to_numpy()[order])
     e = _code(names, tr["exporter"])[row]
     i = _code(names, tr["importer"])[row]
     y = tr["year"].to_numpy(dtype="int64")[row]
@@ -279,6 +273,29 @@ def _membership(world: World, importers: list[str] | None, names: pd.Index) -> t
     return groups, gi[keep], mc[keep]
 
 
+def select_flows(inp: GprInputs, years: list[int], materials: list[str] | None,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The flows of the requested years and materials, for the array tables.
+
+    Returns (``yidx``: dense lookup over the World Mining Data years, position of each requested year
+    or −1; ``fy``: that position for every flow; ``idx``: indices of the selected flows).
+    """
+    yidx = np.full(max(inp.years) - min(inp.years) + 1, -1)
+    for k, yy in enumerate(years):
+        yidx[yy - min(inp.years)] = k
+    f = inp.flows
+    fy = yidx[f["y"] - min(inp.years)]
+    sel = fy >= 0
+    if materials is not None:
+        sel &= np.isin(f["m"], inp.mats.index[inp.mats["material"].isin(materials)].to_numpy())
+    return yidx, fy, np.flatnonzero(sel)
+
+
+def as_list(value: str | list[str] | None) -> list[str] | None:
+    """``None``, or the argument as a list (one name or several)."""
+    return None if value is None else ([value] if isinstance(value, str) else list(value))
+
+
 def geopolrisk_table(
     world: World,
     material: str | list[str] | None = None,
@@ -296,15 +313,11 @@ def geopolrisk_table(
     instability was imputed 0.5 (no WGI value).
     """
     inp = inputs or prepare(world, peer_compat)
-    known = set(world.materials()["material"])
-    req_mats = _select_materials(world, material, known, inp)
-    imps = None if importer is None else ([importer] if isinstance(importer, str) else list(importer))
-    groups, gi, mc = _membership(world, imps, inp.names)
+    req_mats = _select_materials(world, material, inp)
+    groups, gi, mc = _membership(world, as_list(importer), inp.names)
     years = _select_years(year, inp.years)
     nm, ng, ny = len(inp.mats), len(groups), len(years)
-    yidx = np.full(max(inp.years) - min(inp.years) + 1, -1)
-    for k, yy in enumerate(years):
-        yidx[yy - min(inp.years)] = k
+    yidx, fy, idx = select_flows(inp, years, req_mats)
     N = len(inp.names)
     # member -> groups (a country can belong to several groups)
     order = np.argsort(mc, kind="stable")
@@ -315,11 +328,6 @@ def geopolrisk_table(
 
     shape = (nm, ng, ny)
     f = inp.flows
-    fy = yidx[f["y"] - min(inp.years)]
-    sel = fy >= 0
-    if req_mats is not None:
-        sel &= np.isin(f["m"], inp.mats.index[inp.mats["material"].isin(req_mats)].to_numpy())
-    idx = np.flatnonzero(sel)
     row, grp = expand(f["i"][idx])
     r = idx[row]
     intra = np.isin(grp * N + f["e"][r], gi * N + mc)
@@ -375,22 +383,27 @@ def geopolrisk_table(
     return out.sort_values(["material", "importer", "year"], kind="mergesort", ignore_index=True)
 
 
-def _select_materials(world: World, material, known: set[str], inp: GprInputs) -> list[str] | None:
-    if material is None:
-        return None
-    names = [material] if isinstance(material, str) else list(material)
+def material_slug(world: World, name: str) -> str:
+    """The material slug for a slug, a material name or a World Mining Data name (case-insensitive).
+
+    Raises :class:`InputError` naming the nearest slugs for an unknown name.
+    """
     mats = world.materials()
+    known = set(mats["material"])
+    if name in known:
+        return name
     alias = {str(w).lower(): m for m, w in zip(mats["material"], mats["wmd_name"], strict=True) if w}
     alias.update({str(n).lower(): m for m, n in zip(mats["material"], mats["name"], strict=True)})
-    out = []
-    for n in names:
-        if n in known:
-            out.append(n)
-        elif n.lower() in alias:
-            out.append(alias[n.lower()])
-        else:
-            more = did_you_mean(n, known)
-            raise InputError("--material", n, f"unknown material{more}")
+    if name.lower() in alias:
+        return alias[name.lower()]
+    raise InputError("--material", name, f"unknown material{did_you_mean(name, known)}")
+
+
+def _select_materials(world: World, material, inp: GprInputs) -> list[str] | None:
+    """Slugs of the requested materials (None = all); InputError for a material GeoPolRisk cannot assess."""
+    if material is None:
+        return None
+    out = [material_slug(world, n) for n in as_list(material)]
     gpr = set(inp.mats["material"]) | set(inp.unmapped)
     for m in out:
         if m not in gpr:
@@ -413,8 +426,9 @@ def _select_years(year, years: tuple[int, ...]) -> list[int]:
 def geopolrisk(world: World, material: str, importer: str, year: int, peer_compat: bool = True,
                inputs: GprInputs | None = None) -> dict:
     """One triple as a dict: score, cf, hhi, import_risk, price (+ inputs, status, missing, imputed partners)."""
-    row = geopolrisk_table(world, material, importer, year, peer_compat, inputs).iloc[0].to_dict()
-    row["imputed_g_partners"] = imputed_partners(world, row["material"], importer, int(year), peer_compat, inputs)
+    inp = inputs or prepare(world, peer_compat)
+    row = geopolrisk_table(world, material, importer, year, peer_compat, inp).iloc[0].to_dict()
+    row["imputed_g_partners"] = imputed_partners(world, row["material"], importer, int(year), peer_compat, inp)
     return row
 
 
