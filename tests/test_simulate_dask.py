@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 import pytest
-from test_simulate_support import scenario, toy_world
+from test_simulate_support import embargo, embargo_world, scenario, toy_world
 
 from critmin import simulate
 
 
 def _case():
     """A toy world and an uncertain embargo on USA and JPN, with every response drawn per run."""
-    w = toy_world(
-        production={"CHN": 1200.0, "AUS": 300.0},
-        ore_trade={("AUS", "JPN"): 120.0},
-        product_trade={("CHN", "USA"): 120.0, ("CHN", "JPN"): 60.0, ("JPN", "KOR"): 12.0},
-    )
     sc = scenario(
         [
-            {
-                "type": "export_restriction",
-                "origin": "CHN",
-                "stages": ["product"],
-                "destinations": ["USA", "JPN"],
-                "fraction": {"dist": "triangular", "low": 0.3, "mode": 0.8, "high": 1.0},
-                "duration": {"dist": "uniform", "low": 3, "high": 9},
-            }
+            embargo(
+                ["USA", "JPN"],
+                fraction={"dist": "triangular", "low": 0.3, "mode": 0.8, "high": 1.0},
+                duration={"dist": "uniform", "low": 3, "high": 9},
+            )
         ],
         rerouting={"friction": {"dist": "uniform", "low": 0.0, "high": 1.0}},
         capacity=[{"spare": {"dist": "uniform", "low": 0, "high": 0.3}, "lead_months": 2}],
         stockpiles=[{"holder": "USA+JPN", "stage": "product", "tonnes": 20, "max_monthly_release": 5}],
     )
-    return w, sc
+    return embargo_world(), sc
 
 
 @pytest.mark.slow
@@ -61,7 +53,7 @@ def test_shared_chunk_survives_a_retained_view(tmp_path, monkeypatch):
     from critmin.simulate import engine
 
     w = toy_world(production={"CHN": 1200.0, "AUS": 300.0}, product_trade={("CHN", "USA"): 120.0})
-    sc = scenario([{"type": "export_restriction", "origin": "CHN", "stages": ["product"], "fraction": 1.0}])
+    sc = scenario([embargo("all")])
     _, model, plan = engine.prepare(w, sc, None, None)
     runs = 8
     samples = engine.sample(plan, runs, 7)

@@ -8,6 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_simulate_support import (
     COUNTRIES,
+    embargo,
+    embargo_world,
     scenario,
     sole_supplier_world,
     toy_world,
@@ -16,17 +18,6 @@ from test_simulate_support import (
 
 from critmin import simulate
 from critmin.simulate.engine import prepare
-
-
-def embargo(dest: list[str] | str, stages: list[str] | None = None, **kw):
-    return {
-        "type": "export_restriction",
-        "origin": "CHN",
-        "stages": stages or ["product"],
-        "destinations": dest,
-        "fraction": 1,
-        **kw,
-    }
 
 
 def test_model_baseline_is_balanced():
@@ -319,11 +310,7 @@ def test_results_do_not_depend_on_run_blocking():
     # the kernel steps through runs in cache-sized blocks; any blocking gives the same numbers, bit for bit
     from critmin.simulate.kernel import sample, simulate_chunk
 
-    w = toy_world(
-        production={"CHN": 1200.0, "AUS": 300.0},
-        ore_trade={("AUS", "JPN"): 120.0},
-        product_trade={("CHN", "USA"): 120.0, ("CHN", "JPN"): 60.0, ("JPN", "KOR"): 12.0},
-    )
+    w = embargo_world()
     sc = scenario(
         [embargo(["USA", "JPN"], fraction={"dist": "uniform", "low": 0.3, "high": 1.0})],
         capacity=[{"spare": {"dist": "uniform", "low": 0, "high": 0.3}, "lead_months": 2}],

@@ -134,6 +134,27 @@ def sole_supplier_world() -> World:
     )
 
 
+def embargo_world() -> World:
+    """CHN and AUS mine; JPN makes product from AUS ore and ships some to KOR; CHN ships product to USA and JPN."""
+    return toy_world(
+        production={"CHN": 1200.0, "AUS": 300.0},
+        ore_trade={("AUS", "JPN"): 120.0},
+        product_trade={("CHN", "USA"): 120.0, ("CHN", "JPN"): 60.0, ("JPN", "KOR"): 12.0},
+    )
+
+
+def embargo(dest: list[str] | str, stages: list[str] | None = None, **kw: Any) -> dict[str, Any]:
+    """A full export restriction from CHN on ``stages`` (default: product) to ``dest``; ``kw`` overrides."""
+    return {
+        "type": "export_restriction",
+        "origin": "CHN",
+        "stages": stages or ["product"],
+        "destinations": dest,
+        "fraction": 1,
+        **kw,
+    }
+
+
 def write_world(folder: Path, world_tables: dict[str, pd.DataFrame], chain: dict[str, Any]) -> Path:
     """Write tables + chain as a World folder (CSV + datapackage.json + chains/) for CLI tests."""
     folder.mkdir(parents=True, exist_ok=True)
