@@ -34,12 +34,12 @@ def scenarios_list(as_json: bool = typer.Option(False, "--json", help="Print JSO
 @scenarios_app.command("show")
 def scenarios_show(name: str = typer.Argument(..., help="Library scenario name.")) -> None:
     """Print a library scenario's YAML."""
-    from critmin.errors import nearest
+    from critmin.errors import did_you_mean
     from critmin.simulate.library import library_names, library_path
 
-    if name not in library_names():
-        hint = nearest(name, library_names())
-        more = f"; did you mean {', '.join(hint)}?" if hint else f"; library: {', '.join(library_names())}"
+    names = library_names()
+    if name not in names:
+        more = did_you_mean(name, names) or f"; library: {', '.join(names)}"
         raise InputError("scenario", name, f"no such library scenario{more}")
     import sys
 

@@ -21,7 +21,15 @@ import pandas as pd
 import xarray as xr
 
 from critmin.errors import InputError, did_you_mean
-from critmin.simulate.kernel import Plan, allocate_outputs, compile_plan, sample, simulate_chunk
+from critmin.simulate.kernel import (
+    PER_RUN_OUTPUTS,
+    SUM_OUTPUTS,
+    Plan,
+    allocate_outputs,
+    compile_plan,
+    sample,
+    simulate_chunk,
+)
 from critmin.simulate.model import ChainModel, build_model
 from critmin.simulate.scenario import Scenario, load_scenario, parse_scenario
 
@@ -84,14 +92,7 @@ def prepare(
     sc, source = resolve_scenario(scenario)
     chains = world.chains
     if sc.chain not in chains:
-        from critmin.errors import nearest
-
-        hint = nearest(sc.chain, list(chains))
-        more = (
-            f"; did you mean {', '.join(hint)}?"
-            if hint
-            else f"; chains: {', '.join(sorted(chains)) or 'none'}"
-        )
+        more = did_you_mean(sc.chain, list(chains)) or f"; chains: {', '.join(sorted(chains)) or 'none'}"
         raise InputError(source, "chain", f"unknown chain {sc.chain!r}{more}")
     chain = chains[sc.chain]
     keep: list[str] = []
@@ -111,14 +112,8 @@ def _chunk_bounds(runs: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(a, min(a + chunk_size, runs)) for a in range(0, runs, chunk_size)]
 
 
-_PER_RUN = ("shortfall", "price", "release", "balance_residual")
-_SUMS = ("production_sum", "demand_sum", "inventory_sum")
 #: Where a local Dask cluster's workers write their shortfall for the client to map (no transfer).
 SHARED_DIR = "/dev/shm"
-
-
-def _run_chunk(model: ChainModel, plan: Plan, samples: np.ndarray) -> dict[str, np.ndarray]:
-    return simulate_chunk(model, plan, samples)
 
 
 def _run_chunk_shared(
@@ -191,12 +186,12 @@ def run(
     if backend == "numpy":
         # every chunk writes straight into its rows of the whole result (no copies, no concatenation)
         out = allocate_outputs(model, plan, runs)
-        sums = {k: np.zeros_like(out[k]) for k in _SUMS}
+        sums = {k: np.zeros_like(out[k]) for k in SUM_OUTPUTS}
         for a, b in bounds:
-            part = {k: out[k][a:b] for k in _PER_RUN}
-            part.update({k: np.zeros_like(out[k]) for k in _SUMS})
+            part = {k: out[k][a:b] for k in PER_RUN_OUTPUTS}
+            part.update({k: np.zeros_like(out[k]) for k in SUM_OUTPUTS})
             simulate_chunk(model, plan, samples[:, a:b], out=part)
-            for k in _SUMS:  # in chunk order, as sum(chunk sums)
+            for k in SUM_OUTPUTS:  # in chunk order, as sum(chunk sums)
                 sums[k] = sums[k] + part[k]
             if progress:
                 progress(b, runs)
@@ -271,14 +266,14 @@ def _run_dask(
             for f in as_completed(futs):
                 a, b = where[f.key]
                 part = f.result()
-                for k in _PER_RUN:
+                for k in PER_RUN_OUTPUTS:
                     if k not in part:
                         continue
                     if k == "shortfall" and shared:  # a worker that could not see the shared file
                         _pwrite_all(shared[1], np.ascontiguousarray(part[k], dtype=np.float32), a * row_bytes)
                     else:
                         out[k][a:b] = part[k]
-                parts[a] = {k: part[k] for k in _SUMS}
+                parts[a] = {k: part[k] for k in SUM_OUTPUTS}
                 f.release()
                 done += b - a
                 if progress:
@@ -291,7 +286,7 @@ def _run_dask(
             if shared:
                 os.close(shared[1])
                 os.unlink(shared[0])  # the client's map stays valid; the memory goes with the last reference
-        for k in _SUMS:  # in chunk order, as in-process
+        for k in SUM_OUTPUTS:  # in chunk order, as in-process
             acc = np.zeros_like(out[k])
             for a, _ in bounds:
                 acc = acc + parts[a][k]
@@ -312,8 +307,8 @@ def _assemble(
     seed: int,
     backend: str,
 ) -> xr.Dataset:
-    cat = {k: out[k] for k in _PER_RUN}
-    sums = {k: out[k] / runs for k in _SUMS}
+    cat = {k: out[k] for k in PER_RUN_OUTPUTS}
+    sums = {k: out[k] / runs for k in SUM_OUTPUTS}
     months = np.arange(1, plan.horizon + 1)
     coords = {
         "run": np.arange(runs),

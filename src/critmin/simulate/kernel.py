@@ -59,7 +59,7 @@ import yaml
 
 from critmin.errors import InputError, did_you_mean
 from critmin.simulate.model import ChainModel
-from critmin.simulate.scenario import Dist, Scenario, make_dist
+from critmin.simulate.scenario import Dist, Responses, Scenario
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 
@@ -67,6 +67,19 @@ DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 def load_defaults() -> dict[str, Any]:
     """The judgement defaults (``defaults.yaml``) as raw mappings with rationale."""
     return yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8"))
+
+
+def default_responses() -> Responses:
+    """The defaults' values as scenario ``responses``, checked against the same ranges as a scenario's."""
+    d = load_defaults()
+    return Responses.model_validate(
+        {
+            "elasticities": {k: d["elasticities"][k]["value"] for k in ("demand", "supply")},
+            "rerouting": {"friction": d["rerouting"]["friction"]["value"]},
+            "capacity": [{k: d["capacity"][k]["value"] for k in ("spare", "lead_months")}],
+            "price_cap": d["price_cap"]["value"],
+        }
+    )
 
 
 @dataclass
@@ -182,10 +195,6 @@ class _Resolver:
         return np.array([s == name or s.startswith(f"{name}@") for s in self.model.sectors])
 
 
-def _default_dist(entry: dict[str, Any], lo: float, hi: float) -> Dist:
-    return make_dist(entry["value"], lo, hi, False)
-
-
 def compile_plan(
     scenario: Scenario, model: ChainModel, world: Any, chain: Any, source: str, horizon: int
 ) -> Plan:
@@ -256,38 +265,28 @@ def compile_plan(
             )
 
     resp = scenario.responses
-    defaults = load_defaults()
+    dflt = default_responses()
     el = resp.elasticities
     plan.eps_d = plan.add(
         "responses.elasticities.demand",
-        el.demand
-        if el and el.demand is not None
-        else _default_dist(defaults["elasticities"]["demand"], -10, 0),
+        el.demand if el and el.demand is not None else dflt.elasticities.demand,
     )
     plan.eps_s = plan.add(
         "responses.elasticities.supply",
-        el.supply
-        if el and el.supply is not None
-        else _default_dist(defaults["elasticities"]["supply"], 0, 10),
+        el.supply if el and el.supply is not None else dflt.elasticities.supply,
     )
     plan.friction = plan.add(
-        "responses.rerouting.friction",
-        resp.rerouting.friction if resp.rerouting else _default_dist(defaults["rerouting"]["friction"], 0, 1),
+        "responses.rerouting.friction", (resp.rerouting or dflt.rerouting).friction
     )
     plan.price_cap = plan.add(
-        "responses.price_cap",
-        resp.price_cap if resp.price_cap is not None else _default_dist(defaults["price_cap"], 1, 1000),
+        "responses.price_cap", resp.price_cap if resp.price_cap is not None else dflt.price_cap
     )
     plan.capacity.append(
         {
             "stages": np.ones(S, dtype=bool),
             "countries": np.ones(len(model.countries), dtype=bool),
-            "spare": plan.add(
-                "defaults.capacity.spare", _default_dist(defaults["capacity"]["spare"], 0, np.inf)
-            ),
-            "lead": plan.add(
-                "defaults.capacity.lead_months", _default_dist(defaults["capacity"]["lead_months"], 0, 1e4)
-            ),
+            "spare": plan.add("defaults.capacity.spare", dflt.capacity[0].spare),
+            "lead": plan.add("defaults.capacity.lead_months", dflt.capacity[0].lead_months),
         }
     )
     for i, cap in enumerate(resp.capacity):
@@ -380,8 +379,9 @@ def _ramp(t: int, first: np.ndarray, lead: np.ndarray) -> np.ndarray:
 #: work arrays stay in the CPU cache at ~200 countries. Results do not depend on it (see below).
 BLOCK_RUNS = 64
 
-_OUT_RUN = ("shortfall", "price", "release", "balance_residual")
-_OUT_SUM = ("production_sum", "demand_sum", "inventory_sum")
+#: Outputs of :func:`simulate_chunk` with a row per run, and those summed over runs.
+PER_RUN_OUTPUTS = ("shortfall", "price", "release", "balance_residual")
+SUM_OUTPUTS = ("production_sum", "demand_sum", "inventory_sum")
 
 
 def zeros(shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
