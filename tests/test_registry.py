@@ -118,6 +118,16 @@ def test_japanese_company_rule() -> None:
     assert japanese_parent("MSS Steel Tubes") is None
     assert japanese_parent("Tesla") is None
     assert japanese_parent("Envision AESC US") is None
+    # the parent is the first pattern that matches; case is ignored; patterns match whole words only
+    assert japanese_parent("Tesla Inc, Panasonic Corp") == "Panasonic Holdings"
+    assert japanese_parent("PANASONIC ENERGY") == japanese_parent("panasonic energy") == "Panasonic Holdings"
+    assert japanese_parent("Hondaland Batteries") is None and japanese_parent("Nidecor LLC") is None
+
+
+def test_validation_codes_are_the_raw_reference_files() -> None:
+    """The registry validates against copies of data/raw/countries/*.csv: they must not drift from them."""
+    for name in ("countries.csv", "us_states.csv"):
+        assert (registry.EMBEDDED_REGISTRY / name).read_bytes() == (ROOT / "data/raw/countries" / name).read_bytes()
 
 
 def test_japanese_owned_cim_facilities_tagged(reg: registry.Registry) -> None:
@@ -162,6 +172,35 @@ def test_capacity_accepts_world_or_none() -> None:
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_capacity_uses_the_registry_in_the_world_folder(tmp_path: Path) -> None:
+    from critmin.world import EMBEDDED_WORLD, World
+
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "datapackage.json").write_bytes((EMBEDDED_WORLD / "datapackage.json").read_bytes())
+    registry.init_registry(tmp_path / "w" / "registry")
+    (tmp_path / "w" / "registry" / "projects_extra.yaml").write_text(
+        "projects:\n- {id: world-only-plant, name: W, owners: [X], country: JPN, chain: rare-earth-magnets,"
+        " stage: magnet, material: ndfeb, status: operating, start_year: 2020, sources: [s],"
+        " capacity: {value: 10, unit: t/yr, content: magnet, source: s}}\n"
+    )
+    assert "world-only-plant" in set(registry.capacity(World.from_path(tmp_path / "w"), 2026)["project_id"])
+    assert "world-only-plant" not in set(registry.capacity(None, 2026)["project_id"])
+
+
+def test_add_projects_retry_after_a_rejected_file(tmp_path: Path) -> None:
+    registry.init_registry(tmp_path / "r")
+    reg = registry.load(str(tmp_path / "r"))
+    rec = ("- {id: retry-a, name: A, owners: [X], country: JPN, chain: rare-earth-magnets, stage: magnet,"
+           " material: ndfeb, status: announced, sources: [s]}\n")
+    f = tmp_path / "new.yaml"
+    f.write_text("projects:\n" + rec + rec.replace("retry-a", "retry-b").replace("JPN", "JPX"))
+    with pytest.raises(InputError, match=r"projects\[1\]\.country: unknown country"):
+        reg.add_projects(f)
+    f.write_text("projects:\n" + rec + rec.replace("retry-a", "retry-b"))  # fixed: retry-a is not a duplicate
+    assert [p.id for p in reg.add_projects(f)] == ["retry-a", "retry-b"]
+    assert {"retry-a", "retry-b"} <= {p.id for p in registry.load(str(tmp_path / "r")).projects}
+
+
 def test_standing_against_deadline(reg: registry.Registry) -> None:
     st = registry.standing(reg).set_index("id")
     assert st.loc["neo-narva", "vs_deadline"] == "producing before"
@@ -169,6 +208,18 @@ def test_standing_against_deadline(reg: registry.Registry) -> None:
     assert st.loc["thacker-pass", "years_after_deadline"] == 1
     assert bool(st.loc["vulcan-elements-magnets", "financing_since_signature"]) is True
     assert bool(st.loc["noveon-san-marcos", "financing_since_signature"]) is False
+
+
+def test_standing_without_an_october_2025_signature(tmp_path: Path) -> None:
+    """A timeline whose only signature predates registry.FRAMEWORKS_FROM counts financing from the deadline."""
+    registry.init_registry(tmp_path / "r")
+    (tmp_path / "r" / "framework_timeline.yaml").write_text(
+        "events:\n- {id: mou, date: 2025-09-04, kind: signature, label: MOU, source: s}\n"
+        "- {id: dl, date: 2026-04-28, kind: deadline, label: DL, source: s}\n"
+    )
+    st = registry.standing(registry.load(str(tmp_path / "r")), deadline_id="dl").set_index("id")
+    assert bool(st.loc["vulcan-elements-magnets", "financing_since_signature"]) is False
+    assert (st["deadline"] == "2026-04-28").all()
 
 
 # ---------------------------------------------------------------- CLI

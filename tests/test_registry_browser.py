@@ -83,23 +83,22 @@ def test_invest_map_offline_with_state_shapes(browser, tmp_path: Path) -> None:
     page.close()
 
 
-def test_world_map_offline(browser, tmp_path: Path) -> None:
-    out = tmp_path / "w.html"
-    r = _critmin("invest", "map", "--world", "--out", str(out))
+@pytest.mark.parametrize(
+    ("args", "shot", "shapes", "title"),
+    [
+        (["--world"], "invest_map_world.png", 150, "Registry projects by country"),
+        (["--investor-country", "JPN"], "invest_map_japan.png", 50, "investor JPN"),
+    ],
+    ids=["world", "japan"],
+)
+def test_map_offline(browser, tmp_path: Path, args: list[str], shot: str, shapes: int, title: str) -> None:
+    out = tmp_path / "map.html"
+    r = _critmin("invest", "map", *args, "--out", str(out))
     assert r.returncode == 0, r.stderr
-    page, requests, failed = _open(browser, out, "invest_map_world.png", ("path.choroplethlocation", 150))
+    page, requests, failed = _open(browser, out, shot, ("path.choroplethlocation", shapes))
     _offline(requests, failed)
-    assert page.locator("path.choroplethlocation").count() >= 150
-    page.close()
-
-
-def test_japanese_investment_map(browser, tmp_path: Path) -> None:
-    out = tmp_path / "jp.html"
-    r = _critmin("invest", "map", "--investor-country", "JPN", "--out", str(out))
-    assert r.returncode == 0, r.stderr
-    page, requests, failed = _open(browser, out, "invest_map_japan.png", ("path.choroplethlocation", 50))
-    _offline(requests, failed)
-    assert page.locator("path.choroplethlocation").count() >= 50
+    assert page.locator("path.choroplethlocation").count() >= shapes
+    assert page.locator(".gtitle", has_text=title).count() == 1  # the map drawn is the one asked for
     page.close()
 
 

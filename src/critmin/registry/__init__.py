@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from critmin.errors import InputError, nearest
+from critmin.errors import InputError
 from critmin.registry.core import (
     EMBEDDED_REGISTRY,
     REGISTRY_ENV,
@@ -32,7 +32,7 @@ from critmin.registry.core import (
     read_records_file,
     resolve_registry_path,
 )
-from critmin.registry.schema import Investment, Project, parse_date
+from critmin.registry.schema import Investment, Project, hint_or_choices, parse_date
 
 __all__ = [
     "EMBEDDED_REGISTRY",
@@ -52,6 +52,11 @@ __all__ = [
 #: Statuses whose capacity counts even when no start year is known (plants that already produce).
 PRODUCING = ("operating", "commissioning")
 
+#: Judgement: "since the frameworks" means since the first signature on or after this date, i.e. the
+#: critical-minerals frameworks of October 2025 (US-Australia 20 Oct, US-Malaysia/Thailand 26 Oct, US-Japan
+#: 28 Oct); the 4 Sep 2025 US$550 bn MOU is an investment arrangement, not a minerals framework, so it is left out.
+FRAMEWORKS_FROM = dt.date(2025, 10, 1)
+
 
 def load(path: str | None = None) -> Registry:
     """Load the registry at ``path`` (default: ``$CRITMIN_REGISTRY`` or the embedded one)."""
@@ -63,9 +68,6 @@ def _registry_of(source: Any) -> Registry:
         return source
     if source is None:
         return Registry.load()
-    own = getattr(source, "_registry", None)
-    if isinstance(own, Registry):
-        return own
     path = getattr(source, "path", None)
     if path is not None and (path / "registry").is_dir():
         return Registry.load(path / "registry")
@@ -99,9 +101,7 @@ def capacity(
     inc = [include] if isinstance(include, str) else list(include)
     for s in inc:
         if s not in statuses:
-            hint = nearest(s, statuses)
-            more = f"; did you mean {', '.join(hint)}?" if hint else f"; one of: {', '.join(statuses)}"
-            raise InputError("include", s, f"unknown status{more}")
+            raise InputError("include", s, f"unknown status{hint_or_choices(s, statuses)}")
     year = int(year)
     rows = []
     for p in reg.projects:
@@ -168,15 +168,17 @@ def standing(reg: Registry | None = None, deadline_id: str = "us-japan-six-month
     ``due by``, ``due after`` the deadline's year, or ``no date``),
     ``years_after_deadline`` (start year minus the deadline's year),
     ``financing_since_signature`` (a financier or financing milestone dated on or
-    after the earliest framework signature, 20 Oct 2025) and ``deadline``.
+    after the earliest framework signature on or after :data:`FRAMEWORKS_FROM`, a
+    judgement: 20 Oct 2025 in the embedded timeline; the deadline if there is none)
+    and ``deadline``.
     """
     reg = reg or Registry.load()
     ev = {e["id"]: e for e in reg.events}
     if deadline_id not in ev:
         raise InputError("--deadline", deadline_id, f"unknown framework event; one of: {', '.join(ev)}")
     deadline: dt.date = ev[deadline_id]["date"]
-    signatures = [e["date"] for e in reg.events if e.get("kind") == "signature" and e["date"].year >= 2025]
-    first_sig = min(d for d in signatures if d >= dt.date(2025, 10, 1)) if signatures else deadline
+    signatures = [e["date"] for e in reg.events if e.get("kind") == "signature" and e["date"] >= FRAMEWORKS_FROM]
+    first_sig = min(signatures, default=deadline)
     rows = []
     for p in reg.projects:
         dates = [parse_date(f.date) for f in p.financiers if f.date]

@@ -15,7 +15,8 @@ Rules (documented in docs/registry.md, tested):
 * status: Announced → announced, Under Construction → construction,
   Operating → operating, Canceled prior to operation → cancelled,
   Retired → retired; investment status: announced / committed / disbursed /
-  cancelled / disbursed (a judgement: money is spent once building starts);
+  cancelled / disbursed (a judgement: money is committed once building starts
+  and spent once a plant has operated; see ``investment_statuses`` in vocab.yaml);
 * Japanese ownership: the company name matches a pattern in
   ``japanese_companies.csv`` (case-insensitive, whole words) — see
   :func:`japanese_parent`. The CIM has no investor-country field.

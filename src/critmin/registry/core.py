@@ -15,9 +15,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import yaml
@@ -35,6 +35,8 @@ REGISTRY_ENV = "CRITMIN_REGISTRY"
 ADDED_FILE = "projects_added.yaml"
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+R = TypeVar("R", Project, Investment)
 
 
 def read_records_file(path: str | Path, key: str) -> list[Any]:
@@ -67,6 +69,22 @@ def read_records_file(path: str | Path, key: str) -> list[Any]:
 def _read_codes(path: Path, column: str) -> set[str]:
     with path.open(encoding="utf-8", newline="") as fh:
         return {row[column] for row in csv.DictReader(fh) if row.get(column)}
+
+
+def _record_files(folder: Path, kind: str) -> list[Path]:
+    """The ``{kind}_*.yaml|yml|json`` files of registry ``folder``, in name order."""
+    return [f for f in sorted(folder.glob(f"{kind}_*.*")) if f.suffix in (".yaml", ".yml", ".json")]
+
+
+def _checked(raws: list[Any], check: Callable[[Any, Context, str, str], R], ctx: Context, ids: set[str],
+             file: str, kind: str) -> list[R]:
+    """Validate ``raws`` (records of ``file``) with ``check`` in order, adding each id to ``ids`` as it passes."""
+    out: list[R] = []
+    for i, raw in enumerate(raws):
+        rec = check(raw, ctx, file, f"{kind}[{i}]")
+        ids.add(rec.id)
+        out.append(rec)
+    return out
 
 
 def _pick(folder: Path, name: str) -> Path:
@@ -123,21 +141,13 @@ class Registry:
             raise InputError(str(folder), None, "registry folder does not exist")
         ctx = cls.context_for(folder)
         projects: list[Project] = []
-        for f in sorted(folder.glob("projects_*.*")):
-            if f.suffix not in (".yaml", ".yml", ".json"):
-                continue
-            for i, raw in enumerate(read_records_file(f, "projects")):
-                p = check_project(raw, ctx, str(f), f"projects[{i}]")
-                ctx.project_ids.add(p.id)
-                projects.append(p)
+        for f in _record_files(folder, "projects"):
+            projects += _checked(read_records_file(f, "projects"), check_project, ctx, ctx.project_ids, str(f),
+                                 "projects")
         investments: list[Investment] = []
-        for f in sorted(folder.glob("investments_*.*")):
-            if f.suffix not in (".yaml", ".yml", ".json"):
-                continue
-            for i, raw in enumerate(read_records_file(f, "investments")):
-                v = check_investment(raw, ctx, str(f), f"investments[{i}]")
-                ctx.investment_ids.add(v.id)
-                investments.append(v)
+        for f in _record_files(folder, "investments"):
+            investments += _checked(read_records_file(f, "investments"), check_investment, ctx, ctx.investment_ids,
+                                    str(f), "investments")
         tl = _pick(folder, "framework_timeline.yaml")
         events = read_records_file(tl, "events")
         for i, e in enumerate(events):
@@ -260,20 +270,22 @@ class Registry:
         raws = read_records_file(file, "projects")
         if not raws:
             raise InputError(str(file), "projects", "no projects in file")
-        new: list[Project] = []
-        for i, raw in enumerate(raws):
-            p = check_project(raw, self.context, str(file), f"projects[{i}]")
-            self.context.project_ids.add(p.id)
-            new.append(p)
-        target = self.path / ADDED_FILE
-        existing = read_records_file(target, "projects") if target.is_file() else []
-        dumped = existing + [p.model_dump(exclude_none=True, exclude_defaults=True) for p in new]
-        for d, p in zip(dumped[len(existing) :], new, strict=True):
-            d.update({"id": p.id, "country": p.country, "chain": p.chain, "stage": p.stage})
-        text = "# Projects added with 'critmin projects add' (validated).\n" + yaml.safe_dump(
-            {"projects": dumped}, sort_keys=False, allow_unicode=True
-        )
-        atomic_write(target, text)
+        ids = self.context.project_ids
+        before = set(ids)
+        try:
+            new = _checked(raws, check_project, self.context, ids, str(file), "projects")
+            target = self.path / ADDED_FILE
+            existing = read_records_file(target, "projects") if target.is_file() else []
+            dumped = existing + [p.model_dump(exclude_none=True, exclude_defaults=True) for p in new]
+            for d, p in zip(dumped[len(existing) :], new, strict=True):
+                d.update({"id": p.id, "country": p.country, "chain": p.chain, "stage": p.stage})
+            text = "# Projects added with 'critmin projects add' (validated).\n" + yaml.safe_dump(
+                {"projects": dumped}, sort_keys=False, allow_unicode=True
+            )
+            atomic_write(target, text)
+        except BaseException:
+            ids.intersection_update(before)  # a rejected file leaves no ids behind (a fixed retry is not a duplicate)
+            raise
         self.projects.extend(new)
         self._by_id.update({p.id: p for p in new})
         return new

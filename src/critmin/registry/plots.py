@@ -7,6 +7,10 @@ layout's base map is switched off (``visible=False``) so plotly.js loads no
 topojson, and plotly.js is inlined into the HTML file.
 
 Money is US$ million (USD records only); capacities t/yr of the stated content.
+
+Every colour, size, offset, map extent and label length in this module is a
+presentation choice with no data meaning (nothing here changes a number shown);
+the dates drawn come from ``framework_timeline.yaml``, each with its source.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from critmin.registry.core import EMBEDDED_REGISTRY, Registry, atomic_write
 from critmin.registry.schema import parse_date
 
 GEO_DIR = Path(__file__).resolve().parent.parent / "data" / "geo"
+#: Marker/bar colour per project status (presentation choice): ColorBrewer "Dark2" (8 colours), plus grey for retired.
 STATUS_COLOURS = {
     "operating": "#1b9e77",
     "commissioning": "#66a61e",

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from critmin.errors import InputError, did_you_mean, nearest
+from critmin.errors import InputError, did_you_mean
 
 Currency = Literal["USD", "AUD", "EUR", "JPY", "MYR", "CAD", "GBP", "KRW"]
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -180,12 +181,23 @@ def _shape(model: type[BaseModel], raw: Any, file: str, where: str) -> Any:
         raise InputError(file, path, f"{err['msg']} (got {err.get('input')!r})") from None
 
 
+def hint_or_choices(value: str, known: Iterable[str]) -> str:
+    """``"; did you mean a, b?"`` for the names nearest ``value``, else ``"; one of: ..."`` listing ``known``."""
+    known = list(known)
+    return did_you_mean(value, known) or f"; one of: {', '.join(known)}"
+
+
 def _vocab(ctx: Context, kind: str, value: str, file: str, path: str, label: str) -> None:
     known = ctx.vocab[kind]
     if value not in known:
-        hint = nearest(value, list(known))
-        more = f"; did you mean {', '.join(hint)}?" if hint else f"; one of: {', '.join(known)}"
-        raise InputError(file, path, f"unknown {label} {value!r}{more}")
+        raise InputError(file, path, f"unknown {label} {value!r}{hint_or_choices(value, known)}")
+
+
+def _id(value: str, seen: set[str], label: str, file: str, path: str) -> None:
+    if not ID_RE.match(value):
+        raise InputError(file, path, f"bad id {value!r} (lower-case letters, digits, '.', '_', '-')")
+    if value in seen:
+        raise InputError(file, path, f"duplicate {label} id {value!r}")
 
 
 def _country(ctx: Context, value: str, file: str, path: str) -> None:
@@ -215,10 +227,7 @@ def _year(value: int | None, file: str, path: str) -> None:
 def check_project(raw: Any, ctx: Context, file: str, where: str) -> Project:
     """Validate one raw project mapping against ``ctx``; return the :class:`Project`."""
     p: Project = _shape(Project, raw, file, where)
-    if not ID_RE.match(p.id):
-        raise InputError(file, f"{where}.id", f"bad id {p.id!r} (lower-case letters, digits, '.', '_', '-')")
-    if p.id in ctx.project_ids:
-        raise InputError(file, f"{where}.id", f"duplicate project id {p.id!r}")
+    _id(p.id, ctx.project_ids, "project", file, f"{where}.id")
     if not p.name:
         raise InputError(file, f"{where}.name", "empty name")
     if not p.owners:
@@ -281,10 +290,7 @@ def check_project(raw: Any, ctx: Context, file: str, where: str) -> Project:
 def check_investment(raw: Any, ctx: Context, file: str, where: str) -> Investment:
     """Validate one raw investment mapping against ``ctx``; return the :class:`Investment`."""
     v: Investment = _shape(Investment, raw, file, where)
-    if not ID_RE.match(v.id):
-        raise InputError(file, f"{where}.id", f"bad id {v.id!r} (lower-case letters, digits, '.', '_', '-')")
-    if v.id in ctx.investment_ids:
-        raise InputError(file, f"{where}.id", f"duplicate investment id {v.id!r}")
+    _id(v.id, ctx.investment_ids, "investment", file, f"{where}.id")
     if v.investor_country is not None:
         _country(ctx, v.investor_country, file, f"{where}.investor_country")
     _country(ctx, v.destination_country, file, f"{where}.destination_country")
