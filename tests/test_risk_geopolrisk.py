@@ -20,9 +20,7 @@ REF = Path(__file__).parent / "data" / "geopolrisk_reference.csv"
 SHARED = Path(__file__).resolve().parents[1] / "data" / "raw"  # the repo copy of ../shared/data
 TOL = 1e-6
 
-#: Reference rows for which the generator asked the peer about a different country than the ISO3 says:
-#: BACI code 280 is "Fed. Rep. of Germany (...1990)" (ISO3 DEU in BACI's table, listed after 276 Germany),
-#: which has no trade after 1990, so the peer returns zeros. They are not the same question.
+#: Reference importer codes that are not critmin's ISO3/bloc names.
 ISO_OF_REF = {"S19": "TWN", "EU": "EU27"}  # BACI's code for Taiwan; the peer's EU region = critmin's EU27 bloc
 
 
@@ -96,7 +94,9 @@ def test_peer_failures_are_explained(world, ref, table, inputs):
     assert (j.loc[~given, "missing"].str.len() > 0).all()
     assert j.loc[~given, "missing"].str.contains("HS code|production").all()
     # out-of-range years (the peer raises UnboundLocalError): critmin names the range
-    for y in sorted(set(err["year"]) - set(inputs.years)):
+    outside = sorted(set(err["year"]) - set(inputs.years))
+    assert outside, "the reference probes years outside World Mining Data"
+    for y in outside:
         with pytest.raises(InputError, match="2018–2024"):
             geopolrisk_table(world, "nickel", "USA", y, inputs=inputs)
 

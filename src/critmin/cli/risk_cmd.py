@@ -226,6 +226,9 @@ def eu_crm(
         return
     console.print(rich_table(pd.DataFrame(out) if inputs is not None else d.drop(columns=["note"]),
                              title="EU CRM supply risk"))
+    if inputs is None:  # the judgements behind the World-computed inputs (t, WGI_scaled, SI_SR)
+        for note in d["note"].unique():
+            console.print(f"note: {note}", soft_wrap=True, markup=False, highlight=False)
 
 
 @app.command("exposure")

@@ -30,6 +30,16 @@ INPUT_COLUMNS = ["material", "hhi_wgi_gs", "hhi_wgi_eu", "ir", "eol_rir", "si_sr
 BOUNDS = {"hhi_wgi_gs": (0.0, 10.0), "hhi_wgi_eu": (0.0, 10.0), "ir": (-math.inf, 1.0),
           "eol_rir": (0.0, 1.0), "si_sr": (0.0, 1.0)}
 
+# Judgements of :func:`eu_sr_world` (the World lacks these JRC inputs); each is stated in its ``note`` column.
+#: t_c for every country — judgement: 1.0 is the method's neutral value (shared/reference/methods.md §1), but
+#: the JRC sets 0.8–1.5 for EU trade agreements and export restrictions, which the World does not record.
+T_NEUTRAL = 1.0
+#: WGI_scaled of a country without WGI estimates — judgement: the middle of the 0–10 scale (the analogue
+#: of GeoPolRisk's 0.5 for a missing g); the JRC guidelines do not say.
+WGI_MISSING = 5.0
+#: SI_SR when none is given — judgement: 1 (no substitute), i.e. the SR before substitution.
+SI_SR_NONE = 1.0
+
 
 def eu_sr(hhi_wgi_gs, hhi_wgi_eu, ir, eol_rir, si_sr) -> tuple[np.ndarray, np.ndarray]:
     """Supply risk for arrays of inputs (NaN = not available); returns (sr, scope).
@@ -117,10 +127,11 @@ def eu_sr_frame(inputs: pd.DataFrame) -> pd.DataFrame:
 # From the World
 # --------------------------------------------------------------------------------------------------
 def wgi_scaled(world: World, year: int) -> pd.Series:
-    """WGI_scaled per country (0–10, 10 = worst) = (2.5 − mean of the six WGI estimates) × 2.
+    """WGI_scaled per country (0–10, 10 = worst) = (2.5 − mean of the six WGI estimates) × 2, clipped.
 
-    The transform is the one believed to be used by the JRC (UNVERIFIED in methods.md); the latest
-    WGI year ≤ ``year`` is used (WGI ends in 2023).
+    Judgement: the transform is the one believed to be used by the JRC (UNVERIFIED in
+    shared/reference/methods.md §1). The latest WGI year ≤ ``year`` is used (WGI ends in 2023); if
+    there is none, the latest WGI year.
     """
     g = world.governance(["va", "pv", "ge", "rq", "rl", "cc"])
     if g.empty:
@@ -134,9 +145,13 @@ def wgi_scaled(world: World, year: int) -> pd.Series:
 
 def hhi_wgi(shares: pd.DataFrame, wgi: pd.Series, t: dict[str, float] | None = None,
             who: str = "country") -> pd.Series:
-    """Σ S² · WGI_scaled · t per group of a share table (columns group…, ``who``, share); missing WGI → 5."""
-    w = shares[who].map(wgi).fillna(5.0).to_numpy()
-    tt = shares[who].map(t or {}).fillna(1.0).to_numpy()
+    """Σ S² · WGI_scaled · t per group of a share table (columns group…, ``who``, share), 0–10.
+
+    A country missing from ``wgi`` gets :data:`WGI_MISSING`, one missing from ``t`` :data:`T_NEUTRAL`
+    (both judgements).
+    """
+    w = shares[who].map(wgi).fillna(WGI_MISSING).to_numpy()
+    tt = shares[who].map(t or {}).fillna(T_NEUTRAL).to_numpy()
     return (shares["share"] ** 2 * w * tt).groupby([shares[c] for c in shares.columns
                                                     if c not in (who, "share")]).sum()
 
@@ -148,8 +163,10 @@ def eu_sr_world(world: World, material: str | list[str] | None = None, year: int
     hhi_wgi_gs from World Mining Data production shares (GeoPolRisk map's stage), hhi_wgi_eu from the
     bloc's sourcing (members' production + imports by partner, BACI HS92 tonnes of the material's HS
     codes), ir = (I − E)/(P + I − E) over the bloc's external trade, eol_rir from the map (EU 2023),
-    si_sr from the argument (the World has no substitution indices: with ``si_sr=None`` it is taken
-    as 1, i.e. the SR before substitution, and flagged in ``note``). t = 1 for every country.
+    si_sr from the argument. Judgements, each stated in the ``note`` column: the World has no
+    substitution indices, so ``si_sr=None`` takes :data:`SI_SR_NONE` (1, the SR before substitution);
+    t = :data:`T_NEUTRAL` (1) for every country; WGI_scaled is the unverified transform of
+    :func:`wgi_scaled`, and a country without WGI gets :data:`WGI_MISSING` (5).
     """
     from critmin.risk.geopolrisk import material_hs_map, read_trade
 
@@ -208,11 +225,12 @@ def eu_sr_world(world: World, material: str | list[str] | None = None, year: int
     ir = np.where(has_trade & (app > 0), (Iq - Eq) / app.where(app > 0, 1.0), np.nan)
     out["ir"] = ir
     out["eol_rir"] = out["wmd_name"].map(hm["eol_rir"]).astype(float)
-    out["si_sr"] = 1.0 if si_sr is None else float(si_sr)
+    out["si_sr"] = SI_SR_NONE if si_sr is None else float(si_sr)
     out.loc[~has_trade, "hhi_wgi_eu"] = np.nan
     out = eu_sr_frame(out)
-    note = "t = 1; WGI_scaled = (2.5 - mean WGI) x 2 (unverified transform)"
+    note = (f"judgements: t = {T_NEUTRAL:g}; WGI_scaled = (2.5 - mean WGI) x 2 (unverified transform), "
+            f"missing WGI -> {WGI_MISSING:g}")
     if si_sr is None:
-        note += "; SI_SR not in the World: taken as 1 (SR before substitution)"
+        note += f"; SI_SR not in the World: taken as {SI_SR_NONE:g} (SR before substitution)"
     out["note"] = np.where(has_trade, note, note + "; no HS code mapped: GS only")
     return out.reset_index(drop=True)

@@ -196,25 +196,24 @@ def _path_factor(chain, s: str, u: str) -> float:
 def exposure(world: World, importer: str | list[str] | None = None, year: int | None = None,
              chain: str | list[str] | None = None, china: str = "CHN") -> pd.DataFrame:
     """Direct vs effective China share and NIR for every chain stage (see module docstring)."""
+    from critmin.risk.geopolrisk import as_list, read_trade
+
     chains = world.chains
     if not chains:
         raise InputError("world", "chains", "this World has no chain definitions")
-    ids = list(chains) if chain is None else ([chain] if isinstance(chain, str) else list(chain))
+    ids = list(chains) if chain is None else as_list(chain)
     for c in ids:
         if c not in chains:
             raise InputError("--chain", c, "unknown chain" + did_you_mean(c, list(chains)))
+    tr_years = _trade_years(world)  # the year column only, not the whole trade table
     if year is None:
-        tr = world.table("trade")
-        year = int(tr["year"].max()) if not tr.empty else 2024
-    tr_years = _trade_years(world)
+        # judgement: a World without trade has no shares to give; 2024 (the last BACI year) only labels the rows
+        year = max(tr_years) if tr_years else 2024
     if tr_years and int(year) not in tr_years:
         raise InputError("--year", str(year), f"outside the trade data ({min(tr_years)}–{max(tr_years)})")
-    imps = None if importer is None else ([importer] if isinstance(importer, str) else list(importer))
-    if imps is not None:
-        for i in imps:
-            world.bloc_members(i)
-    from critmin.risk.geopolrisk import read_trade
-
+    imps = as_list(importer)
+    for i in imps or []:
+        world.bloc_members(i)  # raises InputError for an unknown name
     codes = sorted({h for c in ids for s in chains[c].stages for h in s.hs6})
     trade = read_trade(world, (int(year),), None, codes) if codes else None
     frames = [chain_exposure(world, chains[c], int(year), imps, china, trade) for c in ids]
