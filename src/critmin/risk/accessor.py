@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from critmin.errors import InputError, nearest
+from critmin.errors import InputError, did_you_mean
 from critmin.world import World
 
 METRICS = ("geopolrisk", "hhi", "nir", "exposure")
@@ -94,9 +94,8 @@ class RiskAccessor:
               importer: str | list[str] | None = None, material: str | list[str] | None = None) -> pd.DataFrame:
         """The whole table of one metric for every material × importer × year (one array computation)."""
         if metric not in METRICS:
-            hint = nearest(metric, METRICS)
-            raise InputError("--metric", metric, f"unknown metric; choose {', '.join(METRICS)}"
-                             + (f" (did you mean {hint[0]}?)" if hint else ""))
+            raise InputError("--metric", metric,
+                             f"unknown metric; choose {', '.join(METRICS)}{did_you_mean(metric, METRICS, n=1)}")
         if metric == "geopolrisk":
             return self.geopolrisk(material, importer, year)
         if metric in ("hhi", "nir"):
