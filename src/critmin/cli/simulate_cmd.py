@@ -61,7 +61,9 @@ def simulate(
         None, "--scheduler", help="dask.distributed scheduler ADDRESS (default: local)."
     ),
     threshold: float = typer.Option(
-        0.01, "--threshold", help="prob_shortfall counts runs short by more than this share of demand."
+        0.01,
+        "--threshold",
+        help="prob_shortfall counts runs short by more than this share of demand (default 0.01, a judgement).",
     ),
     max_countries: int = typer.Option(
         0, "--max-countries", help="Countries kept, the rest lumped into ROW (0 = every country in the World)."

@@ -377,8 +377,9 @@ def summarize(ds: xr.Dataset, threshold: float = 0.01) -> pd.DataFrame:
     demand over the horizon), ``mean_t, p5_t, p50_t, p95_t`` (cumulative shortfall,
     t), ``prob_shortfall`` (share of runs whose cumulative shortfall exceeds
     ``threshold`` × baseline demand) and ``months_short`` (mean number of months
-    with a shortfall above ``threshold`` × monthly baseline demand). Rows with no
-    demand are dropped; sorted by mean shortfall, largest first.
+    with a shortfall above ``threshold`` × monthly baseline demand). The default 1%
+    is a judgement (it keeps rounding-level shortfall from counting), not a sourced
+    level. Rows with no demand are dropped; sorted by mean shortfall, largest first.
     """
     sf = ds["shortfall"].values  # (R, M, C, K) float32
     R, M = sf.shape[:2]

@@ -1,9 +1,12 @@
 """Plots of a simulation result: a fan chart of shortfall over time, bars by sector and by country.
 
 ``plot(ds, "out.html")`` writes an offline plotly page (plotly.js inlined);
-``.png``, ``.svg`` or ``.pdf`` write a matplotlib figure. Shortfall is summed
-only within one stage (one content unit): the fan chart shows, per stage with
-final demand, the total shortfall per month across runs (P5-P95 band, P50, mean).
+``.png``, ``.svg`` or ``.pdf`` write a matplotlib figure. The fan chart sums
+shortfall only within one stage (one content unit): per stage with final demand,
+the total shortfall per month across runs (P5-P95 band, P50, mean). The bars give
+cumulative shortfall per sector (each sector is on one stage, so one unit) and per
+country; a country's bar adds its sectors on every stage, i.e. tonnes of different
+content units (t REO + t NdFeB, ...), so it ranks countries rather than measuring them.
 """
 
 from __future__ import annotations
@@ -32,14 +35,14 @@ def _series(ds: xr.Dataset) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def _bars(ds: xr.Dataset, dim: str, top: int = 15) -> tuple[list[str], np.ndarray, np.ndarray]:
-    cum = ds["shortfall"].sum("month")  # run, country, sector
+def _bars(cum: xr.DataArray, dim: str, top: int = 15) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The ``top`` entries of ``dim`` by mean cumulative shortfall ``cum`` (run, country, sector), t."""
     other = "country" if dim == "sector" else "sector"
     per = cum.sum(other).values.astype(float)  # run, dim
     mean = per.mean(axis=0)
     p95 = np.percentile(per, 95, axis=0)
     order = np.argsort(-mean, kind="stable")[:top]
-    labels = [str(x) for x in ds[dim].values[order]]
+    labels = [str(x) for x in cum[dim].values[order]]
     return labels, mean[order], p95[order]
 
 
@@ -60,8 +63,9 @@ def plot(ds: xr.Dataset, path: str | Path) -> Path:
     suffix = p.suffix.lower()
     p.parent.mkdir(parents=True, exist_ok=True)
     series = _series(ds)
-    sec = _bars(ds, "sector")
-    ctry = _bars(ds, "country")
+    cum = ds["shortfall"].sum("month")  # run, country, sector: one pass over the (large) shortfall
+    sec = _bars(cum, "sector")
+    ctry = _bars(cum, "country")
     months = ds["month"].values
     title = f"{ds.attrs.get('title', ds.attrs.get('scenario', ''))} — {ds.attrs.get('runs')} runs"
     if suffix == ".html":

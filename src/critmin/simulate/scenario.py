@@ -372,7 +372,8 @@ class Scenario(_Base):
     chain: str
     description: str | None = None
     source: str | list[str] | None = None
-    horizon: int = Field(default=36, ge=1, le=600)
+    # 36 months is a judgement (three years: a 12-month shock and its recovery fit); 600 a sanity limit
+    horizon: int = Field(default=36, ge=1, le=600, description="Months simulated (default 36, a judgement).")
     year: int | None = Field(default=None, ge=1990, le=2100)
     shocks: list[Shock] = Field(default_factory=list)
     responses: Responses = Field(default_factory=Responses)
