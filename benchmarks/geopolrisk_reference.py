@@ -351,7 +351,7 @@ def crosscheck(ref_csv: Path, data_dir: Path) -> int:
     cc = pd.read_csv(data_dir / "trade/baci_country_codes_V202401b.csv", dtype=str, keep_default_na=False)
     iso3 = dict(zip(cc.country_iso3, cc.country_code.astype(int), strict=True))
     name2code = dict(zip(cc.country_name, cc.country_code.astype(int), strict=True))
-    eu = [
+    eu = [  # the peer's built-in region, database.regionslist["EU"] (BACI country names)
         "Austria",
         "Belgium",
         "Bulgaria",
