@@ -131,12 +131,20 @@ def test_import_baci_is_deterministic_and_chains_only(critmin_cli, imported_worl
     a = json.loads((imported_world / "datapackage.json").read_text())
     b = json.loads((tmp_path / "again" / "datapackage.json").read_text())
     assert a["checksum"] == b["checksum"]
-    res = critmin_cli("data", "import-baci", SLICE, "--out", tmp_path / "chains", "--country-codes", codes,
-                      "--chains-only")
+    # --chains-only keeps exactly the rows under a chain's HS code: relabel every third row of the
+    # sample (850650, in no chain) as 850760 (Li-ion cells, in the battery chain).
+    chain_codes = {c for ch in critmin.load().chains.values() for s in ch.stages for c in s.hs6}
+    assert "850650" not in chain_codes and "850760" in chain_codes
+    lines = SLICE.read_text(encoding="utf-8").splitlines()
+    mixed = [lines[0]] + [ln.replace(",850650,", ",850760,") if n % 3 == 0 else ln for n, ln in enumerate(lines[1:])]
+    assert all(",850650," in ln for ln in lines[1:])
+    (tmp_path / "mixed.csv").write_text("\n".join(mixed) + "\n", encoding="utf-8")
+    res = critmin_cli("data", "import-baci", tmp_path / "mixed.csv", "--out", tmp_path / "chains", "--country-codes",
+                      codes, "--chains-only")
     assert res.returncode == 0, res.stderr
     rows = critmin.load(tmp_path / "chains").trade()
-    assert len(rows) == 0 or set(rows["hs6"]) <= {c for ch in critmin.load().chains.values()
-                                                  for s in ch.stages for c in s.hs6}
+    assert len(rows) == len(range(0, len(lines) - 1, 3)) > 0
+    assert set(rows["hs6"]) <= chain_codes
 
 
 # ------------------------------------------------------------------ data query

@@ -36,9 +36,10 @@ def _top(shares: pd.DataFrame, who: str, n: int = 3) -> list[dict[str, Any]]:
     return [{"country": c, "share": float(s)} for c, s in zip(ranked[who], ranked["share"], strict=True)]
 
 
-def _production_rows(world: World, material: str, stage: str, sources: list[str], year: int | None) -> list[dict]:
+def _production_rows(world: World, prod: pd.DataFrame, sources: list[str], year: int | None) -> list[dict]:
+    """Production evidence of one material and stage (``prod``: its rows of the production table), by source."""
+    material, stage = str(prod["material"].iloc[0]), str(prod["stage"].iloc[0])
     rows = []
-    prod = world.production(material=material, stage=stage)
     prod = prod[prod["case"].isin(REPORTED) & prod["quantity"].notna()]
     for src in sources:
         p = prod[prod["source"] == src]
@@ -102,10 +103,12 @@ def briefing(world: World, importers: list[str], year: int | None = None) -> dic
             if st.production is not None:
                 m = st.production.material
                 default = str(mats.loc[m, "default_source"]) if m in mats.index else ""
-                have = sorted(set(world.production(material=m, stage=st.production.stage)["source"]))
+                prod = world.production(material=m, stage=st.production.stage)
+                have = sorted(set(prod["source"]))
                 pref = st.production.source or default
                 order = ([pref] if pref in have else []) + [s for s in have if s != pref]
-                evidence += _production_rows(world, m, st.production.stage, order, year)
+                if have:
+                    evidence += _production_rows(world, prod, order, year)
             if st.hs6:
                 row = _export_row(world, st.hs6, year, importers)
                 if row:

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: the --world option, output helpers, one-line errors."""
+"""Shared CLI plumbing: the --world option and output helpers (errors are printed by ``critmin.cli.main.run``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from critmin.errors import InputError
 from critmin.world import World, load, resolve_world_path
 
 if TYPE_CHECKING:  # imported where used: commands that never touch a DataFrame start faster
@@ -23,6 +22,7 @@ err_console = Console(stderr=True)
 def say(message: str) -> None:
     """One status line on stdout (``wrote PATH  checksum …``), never wrapped, so that scripts can parse it."""
     console.print(message, soft_wrap=True, markup=False, highlight=False)
+
 
 _state: dict[str, Any] = {"world_path": None, "world": None}
 
@@ -38,11 +38,6 @@ def get_world() -> World:
     if _state["world"] is None:
         _state["world"] = load(resolve_world_path(_state["world_path"]))
     return _state["world"]
-
-
-def fail(source: str, field: str | None, problem: str) -> None:
-    """Raise the one-line input error (exit 2)."""
-    raise InputError(source, field, problem)
 
 
 def to_jsonable(obj: Any) -> Any:

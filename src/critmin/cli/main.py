@@ -42,7 +42,6 @@ app.add_typer(registry_cmd.invest_app, name="invest")
 app.command("brief")(brief_cmd.brief)
 
 
-
 def run() -> None:
     """Console-script entry point: run the app, turning input errors into exit 2."""
     try:
@@ -87,6 +86,7 @@ def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
         usage.append(mod.UsageError)
         base.append(mod.ClickException)
     return tuple(usage), tuple(base)
+
 
 if __name__ == "__main__":
     run()

@@ -26,9 +26,7 @@ def _slug(text: str) -> str:
 
 def _load(raw: Path) -> tuple[Path, dict]:
     f = raw / "iea" / "iea_critical_minerals_data_explorer_2025.json"
-    if not f.is_file():
-        raise InputError(str(f), None, "file not found")
-    try:
+    try:  # read_user_text: "file not found" and non-UTF-8 text are one-line InputErrors too
         data = json.loads(read_user_text(f))
     except json.JSONDecodeError as exc:
         raise InputError(str(f), f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
