@@ -31,7 +31,7 @@ BOUNDS = {"hhi_wgi_gs": (0.0, 10.0), "hhi_wgi_eu": (0.0, 10.0), "ir": (-math.inf
           "eol_rir": (0.0, 1.0), "si_sr": (0.0, 1.0)}
 
 # Judgements of :func:`eu_sr_world` (the World lacks these JRC inputs); each is stated in its ``note`` column.
-#: t_c for every country — judgement: 1.0 is the method's neutral value (shared/reference/methods.md §1), but
+#: t_c for every country — judgement: 1.0 is the method's neutral value (docs/reference/methods.md §1), but
 #: the JRC sets 0.8–1.5 for EU trade agreements and export restrictions, which the World does not record.
 T_NEUTRAL = 1.0
 #: WGI_scaled of a country without WGI estimates — judgement: the middle of the 0–10 scale (the analogue
@@ -130,7 +130,7 @@ def wgi_scaled(world: World, year: int) -> pd.Series:
     """WGI_scaled per country (0–10, 10 = worst) = (2.5 − mean of the six WGI estimates) × 2, clipped.
 
     Judgement: the transform is the one believed to be used by the JRC (UNVERIFIED in
-    shared/reference/methods.md §1). The latest WGI year ≤ ``year`` is used (WGI ends in 2023); if
+    docs/reference/methods.md §1). The latest WGI year ≤ ``year`` is used (WGI ends in 2023); if
     there is none, the latest WGI year.
     """
     g = world.governance(["va", "pv", "ge", "rq", "rl", "cc"])
