@@ -70,6 +70,8 @@ def main() -> None:
         for v in ("shortfall", "price", "release", "balance_residual", "production", "demand", "inventory")
     )
     print(f"identical results: {same}")
+    if not same:
+        raise SystemExit("the dask result differs from the in-process one")
 
 
 if __name__ == "__main__":
