@@ -30,6 +30,7 @@ from critmin.datapackage import (
 )
 from critmin.errors import InputError
 from critmin.ingest import baci, iea, reference, usgs, wgi, wmd
+from critmin.ingest.common import read_csv_checked
 from critmin.ingest.sources import SOURCES, source_entry
 
 CHAINS_DIR = Path(__file__).parent / "chains"
@@ -96,7 +97,7 @@ def read_all(raw: Path, chains_dir: Path | None = None) -> tuple[dict[str, pd.Da
     if not raw.is_dir():
         raise InputError(str(raw), None, "raw data folder not found")
     countries = reference.read_countries(raw)
-    extra = pd.read_csv(reference.MAPPINGS / "extra_codes.csv", dtype=str, keep_default_na=False)
+    extra = read_csv_checked(reference.MAPPINGS / "extra_codes.csv", ["iso3", "name", "kind"])
     extra_rows = pd.DataFrame({"iso3": extra["iso3"], "iso2": "", "name": extra["name"], "aliases": "",
                                "m49": pd.NA,
                                "region": "", "continent": "", "centroid_lon": float("nan"),

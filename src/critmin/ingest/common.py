@@ -19,18 +19,25 @@ def read_csv_checked(
     required: Iterable[str],
     encoding: str = "utf-8-sig",
     dtype: dict | type | None = str,
+    fallback_encoding: str | None = None,
     **kwargs,
 ) -> pd.DataFrame:
-    """Read a CSV file, checking it exists, parses and has the ``required`` columns."""
+    """Read a CSV file, checking it exists, parses and has the ``required`` columns.
+
+    A file that is not valid ``encoding`` text is read again as ``fallback_encoding`` when one is
+    given (e.g. ``"latin-1"`` for releases published in either encoding).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(str(path), None, "file not found")
     try:
         df = pd.read_csv(path, encoding=encoding, dtype=dtype, keep_default_na=False, **kwargs)
+    except UnicodeDecodeError as exc:
+        if fallback_encoding is None:
+            raise InputError(str(path), f"byte {exc.start}", f"not valid {encoding} text") from None
+        return read_csv_checked(path, required, fallback_encoding, dtype, None, **kwargs)
     except (EOFError, zlib.error, OSError) as exc:
         raise InputError(str(path), None, f"cannot read (truncated or corrupt file?): {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(str(path), f"byte {exc.start}", f"not valid {encoding} text") from None
     except pd.errors.EmptyDataError:  # a ValueError: must come before the generic handler
         raise InputError(str(path), "line 1", "file is empty (no header)") from None
     except (pd.errors.ParserError, csv.Error, ValueError) as exc:

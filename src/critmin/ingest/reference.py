@@ -108,17 +108,12 @@ def read_materials(mapping: Path | None = None) -> pd.DataFrame:
 def read_hs_codes(raw: Path) -> pd.DataFrame:
     """``hs_codes``: hs6, description, nomenclature (HS92 / HS12 product lists of BACI)."""
     parts = []
-    for name, nom, enc in (
-        ("baci_product_codes_HS92_V202401b.csv", "HS92", "utf-8-sig"),
-        ("baci_product_codes_HS12_V202201.csv", "HS12", "utf-8-sig"),
+    for name, nom in (
+        ("baci_product_codes_HS92_V202401b.csv", "HS92"),
+        ("baci_product_codes_HS12_V202201.csv", "HS12"),
     ):
         f = raw / "trade" / name
-        try:
-            df = read_csv_checked(f, ["code", "description"], encoding=enc)
-        except InputError as exc:
-            if "not valid" not in exc.problem:
-                raise
-            df = read_csv_checked(f, ["code", "description"], encoding="latin-1")
+        df = read_csv_checked(f, ["code", "description"], fallback_encoding="latin-1")
         df["code"] = df["code"].str.strip().str.zfill(6)
         bad = ~df["code"].str.fullmatch(r"\d{4}[0-9A-Z]{2}")  # BACI uses 9999AA for "not classified"
         if bad.any():

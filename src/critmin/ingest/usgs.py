@@ -158,13 +158,7 @@ def read_salient(raw: Path, materials: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for fpath in sorted(folder.glob("mcs2025-*_salient.csv")):
         code = fpath.name.removeprefix("mcs2025-").removesuffix("_salient.csv")
-        for enc in ("utf-8-sig", "latin-1"):
-            try:
-                df = read_csv_checked(fpath, ["Commodity", "Year"], encoding=enc)
-                break
-            except InputError as exc:
-                if "not valid" not in exc.problem:
-                    raise
+        df = read_csv_checked(fpath, ["Commodity", "Year"], fallback_encoding="latin-1")
         commodity = df["Commodity"].iloc[0].strip() if len(df) else code
         material = code_names.get(code) or usgs_to_mat.get(commodity.lower()) or code
         years = to_number(df["Year"].str.extract(r"(\d{4})")[0].fillna(""), fpath, "Year").astype("Int64")
