@@ -20,9 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from critmin.atomic import atomic_write_text
     from critmin.errors import InputError
     from critmin.registry.cim import CIM_RELEASE, cim_records, read_cim
-    from critmin.registry.core import EMBEDDED_REGISTRY, atomic_write, read_records_file
+    from critmin.registry.core import EMBEDDED_REGISTRY, read_records_file
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cim", default=str(ROOT / "data/raw/investment/cim_manufacturing_facilities_2024Q4.csv"))
@@ -37,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     meta = {"source": CIM_RELEASE, "generated_by": "scripts/build_registry.py", "input": Path(args.cim).name}
-    atomic_write(out / "projects_cim.json",
+    atomic_write_text(out / "projects_cim.json",
                  json.dumps({**meta, "projects": projects}, indent=1, ensure_ascii=False, sort_keys=False) + "\n")
-    atomic_write(out / "investments_cim.json",
+    atomic_write_text(out / "investments_cim.json",
                  json.dumps({**meta, "investments": investments}, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {len(projects)} projects and {len(investments)} investments to {out}")
     return 0

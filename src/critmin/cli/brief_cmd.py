@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from critmin.cli.common import atomic_write_text, console, get_world, print_json, say
+from critmin.atomic import atomic_write_text
+from critmin.cli.common import console, get_world, print_json, say
 
 
 def brief(

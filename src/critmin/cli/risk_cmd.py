@@ -293,7 +293,7 @@ def table(
         lab = t["material"].astype(str) + " " + t["importer"].astype(str)
         risk_matrix(t.assign(label=lab), x, y, "label", plot, f"risk table: {metric}", x, y)
     if out is not None:
-        from critmin.cli.common import atomic_write_text
+        from critmin.atomic import atomic_write_text
 
         atomic_write_text(out, t.to_csv(index=False))
         say(f"wrote {out} ({len(t)} rows)")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
 
+from critmin.atomic import atomic_path
 from critmin.cli.common import console, err_console, get_world, print_json, rich_table, say
 from critmin.errors import InputError
 
@@ -125,13 +125,10 @@ def simulate(
     prices = sim.price_summary(ds)
     stocks = sim.stockpile_summary(ds)
     if out is not None:
-        tmp = out.with_name(f".{out.name}.tmp")
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            ds.to_netcdf(tmp, engine="h5netcdf")
-            os.replace(tmp, out)
+            with atomic_path(out) as tmp:
+                ds.to_netcdf(tmp, engine="h5netcdf")
         except OSError as exc:  # h5py reports some failures without a file name
-            tmp.unlink(missing_ok=True)
             raise InputError("--out", str(out), f"cannot write the result: {exc.strerror or exc}") from None
     if plot is not None:
         from critmin.simulate.plot import plot as make_plot

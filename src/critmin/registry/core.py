@@ -14,7 +14,6 @@ import csv
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import yaml
 
+from critmin.atomic import atomic_write_text
 from critmin.errors import InputError, did_you_mean, read_user_text, yaml_input_error
 from critmin.registry.schema import Context, Investment, Project, check_investment, check_project, parse_date
 
@@ -92,18 +92,6 @@ def _pick(folder: Path, name: str) -> Path:
     return own if own.is_file() else EMBEDDED_REGISTRY / name
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Registry:
@@ -282,7 +270,7 @@ class Registry:
             text = "# Projects added with 'critmin projects add' (validated).\n" + yaml.safe_dump(
                 {"projects": dumped}, sort_keys=False, allow_unicode=True
             )
-            atomic_write(target, text)
+            atomic_write_text(target, text)
         except BaseException:
             ids.intersection_update(before)  # a rejected file leaves no ids behind (a fixed retry is not a duplicate)
             raise

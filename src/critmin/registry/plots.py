@@ -24,8 +24,9 @@ from typing import Any
 
 import pandas as pd
 
+from critmin.atomic import atomic_path, atomic_write_text
 from critmin.errors import InputError
-from critmin.registry.core import EMBEDDED_REGISTRY, Registry, atomic_write
+from critmin.registry.core import EMBEDDED_REGISTRY, Registry
 from critmin.registry.schema import parse_date
 
 GEO_DIR = Path(__file__).resolve().parent.parent / "data" / "geo"
@@ -245,11 +246,9 @@ def timeline_png(reg: Registry, out: Path, chain: str | None = None, country: st
     ax.set_title("Project milestones against the frameworks' dates (numbered red lines; key below)", fontsize=10,
                  pad=40)
     fig.tight_layout(rect=(0, 0.018 * len(reg.events) + 0.02, 1, 1))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    tmp.replace(out)
 
 
 #: An empty base map registered under plotly.js's topojson names. Our geo layouts hide every
@@ -278,4 +277,4 @@ def write_html(fig: Any, out: Path) -> None:
     html = fig.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False})
     if any(getattr(t, "type", "") in ("choropleth", "scattergeo") for t in fig.data):
         html = html.replace("<head>", "<head>" + offline_geo_script(), 1)
-    atomic_write(out, html)
+    atomic_write_text(out, html)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from critmin.atomic import atomic_path, atomic_write_text
 from critmin.errors import InputError
 
 
@@ -51,14 +52,15 @@ def stacked_shares(shares: pd.DataFrame, path: str | Path, title: str, top: int 
         ax.set_title(title)
         ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8)
         fig.tight_layout()
-        fig.savefig(p, dpi=110)
+        with atomic_path(p) as tmp:
+            fig.savefig(tmp, dpi=110)
         plt.close(fig)
     else:
         import plotly.graph_objects as go
 
         fig = go.Figure([go.Bar(name=c, x=list(wide.index.astype(str)), y=list(wide[c])) for c in wide.columns])
         fig.update_layout(barmode="stack", title=title, yaxis_title="share (fraction)", yaxis_range=[0, 1])
-        p.write_text(fig.to_html(include_plotlyjs=True, full_html=True), encoding="utf-8")
+        atomic_write_text(p, fig.to_html(include_plotlyjs=True, full_html=True))
     return p
 
 
@@ -83,7 +85,8 @@ def risk_matrix(df: pd.DataFrame, x: str, y: str, label: str, path: str | Path, 
         ax.set_ylabel(y_title)
         ax.set_title(title)
         fig.tight_layout()
-        fig.savefig(p, dpi=110)
+        with atomic_path(p) as tmp:
+            fig.savefig(tmp, dpi=110)
         plt.close(fig)
     else:
         import plotly.graph_objects as go
@@ -91,5 +94,5 @@ def risk_matrix(df: pd.DataFrame, x: str, y: str, label: str, path: str | Path, 
         fig = go.Figure(go.Scatter(x=d[x], y=d[y], text=d[label].astype(str), mode="markers+text",
                                    textposition="top center"))
         fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title)
-        p.write_text(fig.to_html(include_plotlyjs=True, full_html=True), encoding="utf-8")
+        atomic_write_text(p, fig.to_html(include_plotlyjs=True, full_html=True))
     return p

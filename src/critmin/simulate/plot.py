@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from critmin.atomic import atomic_path, atomic_write_text
 from critmin.errors import InputError
 
 
@@ -107,9 +108,7 @@ def plot(ds: xr.Dataset, path: str | Path) -> Path:
         fig.update_yaxes(title_text="t per month", row=1, col=1)
         fig.update_yaxes(title_text="t over the horizon", row=2)
         text = fig.to_html(include_plotlyjs=True, full_html=True)
-        tmp = p.with_name(f".{p.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(p)
+        atomic_write_text(p, text)
         return p
     import matplotlib
 
@@ -133,8 +132,7 @@ def plot(ds: xr.Dataset, path: str | Path) -> Path:
         bx.tick_params(axis="x", rotation=60, labelsize=7)
         bx.set_ylabel("t over the horizon")
     fig.tight_layout()
-    tmp = p.with_name(f".{p.stem}.tmp{p.suffix}")
-    fig.savefig(tmp)
+    with atomic_path(p) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    tmp.replace(p)
     return p
