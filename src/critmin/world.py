@@ -242,15 +242,20 @@ class World:
         return self._filter(self.table("salient"), material=material)
 
     # ------------------------------------------------------------------ derived helpers
-    def bloc_members(self, name: str) -> list[str]:
-        """ISO3 members of a bloc, or ``[name]`` for a country; raises InputError otherwise."""
+    def bloc_map(self) -> dict[str, list[str]]:
+        """Every bloc's sorted ISO3 members, by bloc name (empty when the World has no blocs table)."""
         blocs = self.blocs()
-        if not blocs.empty and name in set(blocs["bloc"]):
-            return sorted(blocs.loc[blocs["bloc"] == name, "iso3"])
+        return {b: sorted(g["iso3"]) for b, g in blocs.groupby("bloc")} if not blocs.empty else {}
+
+    def bloc_members(self, name: str) -> list[str]:
+        """ISO3 members of a bloc, or ``[name]`` for a country; raises InputError (naming ``--importer``) otherwise."""
+        bmap = self.bloc_map()
+        if name in bmap:
+            return bmap[name]
         countries = self.countries()
         if countries.empty or name in set(countries["iso3"]):
             return [name]
-        choices = set(countries["iso3"]) | (set(blocs["bloc"]) if not blocs.empty else set())
+        choices = set(countries["iso3"]) | set(bmap)
         more = did_you_mean(name, choices)
         raise InputError("--importer", name, f"neither an ISO3 country nor a bloc{more}")
 

@@ -96,8 +96,7 @@ def prepare(
         raise InputError(source, "chain", f"unknown chain {sc.chain!r}{more}")
     chain = chains[sc.chain]
     keep: list[str] = []
-    blocs = world.table("blocs")
-    bmap = {b: list(g["iso3"]) for b, g in blocs.groupby("bloc")} if not blocs.empty else {}
+    bmap = world.bloc_map()
     for n in _named_places(sc):
         keep.extend(bmap.get(n, [n]))
     model = build_model(world, chain, year=sc.year, max_countries=max_countries, keep=keep)

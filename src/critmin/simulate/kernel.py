@@ -119,8 +119,7 @@ class _Resolver:
         self.source = source
         cdf = world.table("countries")
         self.known = set(cdf["iso3"]) if not cdf.empty else None
-        bdf = world.table("blocs")
-        self.blocs = {b: sorted(g["iso3"]) for b, g in bdf.groupby("bloc")} if not bdf.empty else {}
+        self.blocs = world.bloc_map()
         self.sector_names = {e.sector for e in chain.end_uses} | set(model.sectors)
 
     def fail(self, path: str, msg: str) -> None:
