@@ -128,6 +128,7 @@ def import_baci(
         con.execute("CREATE TYPE critmin_source AS ENUM ('baci')")
         lookup = "[" + ", ".join(f"'{iso[c]}'" if c in iso else "NULL" for c in range(max(iso) + 1)) + "]"
         lookup = f"({lookup}::critmin_iso3[])"
+        codemap = _IsoCodes(iso)
         parts = []
         scan = None
         if progress:
@@ -136,9 +137,9 @@ def import_baci(
             name = baci_relation(con, path, hs_filter)
             part = tmp / f".trade-{n:04d}.parquet"
             try:
-                _copy_fast(con, path, hs_filter, lookup, part)
+                _copy_fast(con, path, hs_filter, codemap, part)
                 scan = _scan(con, part)
-            except duckdb.Error:
+            except (duckdb.Error, _NeedsCheckedRead):
                 scan = None
             if scan is None or scan["bad"]:
                 # Something the typed read or the checks reject: redo the file through the text view,
@@ -181,28 +182,89 @@ def _copy_to_parquet(con: duckdb.DuckDBPyConnection, select: str, dest: Path) ->
     con.execute(f"COPY ({select}) TO '{dest.as_posix()}' ({PARQUET_OPTIONS})")
 
 
-def _copy_fast(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: set[str] | None, lookup: str,
+class _NeedsCheckedRead(Exception):
+    """Raised on the fast path for input it does not map (a country code outside the code table)."""
+
+
+class _IsoCodes:
+    """BACI country code -> ISO3 as an Arrow dictionary: a gather per batch instead of a lookup per row in SQL.
+
+    Arrays are built from numpy buffers: ``pyarrow.array()`` imports pandas (0.15 s of start-up).
+    """
+
+    def __init__(self, iso: dict[int, str]) -> None:
+        import numpy as np
+        import pyarrow as pa
+
+        labels = sorted(set(iso.values()))
+        position = {c: n for n, c in enumerate(labels)}
+        index = np.array([position.get(iso.get(c, ""), -1) for c in range(max(iso) + 1)], dtype=np.int16)
+        valid = np.packbits(index >= 0, bitorder="little")
+        self.index = pa.Array.from_buffers(pa.int16(), len(index), [pa.py_buffer(valid), pa.py_buffer(index)])
+        self.labels = _string_array(labels)
+
+    def map(self, codes):  # noqa: ANN001, ANN201 - pyarrow arrays in and out
+        """ISO3 dictionary array for an int32 array of BACI codes (null for a code the table lacks)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        low, high = pc.min_max(codes).values()
+        if low.is_valid and (low.as_py() < 0 or high.as_py() >= len(self.index)):
+            raise _NeedsCheckedRead("country code outside the code table")
+        return pa.DictionaryArray.from_arrays(pc.take(self.index, codes), self.labels, safe=False)
+
+
+def _string_array(values: list[str]):  # noqa: ANN202 - a pyarrow StringArray
+    """A pyarrow string array from buffers (no pandas import, unlike ``pyarrow.array``)."""
+    import numpy as np
+    import pyarrow as pa
+
+    data = [v.encode() for v in values]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum([len(b) for b in data])
+    return pa.Array.from_buffers(pa.string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
+
+
+def _copy_fast(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: set[str] | None, codes: _IsoCodes,
                part: Path) -> None:
     """One typed pass over the CSV (q read as DOUBLE, no trimming), streamed into Parquet.
 
-    Codes written without their leading zero are padded. The rows are checked afterwards by
-    :func:`_scan`, on the columnar result, in the scan that also gives the statistics and the
-    digest, so good input is read once. Anything unusual (spaces around k, a ``q`` the typed read
-    refuses) fails the read or the checks, and the file is redone by :func:`_copy_checked`.
+    Codes written without their leading zero are padded; country codes become ISO3 in the writer
+    thread (:class:`_IsoCodes`). The rows are checked afterwards by :func:`_scan`, on the columnar
+    result, in the scan that also gives the statistics and the digest, so good input is read once.
+    Anything unusual (spaces around k, a ``q`` the typed read refuses, an unknown country code)
+    fails the read or the checks, and the file is redone by :func:`_copy_checked`.
     """
+    import numpy as np
+    import pyarrow as pa
+
+    source = _string_array(["baci"])
+    zeros = pa.py_buffer(np.zeros(BATCH_ROWS, np.int8))
+
+    def to_trade(batch):  # noqa: ANN001, ANN202 - a pyarrow RecordBatch in and out
+        year, exporter, importer, hs6, value, quantity = batch.columns
+        if batch.num_rows > BATCH_ROWS:
+            raise ValueError(f"batch of {batch.num_rows} rows, more than {BATCH_ROWS}")
+        baci = pa.DictionaryArray.from_arrays(pa.Array.from_buffers(pa.int8(), batch.num_rows, [None, zeros]),
+                                              source, safe=False)
+        return pa.record_batch([year, codes.map(exporter), codes.map(importer), hs6, value, quantity, baci],
+                               names=list(_TRADE_COLUMNS))
+
     _stream_to_parquet(
         con,
-        f"""SELECT t AS year, CASE WHEN i >= 0 THEN {lookup}[i + 1] END AS exporter,
-                   CASE WHEN j >= 0 THEN {lookup}[j + 1] END AS importer,
+        f"""SELECT t AS year, i AS exporter, j AS importer,
                    CASE WHEN length(k) < 6 THEN lpad(k, 6, '0') ELSE k END AS hs6, v AS value_kusd,
-                   q AS quantity_t, 'baci'::critmin_source AS source
+                   q AS quantity_t
             FROM {baci_typed_source(path)} {hs_where(hs_filter)}""",
         part,
+        to_trade,
     )
 
 
-def _stream_to_parquet(con: duckdb.DuckDBPyConnection, select: str, dest: Path) -> None:
-    """Write the rows of the SQL ``select`` to the Parquet file ``dest``, in order, overlapping work.
+def _stream_to_parquet(con: duckdb.DuckDBPyConnection, select: str, dest: Path,
+                       transform: Callable[[Any], Any] | None = None) -> None:
+    """Write the rows of the SQL ``select`` (each Arrow batch through ``transform``) to the Parquet file
+    ``dest``, in order, overlapping work.
 
     DuckDB runs the query on its threads and hands over Arrow batches of :data:`BATCH_ROWS` rows;
     a writer thread encodes them with pyarrow while DuckDB parses the next ones (DuckDB's own
@@ -214,6 +276,7 @@ def _stream_to_parquet(con: duckdb.DuckDBPyConnection, select: str, dest: Path) 
     import queue
     import threading
 
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     batches: queue.Queue = queue.Queue(maxsize=3)
@@ -223,13 +286,17 @@ def _stream_to_parquet(con: duckdb.DuckDBPyConnection, select: str, dest: Path) 
         writer = None
         try:
             while (batch := batches.get()) is not None:
+                if transform is not None:
+                    batch = transform(batch)
                 if writer is None:
                     writer = pq.ParquetWriter(dest, batch.schema, compression="none", store_schema=False,
                                               use_dictionary=_DICTIONARY_COLUMNS,
                                               write_statistics=_STATISTICS_COLUMNS)
                 writer.write_batch(batch, row_group_size=BATCH_ROWS)
-            if writer is None:  # no rows: an empty file with the query's columns
-                writer = pq.ParquetWriter(dest, reader_schema, compression="none", store_schema=False)
+            if writer is None:  # no rows: an empty file with the columns of an empty batch
+                empty = pa.RecordBatch.from_pylist([], schema=reader_schema)
+                schema = (transform(empty) if transform is not None else empty).schema
+                writer = pq.ParquetWriter(dest, schema, compression="none", store_schema=False)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             failure.append(exc)
             while batches.get() is not None:  # let the producer finish
