@@ -21,6 +21,9 @@ BACI_CASES = [
     ("baci_nonnumeric_q.csv", "row t=2022, i=76, j=842, k=260400", "quantity q is not a number"),
     ("baci_negative_q.csv", "row t=2022, i=76, j=842, k=260400", "negative quantity q"),
     ("baci_unknown_country.csv", "column i", "unknown BACI country code 9999"),
+    # inside the code table's range but not in it (the fast path maps it to a missing ISO3), and negative
+    ("baci_unknown_country_in_table_range.csv", "column j", "unknown BACI country code 5"),
+    ("baci_negative_country.csv", "column i", "unknown BACI country code -4"),
     ("baci_bad_hs_code.csv", "row t=2022, i=76, j=842, k=26O400", "HS code is not six digits"),
     ("baci_hs_code_seven_digits.csv", "row t=2022, i=76, j=842, k=2604001", "HS code is not six digits"),
     ("baci_cut_mid_line.csv", "line 3", "expected 6 columns, found 3"),
