@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +27,22 @@ def test_brief_has_risk_block(tmp_path):
     mining = next(x for x in rows if x["importer"] == "JPN" and x["stage"] == "mining")
     assert 0 < mining["geopolrisk"] < 1 and mining["eu_sr"] > 0 and 0 <= mining["china_share_effective"] <= 1
     assert "China share, effective" in html.read_text()
+
+
+def test_brief_states_the_eu_sr_judgements(tmp_path):
+    """Every EU SR value in the brief carries the judgements it rests on, in the JSON, the terminal and the page."""
+    html = tmp_path / "b.html"
+    r = subprocess.run([CRITMIN, "brief", "--importer", "USA,JPN", "--json", "--html", str(html)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = [x for c in json.loads(r.stdout)["chains"] for x in c["risk"]]
+    with_sr = [x for x in rows if x["eu_sr"] is not None]
+    assert with_sr and all(x["eu_sr_note"].startswith("judgements: t = 1;") for x in with_sr)
+    assert "SI_SR not in the World: taken as 1" in with_sr[0]["eu_sr_note"]
+    assert all(x["eu_sr_note"] is None for x in rows if x["eu_sr"] is None)
+    page = html.read_text()
+    assert f"EU SR {with_sr[0]['eu_sr_note']} (docs/risk.md)." in page
+    term = subprocess.run([CRITMIN, "brief", "--importer", "USA,JPN"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "400"})
+    assert term.returncode == 0, term.stderr
+    assert f"EU SR {with_sr[0]['eu_sr_note']} (docs/risk.md)" in term.stdout

@@ -68,6 +68,9 @@ def brief(
                           num(x["cf"]), num(x["eu_sr"], "{:.2f}"), pct(x["china_share_direct"]),
                           pct(x["china_share_effective"]))
             console.print(r)
+    notes = dict.fromkeys(x["eu_sr_note"] for c in b["chains"] for x in c.get("risk", []) if x.get("eu_sr_note"))
+    for note in notes:
+        console.print(f"EU SR {note} (docs/risk.md)", highlight=False)
     console.print(f"World {world.checksum[:12]}…  prod = share of production (t); exports = share of world "
                   "exports (USD, BACI); X←CHN = share of X's imports from China. Sources: critmin data info.")
     if html:

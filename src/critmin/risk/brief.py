@@ -18,10 +18,11 @@ def _f(v: Any) -> float | None:
 
 
 def risk_block(world: World, importers: list[str], year: int | None = None) -> dict[str, list[dict[str, Any]]]:
-    """{chain id: [{stage, material, importer, nir, china_import_share, geopolrisk, cf, eu_sr,
+    """{chain id: [{stage, material, importer, nir, china_import_share, geopolrisk, cf, eu_sr, eu_sr_note,
     china_share_direct, china_share_effective, gpr_year, trade_year}]} (fractions; GeoPolRisk 0–1;
     CF kg Cu-eq/kg; EU SR dimensionless). GeoPolRisk/NIR/EU SR use the latest WMD year ≤ ``year``;
-    exposure uses the trade year ``year`` (default latest).
+    exposure uses the trade year ``year`` (default latest). ``eu_sr_note`` states the judgements the
+    EU SR value rests on (inputs the World lacks; see docs/risk.md), None where there is no EU SR.
     """
     risk = RiskAccessor(world)
     inp = risk.inputs()
@@ -44,6 +45,8 @@ def risk_block(world: World, importers: list[str], year: int | None = None) -> d
             "geopolrisk": _f(g["score"]) if g is not None else None,
             "cf": _f(g["cf"]) if g is not None else None,
             "eu_sr": _f(eu.loc[r.material, "sr"]) if eu is not None and r.material in eu.index else None,
+            "eu_sr_note": (str(eu.loc[r.material, "note"]) if eu is not None and r.material in eu.index
+                           and _f(eu.loc[r.material, "sr"]) is not None else None),
             "china_share_direct": _f(r.china_share_direct),
             "china_share_effective": _f(r.china_share_effective),
             "gpr_year": gy, "trade_year": int(r.year),
