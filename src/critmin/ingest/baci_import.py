@@ -154,14 +154,7 @@ def import_baci(
         if len(parts) == 1:
             os.replace(parts[0], trade_file)
         else:
-            plist = ", ".join(f"'{p.as_posix()}'" for p in parts)
-            _copy_to_parquet(
-                con,
-                f"""SELECT year, exporter::critmin_iso3 AS exporter, importer::critmin_iso3 AS importer, hs6,
-                           value_kusd, quantity_t, source::critmin_source AS source
-                    FROM read_parquet([{plist}])""",
-                trade_file,
-            )
+            _merge_parts(parts, trade_file)
             for p in parts:
                 p.unlink()
             scan = None
@@ -277,7 +270,6 @@ def _stream_to_parquet(con: duckdb.DuckDBPyConnection, select: str, dest: Path,
     import threading
 
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     batches: queue.Queue = queue.Queue(maxsize=3)
     failure: list[BaseException] = []
@@ -289,14 +281,11 @@ def _stream_to_parquet(con: duckdb.DuckDBPyConnection, select: str, dest: Path,
                 if transform is not None:
                     batch = transform(batch)
                 if writer is None:
-                    writer = pq.ParquetWriter(dest, batch.schema, compression="none", store_schema=False,
-                                              use_dictionary=_DICTIONARY_COLUMNS,
-                                              write_statistics=_STATISTICS_COLUMNS)
+                    writer = _parquet_writer(dest, batch.schema)
                 writer.write_batch(batch, row_group_size=BATCH_ROWS)
             if writer is None:  # no rows: an empty file with the columns of an empty batch
                 empty = pa.RecordBatch.from_pylist([], schema=reader_schema)
-                schema = (transform(empty) if transform is not None else empty).schema
-                writer = pq.ParquetWriter(dest, schema, compression="none", store_schema=False)
+                writer = _parquet_writer(dest, (transform(empty) if transform is not None else empty).schema)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             failure.append(exc)
             while batches.get() is not None:  # let the producer finish
@@ -323,6 +312,43 @@ def _stream_to_parquet(con: duckdb.DuckDBPyConnection, select: str, dest: Path,
         cursor.close()
     if failure:
         raise failure[0]
+
+
+def _parquet_writer(dest: Path, schema: Any) -> Any:
+    """A pyarrow ParquetWriter for a trade table: uncompressed, text columns dictionary-encoded, no Arrow schema
+    stored (readers see plain text columns, as in a file DuckDB writes)."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetWriter(dest, schema, compression="none", store_schema=False,
+                            use_dictionary=_DICTIONARY_COLUMNS, write_statistics=_STATISTICS_COLUMNS)
+
+
+def _merge_parts(parts: list[Path], dest: Path) -> None:
+    """Concatenate the per-file trade tables ``parts`` into ``dest``, in order, one row group at a time.
+
+    Text columns are read as dictionaries and written back as such, so nothing is re-hashed: about
+    1 CPU-second per 20 M rows, where DuckDB's ``COPY`` of the same union took 6. Only parts pyarrow
+    wrote (the fast path) are read so; a part DuckDB wrote (the checked read) is read as plain text:
+    pyarrow's dictionary read of DuckDB's ENUM columns gives indices that do not match the
+    dictionary (DuckDB 2.0.1, pyarrow 26).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = pa.dictionary(pa.int32(), pa.string())
+    schema = pa.schema([(name, text if name in _DICTIONARY_COLUMNS else pa.float64() if name in
+                         ("value_kusd", "quantity_t") else pa.int32()) for name in _TRADE_COLUMNS])
+    writer = _parquet_writer(dest, schema)
+    try:
+        for part in parts:
+            f = pq.ParquetFile(part)
+            if f.metadata.created_by.startswith("parquet-cpp-arrow"):
+                f = pq.ParquetFile(part, read_dictionary=_DICTIONARY_COLUMNS)
+            for i in range(f.num_row_groups):
+                table = f.read_row_group(i).select(list(_TRADE_COLUMNS)).cast(schema)
+                writer.write_table(table, row_group_size=max(table.num_rows, 1))
+    finally:
+        writer.close()
 
 
 def _copy_checked(con: duckdb.DuckDBPyConnection, name: str, path: Path, lookup: str, part: Path) -> None:
