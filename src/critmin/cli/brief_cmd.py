@@ -7,13 +7,13 @@ from pathlib import Path
 import typer
 
 from critmin.atomic import atomic_write_text
-from critmin.cli.common import console, get_world, print_json, say
+from critmin.cli.common import JsonFlag, console, get_world, print_json, say
 
 
 def brief(
     importer: str = typer.Option("USA,JPN", "--importer", help="Comma-separated ISO3 codes or blocs."),
     year: int = typer.Option(None, "--year", help="Year (default: latest with data for each stage)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: JsonFlag = False,
     html: Path = typer.Option(None, "--html", help="Also write a self-contained HTML page with charts."),
 ) -> None:
     """For each chain material: top producers, China's share and HHI at each stage, with sources."""

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
 from critmin.world import World, load, resolve_world_path
+
+#: The ``--json`` flag of every command that can print JSON instead of a table.
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 if TYPE_CHECKING:  # imported where used: commands that never touch a DataFrame start faster
     import pandas as pd

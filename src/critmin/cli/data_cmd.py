@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from critmin.cli.common import console, err_console, get_world, print_json, rich_table, say
+from critmin.cli.common import JsonFlag, console, err_console, get_world, print_json, rich_table, say
 
 app = typer.Typer(help="Build, describe and query the World dataset.", no_args_is_help=True)
 
@@ -28,7 +28,7 @@ def build(
 
 
 @app.command("info")
-def info(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def info(as_json: JsonFlag = False) -> None:
     """List the World's tables, row counts, sources and licences, and its checksum."""
     world = get_world()
     dp = world.datapackage

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from critmin.cli.common import console, frame_records, print_json, rich_table, say
+from critmin.cli.common import JsonFlag, console, frame_records, print_json, rich_table, say
 from critmin.errors import InputError
 
 projects_app = typer.Typer(help="Projects registry: list, show, add, timeline.", no_args_is_help=True)
@@ -71,7 +71,7 @@ def list_projects(
 
 @projects_app.command("show")
 def show(project_id: str = typer.Argument(..., metavar="ID"),
-         as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+         as_json: JsonFlag = False) -> None:
     """Show one project: every field with its sources, and where it stands against the framework dates."""
     from critmin.registry import standing
 
@@ -139,7 +139,7 @@ def timeline(
 
 
 @projects_app.command("standing")
-def standing_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def standing_cmd(as_json: JsonFlag = False) -> None:
     """Every project against the US-Japan six-month financing deadline."""
     from critmin.registry import standing
 
@@ -153,7 +153,7 @@ def standing_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.
 @invest_app.command("summary")
 def summary(
     by: str = typer.Option("programme", "--by", help="state | sector | year | programme | investor_country"),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: JsonFlag = False,
 ) -> None:
     """Investment totals (US$ million; records in other currencies are counted, not summed)."""
     df = _reg().summary(by)

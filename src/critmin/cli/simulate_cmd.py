@@ -8,14 +8,14 @@ from pathlib import Path
 import typer
 
 from critmin.atomic import atomic_path
-from critmin.cli.common import console, err_console, get_world, print_json, rich_table, say
+from critmin.cli.common import JsonFlag, console, err_console, get_world, print_json, rich_table, say
 from critmin.errors import InputError
 
 scenarios_app = typer.Typer(help="The scenario library shipped with critmin.", no_args_is_help=True)
 
 
 @scenarios_app.command("list")
-def scenarios_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def scenarios_list(as_json: JsonFlag = False) -> None:
     """List the library scenarios: name, title, chain and source."""
     import pandas as pd
 
@@ -51,7 +51,7 @@ def simulate(
     runs: int = typer.Option(1000, "--runs", help="Monte Carlo runs."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same result)."),
     horizon: int = typer.Option(None, "--horizon", help="Months to simulate (default: the scenario's, 36)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: JsonFlag = False,
     out: Path = typer.Option(None, "--out", help="Write the full result (xarray Dataset) to FILE.nc."),
     plot: Path = typer.Option(
         None, "--plot", help="Write a fan chart and bars to FILE (.html, .png, .svg, .pdf)."
