@@ -232,13 +232,13 @@ def _copy_fast(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: set[str] |
     import pyarrow as pa
 
     source = _string_array(["baci"])
-    zeros = pa.py_buffer(np.zeros(BATCH_ROWS, np.int8))
+    zeros = [pa.py_buffer(np.zeros(BATCH_ROWS, np.int8))]  # indices of 'baci', shared by every batch
 
     def to_trade(batch):  # noqa: ANN001, ANN202 - a pyarrow RecordBatch in and out
         year, exporter, importer, hs6, value, quantity = batch.columns
-        if batch.num_rows > BATCH_ROWS:
-            raise ValueError(f"batch of {batch.num_rows} rows, more than {BATCH_ROWS}")
-        baci = pa.DictionaryArray.from_arrays(pa.Array.from_buffers(pa.int8(), batch.num_rows, [None, zeros]),
+        if batch.num_rows > zeros[0].size:
+            zeros[0] = pa.py_buffer(np.zeros(batch.num_rows, np.int8))
+        baci = pa.DictionaryArray.from_arrays(pa.Array.from_buffers(pa.int8(), batch.num_rows, [None, zeros[0]]),
                                               source, safe=False)
         return pa.record_batch([year, codes.map(exporter), codes.map(importer), hs6, value, quantity, baci],
                                names=list(_TRADE_COLUMNS))
