@@ -29,6 +29,7 @@ from critmin.simulate.kernel import (
     compile_plan,
     sample,
     simulate_chunk,
+    zeros,
 )
 from critmin.simulate.model import ChainModel, build_model
 from critmin.simulate.scenario import Scenario, load_scenario, parse_scenario
@@ -185,19 +186,30 @@ def run(
     if backend == "numpy":
         # every chunk writes straight into its rows of the whole result (no copies, no concatenation)
         out = allocate_outputs(model, plan, runs)
-        sums = {k: np.zeros_like(out[k]) for k in SUM_OUTPUTS}
+        parts = []
         for a, b in bounds:
             part = {k: out[k][a:b] for k in PER_RUN_OUTPUTS}
             part.update({k: np.zeros_like(out[k]) for k in SUM_OUTPUTS})
             simulate_chunk(model, plan, samples[:, a:b], out=part)
-            for k in SUM_OUTPUTS:  # in chunk order, as sum(chunk sums)
-                sums[k] = sums[k] + part[k]
+            parts.append(part)
             if progress:
                 progress(b, runs)
-        out.update(sums)
+        _add_chunk_sums(out, parts)
     else:
         out = _run_dask(model, plan, samples, bounds, scheduler, progress, runs)
     return _assemble(sc, model, plan, out, runs, seed, backend)
+
+
+def _add_chunk_sums(out: dict[str, np.ndarray], parts: list[dict[str, np.ndarray]]) -> None:
+    """``out``'s run sums = the chunks' sums added in chunk order (``parts``, first chunk first).
+
+    Both backends add them this way, so that their results are identical bit for bit.
+    """
+    for k in SUM_OUTPUTS:
+        acc = np.zeros_like(out[k])
+        for part in parts:
+            acc = acc + part[k]
+        out[k] = acc
 
 
 def _pwrite_all(fd: int, arr: np.ndarray, offset: int) -> None:
@@ -253,7 +265,7 @@ def _run_dask(
         row_bytes = nbytes // runs if runs else 0
         try:
             if not shared:
-                out["shortfall"] = allocate_outputs(model, plan, runs)["shortfall"]
+                out["shortfall"] = zeros(shape, np.float32)
             m_f, p_f = client.scatter([model, plan], broadcast=True)
             futs = [
                 client.submit(_run_chunk_shared, m_f, p_f, samples[:, a:b], a, shape, path, pure=False)
@@ -285,11 +297,7 @@ def _run_dask(
             if shared:
                 os.close(shared[1])
                 os.unlink(shared[0])  # the client's map stays valid; the memory goes with the last reference
-        for k in SUM_OUTPUTS:  # in chunk order, as in-process
-            acc = np.zeros_like(out[k])
-            for a, _ in bounds:
-                acc = acc + parts[a][k]
-            out[k] = acc
+        _add_chunk_sums(out, [parts[a] for a, _ in bounds])
         return out
     finally:
         client.close()
