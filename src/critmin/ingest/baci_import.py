@@ -4,8 +4,8 @@ Each file is read once by DuckDB, typed, and streamed as Arrow record batches to
 pyarrow Parquet writer in a second thread (no pandas copy of the data; a few batches in
 flight, so peak memory stays well under 2 GB for a 10 M-row year); one scan of the
 columnar result then checks the rows and gives the statistics and the content digest.
-Only a file that fails the typed read or the checks is read again, as text, to accept
-what the text read accepts or to name its first bad row.
+Only a file that fails the typed read or the checks is read again, as text, through the
+same writer, to accept what the text read accepts or to name its first bad row.
 
 The new World at ``out`` holds every table of the base World except ``trade``,
 which is replaced by the imported flows (all products, or only the chains' HS codes
@@ -40,10 +40,10 @@ from critmin.ingest.sources import source_entry
 from critmin.world import World
 
 DEFAULT_MEMORY_LIMIT = "1GB"
-
-#: Imported trade is written as uncompressed Parquet (columns are still dictionary-encoded): about 15%
-#: faster to write than snappy on a 10 M-row year, for a file about 40% larger (190 MB vs 137 MB).
-PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION uncompressed"
+#: Imported trade is written uncompressed (text columns still dictionary-encoded) -- a judgement of write
+#: speed over disk: on the 10 M-row benchmark year pyarrow writes it in 0.43 s and 275 MB, snappy in
+#: 0.69-0.81 s and 156 MB (benchmarks/import_baci.py file, 2026-11-25; the import is CPU-bound on 2 cores).
+PARQUET_COMPRESSION = "none"
 
 #: Rows per Arrow batch and per Parquet row group on the fast path (three batches in flight at most).
 BATCH_ROWS = 1_000_000
@@ -118,17 +118,9 @@ def import_baci(
         spill = tmp / ".spill"
         spill.mkdir()
         con.execute(f"SET temp_directory = '{spill.as_posix()}'")
-        # Exporter/importer/source are written as ENUMs: DuckDB writes an ENUM column to Parquet as its
-        # dictionary plus indices (read back as plain text), several times faster than dictionary-encoding
-        # 10 M strings. Codes -> ISO3 by indexing a literal list (NULL for an unknown code); unlike a hash
-        # join this keeps the rows in file order, so output and checksum are deterministic without a sort.
-        iso = dict(codes)
-        labels = ", ".join(f"'{c}'" for c in sorted(set(iso.values())))
-        con.execute(f"CREATE TYPE critmin_iso3 AS ENUM ({labels})")
-        con.execute("CREATE TYPE critmin_source AS ENUM ('baci')")
-        lookup = "[" + ", ".join(f"'{iso[c]}'" if c in iso else "NULL" for c in range(max(iso) + 1)) + "]"
-        lookup = f"({lookup}::critmin_iso3[])"
-        codemap = _IsoCodes(iso)
+        # Codes -> ISO3 by an Arrow gather in the writer thread (no join: rows stay in file order, so output
+        # and checksum are deterministic without a sort).
+        to_trade = _TradeBatches(_IsoCodes(dict(codes)))
         parts = []
         scan = None
         if progress:
@@ -137,7 +129,7 @@ def import_baci(
             name = baci_relation(con, path, hs_filter)
             part = tmp / f".trade-{n:04d}.parquet"
             try:
-                _copy_fast(con, path, hs_filter, codemap, part)
+                _copy_fast(con, path, hs_filter, to_trade, part)
                 scan = _scan(con, part)
             except (duckdb.Error, _NeedsCheckedRead):
                 scan = None
@@ -145,8 +137,7 @@ def import_baci(
                 # Something the typed read or the checks reject: redo the file through the text view,
                 # which accepts exactly what the text read accepts and names the first bad row.
                 register_codes(con, codes)  # the table its country-code check joins
-                _copy_checked(con, name, path, lookup, part)
-                scan = None
+                scan = _copy_checked(con, name, path, to_trade, part)
             parts.append(part)
             if progress:
                 progress(n + 1, len(files))
@@ -159,7 +150,7 @@ def import_baci(
                 p.unlink()
             scan = None
         shutil.rmtree(spill, ignore_errors=True)
-        if scan is None:  # several files, or the checked path: one more scan, of the table as written
+        if scan is None:  # several files: one more scan, of the table as written
             scan = _scan(con, trade_file)
         stats = (scan["rows"], scan["products"], scan["y0"], scan["y1"])
         return _assemble(world, tmp, out, scan["digest"], stats, chains_only)
@@ -168,11 +159,6 @@ def import_baci(
         raise
     finally:
         con.close()
-
-
-def _copy_to_parquet(con: duckdb.DuckDBPyConnection, select: str, dest: Path) -> None:
-    """Write the rows of the SQL ``select`` to the Parquet file ``dest`` (:data:`PARQUET_OPTIONS`)."""
-    con.execute(f"COPY ({select}) TO '{dest.as_posix()}' ({PARQUET_OPTIONS})")
 
 
 class _NeedsCheckedRead(Exception):
@@ -218,31 +204,42 @@ def _string_array(values: list[str]):  # noqa: ANN202 - a pyarrow StringArray
     return pa.Array.from_buffers(pa.string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
 
 
-def _copy_fast(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: set[str] | None, codes: _IsoCodes,
+class _TradeBatches:
+    """Arrow batch (year, exporter, importer: BACI codes, hs6, value_kusd, quantity_t) -> a ``trade`` batch:
+    country codes to ISO3 (:class:`_IsoCodes`) and the ``source`` column added."""
+
+    def __init__(self, codes: _IsoCodes) -> None:
+        import numpy as np
+        import pyarrow as pa
+
+        self.codes = codes
+        self.source = _string_array(["baci"])
+        self.zeros = pa.py_buffer(np.zeros(BATCH_ROWS, np.int8))  # indices of 'baci', shared by every batch
+
+    def __call__(self, batch):  # noqa: ANN001, ANN204 - a pyarrow RecordBatch in and out
+        import numpy as np
+        import pyarrow as pa
+
+        year, exporter, importer, hs6, value, quantity = batch.columns
+        if batch.num_rows > self.zeros.size:
+            self.zeros = pa.py_buffer(np.zeros(batch.num_rows, np.int8))
+        source = pa.DictionaryArray.from_arrays(pa.Array.from_buffers(pa.int8(), batch.num_rows, [None, self.zeros]),
+                                                self.source, safe=False)
+        return pa.record_batch([year, self.codes.map(exporter), self.codes.map(importer), hs6, value, quantity,
+                                source], names=list(_TRADE_COLUMNS))
+
+
+def _copy_fast(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: set[str] | None, to_trade: _TradeBatches,
                part: Path) -> None:
     """One typed pass over the CSV (q read as DOUBLE, no trimming), streamed into Parquet.
 
-    Codes written without their leading zero are padded; country codes become ISO3 in the writer
-    thread (:class:`_IsoCodes`). The rows are checked afterwards by :func:`_scan`, on the columnar
+    HS codes written without their leading zero are padded (``critmin.ingest.baci.K6_SQL`` without its ``trim``: a
+    code with spaces fails the six-digit check and takes the checked read); country codes become
+    ISO3 in the writer thread. The rows are checked afterwards by :func:`_scan`, on the columnar
     result, in the scan that also gives the statistics and the digest, so good input is read once.
     Anything unusual (spaces around k, a ``q`` the typed read refuses, an unknown country code)
     fails the read or the checks, and the file is redone by :func:`_copy_checked`.
     """
-    import numpy as np
-    import pyarrow as pa
-
-    source = _string_array(["baci"])
-    zeros = [pa.py_buffer(np.zeros(BATCH_ROWS, np.int8))]  # indices of 'baci', shared by every batch
-
-    def to_trade(batch):  # noqa: ANN001, ANN202 - a pyarrow RecordBatch in and out
-        year, exporter, importer, hs6, value, quantity = batch.columns
-        if batch.num_rows > zeros[0].size:
-            zeros[0] = pa.py_buffer(np.zeros(batch.num_rows, np.int8))
-        baci = pa.DictionaryArray.from_arrays(pa.Array.from_buffers(pa.int8(), batch.num_rows, [None, zeros[0]]),
-                                              source, safe=False)
-        return pa.record_batch([year, codes.map(exporter), codes.map(importer), hs6, value, quantity, baci],
-                               names=list(_TRADE_COLUMNS))
-
     _stream_to_parquet(
         con,
         f"""SELECT t AS year, i AS exporter, j AS importer,
@@ -294,84 +291,76 @@ def _stream_to_parquet(con: duckdb.DuckDBPyConnection, select: str, dest: Path,
             if writer is not None:
                 writer.close()
 
-    cursor = con.cursor()  # a result of its own: the connection may hold an unfinished one
+    reader = con.sql(select).to_arrow_reader(BATCH_ROWS)
+    reader_schema = reader.schema
+    thread = threading.Thread(target=write, name="critmin-parquet-writer", daemon=True)
+    thread.start()
     try:
-        reader = cursor.sql(select).to_arrow_reader(BATCH_ROWS)
-        reader_schema = reader.schema
-        thread = threading.Thread(target=write, name="critmin-parquet-writer", daemon=True)
-        thread.start()
-        try:
-            for batch in reader:
-                if failure:
-                    break
-                batches.put(batch)
-        finally:
-            batches.put(None)
-            thread.join()
+        for batch in reader:
+            if failure:
+                break
+            batches.put(batch)
     finally:
-        cursor.close()
+        batches.put(None)
+        thread.join()
     if failure:
         raise failure[0]
 
 
 def _parquet_writer(dest: Path, schema: Any) -> Any:
-    """A pyarrow ParquetWriter for a trade table: uncompressed, text columns dictionary-encoded, no Arrow schema
-    stored (readers see plain text columns, as in a file DuckDB writes)."""
+    """A pyarrow ParquetWriter for a trade table: text columns dictionary-encoded, no Arrow schema stored
+    (readers see plain text columns, as in a file DuckDB writes), :data:`PARQUET_COMPRESSION`."""
     import pyarrow.parquet as pq
 
-    return pq.ParquetWriter(dest, schema, compression="none", store_schema=False,
+    return pq.ParquetWriter(dest, schema, compression=PARQUET_COMPRESSION, store_schema=False,
                             use_dictionary=_DICTIONARY_COLUMNS, write_statistics=_STATISTICS_COLUMNS)
 
 
 def _merge_parts(parts: list[Path], dest: Path) -> None:
-    """Concatenate the per-file trade tables ``parts`` into ``dest``, in order, one row group at a time.
+    """Concatenate the per-file trade tables ``parts`` (all written by :func:`_stream_to_parquet`) into
+    ``dest``, in order, one row group at a time.
 
     Text columns are read as dictionaries and written back as such, so nothing is re-hashed: about
-    1 CPU-second per 20 M rows, where DuckDB's ``COPY`` of the same union took 6. Only parts pyarrow
-    wrote (the fast path) are read so; a part DuckDB wrote (the checked read) is read as plain text:
-    pyarrow's dictionary read of DuckDB's ENUM columns gives indices that do not match the
-    dictionary (DuckDB 2.0.1, pyarrow 26).
+    1 CPU-second per 20 M rows, where DuckDB's ``COPY`` of the same union took 6. (Only files pyarrow
+    wrote can be read so: pyarrow's dictionary read of DuckDB's ENUM columns gives indices that do
+    not match the dictionary, DuckDB 2.0.1 / pyarrow 26.)
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    text = pa.dictionary(pa.int32(), pa.string())
-    schema = pa.schema([(name, text if name in _DICTIONARY_COLUMNS else pa.float64() if name in
-                         ("value_kusd", "quantity_t") else pa.int32()) for name in _TRADE_COLUMNS])
+    files = [pq.ParquetFile(p, read_dictionary=_DICTIONARY_COLUMNS) for p in parts]
+    schema = files[0].schema_arrow
     writer = _parquet_writer(dest, schema)
     try:
-        for part in parts:
-            f = pq.ParquetFile(part)
-            if f.metadata.created_by.startswith("parquet-cpp-arrow"):
-                f = pq.ParquetFile(part, read_dictionary=_DICTIONARY_COLUMNS)
+        for f in files:
             for i in range(f.num_row_groups):
-                table = f.read_row_group(i).select(list(_TRADE_COLUMNS)).cast(schema)
+                table = f.read_row_group(i).cast(schema)
                 writer.write_table(table, row_group_size=max(table.num_rows, 1))
     finally:
         writer.close()
 
 
-def _copy_checked(con: duckdb.DuckDBPyConnection, name: str, path: Path, lookup: str, part: Path) -> None:
-    """The text read of :func:`baci_relation` (q trimmed and cast) into Parquet, then checked; names bad rows."""
+def _copy_checked(con: duckdb.DuckDBPyConnection, name: str, path: Path, to_trade: _TradeBatches,
+                  part: Path) -> dict[str, Any]:
+    """The text read of :func:`baci_relation` (k trimmed and padded, q trimmed and cast) into Parquet, then
+    :func:`_scan`; returns the scan, or raises the InputError naming the first bad row."""
     try:
-        _copy_to_parquet(
+        _stream_to_parquet(
             con,
-            f"""SELECT t AS year, CASE WHEN i >= 0 THEN {lookup}[i + 1] END AS exporter,
-                       CASE WHEN j >= 0 THEN {lookup}[j + 1] END AS importer, k AS hs6, v AS value_kusd,
+            f"""SELECT t AS year, i AS exporter, j AS importer, k AS hs6, v AS value_kusd,
                        CASE WHEN q_text IS NULL OR trim(q_text) IN ('', 'NA') THEN NULL
-                            ELSE CAST(trim(q_text) AS DOUBLE) END AS quantity_t, 'baci'::critmin_source AS source
+                            ELSE CAST(trim(q_text) AS DOUBLE) END AS quantity_t
                 FROM {name}""",
             part,
+            to_trade,
         )
     except duckdb.Error as exc:
         _raise_first_problem(con, name, path, exc)
-    bad = con.execute(
-        f"""SELECT count(*) FROM read_parquet('{part.as_posix()}')
-            WHERE year IS NULL OR exporter IS NULL OR importer IS NULL OR value_kusd IS NULL
-               OR value_kusd < 0 OR quantity_t < 0 OR NOT regexp_full_match(hs6, '[0-9]{{6}}')"""
-    ).fetchone()[0]
-    if bad:
+    except _NeedsCheckedRead:  # a country code outside the code table: named by the country-code check
         _raise_first_problem(con, name, path, None)
+    scan = _scan(con, part)
+    if scan["bad"]:
+        _raise_first_problem(con, name, path, None)
+    return scan
 
 
 def _raise_first_problem(con: duckdb.DuckDBPyConnection, name: str, path: Path, exc: Exception | None) -> None:
@@ -419,7 +408,7 @@ def _scan(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, Any]:
         _hash_sql(path, columns, """, count(DISTINCT hs6), min(year), max(year), count(year), count(exporter),
                   count(importer), count(hs6), count(value_kusd), min(value_kusd), min(quantity_t),
                   count(*) FILTER (WHERE NOT hs6 GLOB '[0-9][0-9][0-9][0-9][0-9][0-9]')""")
-    ).fetchone()
+    ).fetchall()[0]
     missing = 5 * rows - (n_year + n_exp + n_imp + n_hs6 + n_v)
     bad = missing + bad_hs6 + int(v0 is not None and v0 < 0) + int(q0 is not None and q0 < 0)
     return {"rows": rows, "products": products, "y0": y0, "y1": y1, "bad": bad,
