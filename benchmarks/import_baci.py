@@ -90,13 +90,13 @@ def generate(path: Path, rows: int, seed: int = 2022) -> None:
     os.replace(tmp, path)
 
 
-def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, float, str]:
+def measure(cmd: list[str]) -> tuple[float, int, float, str]:
     """Run ``cmd`` after a sync; return wall seconds, the child's peak RSS in bytes, its CPU seconds (user +
     system, all threads) and its stdout+stderr."""
     os.sync()
     time.sleep(0.5)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
     out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
