@@ -436,19 +436,19 @@ def simulate_chunk(
 
     ``out`` (optional) holds arrays of these shapes to fill in place (e.g. views into
     the whole result, so no chunk is copied again); the per-run arrays are written,
-    the sums overwritten. Runs are stepped through in blocks of ``block``; every run's
-    numbers are independent of the blocking, and the run sums are accumulated run by
-    run in order (as one ``sum(axis=0)`` over the chunk), so the result is identical
-    for any ``block``.
+    and the chunk's run sums are added to the sums there (pass them zeroed). Runs are
+    stepped through in blocks of ``block``; every run's numbers are independent of the
+    blocking, and the run sums are accumulated run by run in order (as one
+    ``sum(axis=0)`` over the chunk), so the result is identical for any ``block``.
     """
     R = samples.shape[1]
     if out is None:
         out = allocate_outputs(model, plan, R)
     ctx = _Context(model, plan)
+    step = max(1, int(block))
     with _malloc_reuse():
-        for a in range(0, R, max(1, int(block))):
-            b = min(a + max(1, int(block)), R)
-            _simulate_block(ctx, samples[:, a:b], out, a)
+        for a in range(0, R, step):
+            _simulate_block(ctx, samples[:, a : a + step], out, a)
     return out
 
 
@@ -471,12 +471,15 @@ def _malloc_reuse() -> Iterator[None]:
     except (OSError, AttributeError):
         yield
         return
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
+    # 32 MiB is the largest mmap threshold glibc allows on 64-bit (mallopt(3): DEFAULT_MMAP_THRESHOLD_MAX);
+    # 1 GiB of free heap kept before trimming is a judgement (larger than a chunk's work arrays)
     mallopt(M_MMAP_THRESHOLD, 32 << 20)
     mallopt(M_TRIM_THRESHOLD, 1 << 30)
     try:
         yield
     finally:
+        # back to the environment's values, else glibc's defaults (128 KiB each, mallopt(3))
         mallopt(M_MMAP_THRESHOLD, _env_int("MALLOC_MMAP_THRESHOLD_", 128 * 1024))
         mallopt(M_TRIM_THRESHOLD, _env_int("MALLOC_TRIM_THRESHOLD_", 128 * 1024))
         trim(0)
@@ -519,13 +522,6 @@ class _Context:
         self.inputs = [[(k, F[s, k]) for k in range(S) if F[s, k] > 0] for s in range(S)]
         self.consumers = [[(j, F[j, s]) for j in range(S) if F[j, s] > 0] for s in range(S)]
         self.sec_of = [np.flatnonzero(model.sector_stage == s) for s in range(S)]
-        # a stage's sectors as a slice when contiguous (cheaper views than fancy indexing)
-        self.sec_sel: list[slice | np.ndarray] = []
-        for ix in self.sec_of:
-            if len(ix) and np.array_equal(ix, np.arange(ix[0], ix[0] + len(ix))):
-                self.sec_sel.append(slice(int(ix[0]), int(ix[0]) + len(ix)))
-            else:
-                self.sec_sel.append(ix)
         self.D0_s = [np.ascontiguousarray(model.demand0[:, ix]) for ix in self.sec_of]
         # a stage's sectors as runs of consecutive columns: (slice in the result, slice in the stage's block)
         self.sec_runs: list[list[tuple[slice, slice]]] = []
@@ -539,6 +535,10 @@ class _Context:
                 runs_.append((slice(int(ix[i]), int(ix[j]) + 1), slice(i, j + 1)))
                 i = j + 1
             self.sec_runs.append(runs_)
+        # a stage's sectors as a slice when contiguous (one run; cheaper views than fancy indexing)
+        self.sec_sel: list[slice | np.ndarray] = [
+            runs_[0][0] if len(runs_) == 1 else ix for runs_, ix in zip(self.sec_runs, self.sec_of, strict=True)
+        ]
         self.restrict_origins = [
             sorted({int(o) for rs in plan.restrictions if rs["stages"][s] for o in rs["origins"]}) for s in range(S)
         ]
