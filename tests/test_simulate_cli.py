@@ -145,16 +145,21 @@ def test_library_is_sourced_and_complete():
         "ree-magnet-embargo-us-jpn-12m",
     ):
         assert required in names
+    distributed = 0
     for sc in library():
         assert sc.sources, sc.name
         # every non-fixed parameter (shocks and responses) is listed as an assumption, and every
         # assumption names a parameter of the file (a stale field path would hide a judgement)
         params = dict(param_paths(sc))
+        # the walk reaches every shock (else the checks below would pass on nothing)
+        assert {f"shocks[{i}].fraction" for i in range(len(sc.shocks))} <= set(params), sc.name
         fields = {a.field for a in sc.assumptions}
         assert fields <= set(params), (sc.name, sorted(fields - set(params)))
         for path, d in params.items():
             if not d.is_fixed:
                 assert path in fields, (sc.name, path)
+                distributed += 1
+    assert distributed > 0  # the library has distributed parameters: the check above ran
 
 
 def param_paths(obj: object, path: str = ""):
