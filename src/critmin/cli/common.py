@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -44,25 +45,26 @@ def get_world() -> World:
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Convert numpy/pandas scalars and NaN to plain JSON values."""
-    import math
+    """Convert numpy/pandas scalars and NaN to plain JSON values.
 
-    import numpy as np
-
+    numpy and pandas are looked up in ``sys.modules``, not imported: none of their objects can exist
+    before they are loaded, and commands that never load them (``data info --json``) start faster.
+    """
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating | float):
+    np = sys.modules.get("numpy")
+    if isinstance(obj, float) or (np is not None and isinstance(obj, np.floating)):
         v = float(obj)
         return None if math.isnan(v) or math.isinf(v) else v
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    import pandas as pd
-
-    if obj is pd.NA or obj is pd.NaT:
+    if np is not None:
+        if isinstance(obj, np.integer):
+            return int(obj)
+        if isinstance(obj, np.bool_):
+            return bool(obj)
+    pd = sys.modules.get("pandas")
+    if pd is not None and (obj is pd.NA or obj is pd.NaT):
         return None
     return obj
 
