@@ -96,12 +96,11 @@ def simulate(
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,  # nobody watches a bar in a pipe or a log
     )
     task = bar.add_task("runs", total=runs)
 
     def progress(done: int, total: int) -> None:
-        if not err_console.is_terminal:  # nobody watches a bar in a pipe or a log
-            return
         if not bar.live.is_started:
             bar.start()
         bar.update(task, completed=done, total=total)
