@@ -12,6 +12,9 @@ from pathlib import Path
 
 from critmin.errors import InputError
 
+#: The editable mapping tables shipped with critmin (blocs, materials, BACI code overrides, ...).
+MAPPINGS = Path(__file__).parent / "mappings"
+
 
 def default_raw_dir() -> Path:
     """The repository's ``data/raw`` (next to ``src/``), where the raw public files are kept."""

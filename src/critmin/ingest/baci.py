@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from critmin.errors import InputError
+from critmin.ingest import MAPPINGS
 
 if TYPE_CHECKING:  # pandas only where a DataFrame is returned: import-baci never needs it
     import pandas as pd
-
-MAPPINGS = Path(__file__).parent / "mappings"
 
 BACI_COLUMNS = ("t", "i", "j", "k", "v", "q")
 

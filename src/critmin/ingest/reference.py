@@ -7,9 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from critmin.errors import InputError
+from critmin.ingest import MAPPINGS
 from critmin.ingest.common import read_csv_checked, to_number
-
-MAPPINGS = Path(__file__).parent / "mappings"
 
 #: Codes some releases use in place of ISO3 (BACI/WMD "Other Asia, nes" is Taiwan in practice).
 CODE_ALIASES = {"S19": "TWN"}

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from critmin.errors import InputError
+from critmin.ingest import MAPPINGS
 from critmin.ingest.common import read_csv_checked, to_number
-from critmin.ingest.reference import MAPPINGS
 
 WORLD_COLUMNS = ["SOURCE", "COMMODITY", "COUNTRY", "TYPE", "UNIT_MEAS", "PROD_2023", "PROD_EST_ 2024",
                  "RESERVES_2024"]
