@@ -22,12 +22,11 @@ from critmin.risk.geopolrisk import (
     _membership,
     _select_materials,
     _select_years,
-    as_list,
     expand_groups,
     prepare,
     select_flows,
 )
-from critmin.world import World
+from critmin.world import World, _as_list
 
 OUT_COLUMNS = ["material", "importer", "year", "imports_t", "exports_t", "production_t", "apparent_consumption_t",
                "nir", "partner", "partner_share", "partner_hhi", "top_partner", "top_share", "n_partners"]
@@ -44,7 +43,7 @@ def dependence_table(
     """Import dependence for every requested material × importer (ISO3 or bloc) × year (vectorised)."""
     inp = inputs or prepare(world)
     req = _select_materials(world, material, inp)
-    groups, gi, mc = _membership(world, as_list(importer), inp.names)
+    groups, gi, mc = _membership(world, _as_list(importer), inp.names)
     if partner not in set(inp.names):
         world.bloc_members(partner)  # raises InputError for an unknown name
     years = _select_years(year, inp.years)

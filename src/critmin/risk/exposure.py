@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from critmin.errors import InputError, did_you_mean
-from critmin.world import World
+from critmin.world import World, _as_list
 
 OUT_COLUMNS = ["chain", "stage", "material", "importer", "year", "china_share_direct", "china_share_effective",
                "nir", "imports_t", "production_t", "effective_supply_t", "unattributed", "production_basis"]
@@ -196,12 +196,12 @@ def _path_factor(chain, s: str, u: str) -> float:
 def exposure(world: World, importer: str | list[str] | None = None, year: int | None = None,
              chain: str | list[str] | None = None, china: str = "CHN") -> pd.DataFrame:
     """Direct vs effective China share and NIR for every chain stage (see module docstring)."""
-    from critmin.risk.geopolrisk import as_list, read_trade
+    from critmin.risk.geopolrisk import read_trade
 
     chains = world.chains
     if not chains:
         raise InputError("world", "chains", "this World has no chain definitions")
-    ids = list(chains) if chain is None else as_list(chain)
+    ids = list(chains) if chain is None else _as_list(chain)
     for c in ids:
         if c not in chains:
             raise InputError("--chain", c, "unknown chain" + did_you_mean(c, list(chains)))
@@ -211,7 +211,7 @@ def exposure(world: World, importer: str | list[str] | None = None, year: int | 
         year = max(tr_years) if tr_years else 2024
     if tr_years and int(year) not in tr_years:
         raise InputError("--year", str(year), f"outside the trade data ({min(tr_years)}–{max(tr_years)})")
-    imps = as_list(importer)
+    imps = _as_list(importer)
     for i in imps or []:
         world.bloc_members(i)  # raises InputError for an unknown name
     codes = sorted({h for c in ids for s in chains[c].stages for h in s.hs6})

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from critmin.errors import InputError, did_you_mean
-from critmin.world import World
+from critmin.world import World, _as_list
 
 #: Average copper midpoint of OECD countries 2017–2021, hard-coded in geopolrisk-py (core.GeoPolRisk).
 CF_CU = 0.409412948
@@ -291,11 +291,6 @@ def select_flows(inp: GprInputs, years: list[int], materials: list[str] | None,
     return yidx, fy, np.flatnonzero(sel)
 
 
-def as_list(value: str | list[str] | None) -> list[str] | None:
-    """``None``, or the argument as a list (one name or several)."""
-    return None if value is None else ([value] if isinstance(value, str) else list(value))
-
-
 def geopolrisk_table(
     world: World,
     material: str | list[str] | None = None,
@@ -314,7 +309,7 @@ def geopolrisk_table(
     """
     inp = inputs or prepare(world, peer_compat)
     req_mats = _select_materials(world, material, inp)
-    groups, gi, mc = _membership(world, as_list(importer), inp.names)
+    groups, gi, mc = _membership(world, _as_list(importer), inp.names)
     years = _select_years(year, inp.years)
     nm, ng, ny = len(inp.mats), len(groups), len(years)
     yidx, fy, idx = select_flows(inp, years, req_mats)
@@ -403,7 +398,7 @@ def _select_materials(world: World, material, inp: GprInputs) -> list[str] | Non
     """Slugs of the requested materials (None = all); InputError for a material GeoPolRisk cannot assess."""
     if material is None:
         return None
-    out = [material_slug(world, n) for n in as_list(material)]
+    out = [material_slug(world, n) for n in _as_list(material)]
     gpr = set(inp.mats["material"]) | set(inp.unmapped)
     for m in out:
         if m not in gpr:
