@@ -331,3 +331,17 @@ def test_results_do_not_depend_on_run_blocking():
     for var in ("shortfall", "price", "release", "balance_residual"):
         assert a[var].equals(b[var]), var
     np.testing.assert_array_equal(a["shortfall"].values, whole["shortfall"])
+
+
+def test_large_outputs_are_zeroed_writable_arrays():
+    # from 64 MiB up, kernel.zeros maps the array (huge pages where offered) instead of np.zeros
+    from critmin.simulate.kernel import zeros
+
+    shape = (2, (64 << 20) // 8 + 1)  # just above the threshold as float32
+    big = zeros(shape, np.float32)
+    assert big.shape == shape and big.dtype == np.float32 and big.flags.writeable
+    assert not big.any()
+    big[1, -1] = 3.0
+    assert float(big.sum()) == 3.0
+    small = zeros((3, 4))
+    assert small.dtype == np.float64 and not small.any()
