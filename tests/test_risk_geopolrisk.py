@@ -17,7 +17,7 @@ from critmin.errors import InputError
 from critmin.risk.geopolrisk import CF_CU, PEER_UNJOINED_WGI, geopolrisk, geopolrisk_table, prepare
 
 REF = Path(__file__).parent / "data" / "geopolrisk_reference.csv"
-SHARED = Path(__file__).resolve().parents[1] / "data" / "raw"  # the repo copy of ../shared/data
+RAW = Path(__file__).resolve().parents[1] / "data" / "raw"  # the repo copy of ../shared/data
 TOL = 1e-6
 
 #: Reference importer codes that are not critmin's ISO3/bloc names.
@@ -56,7 +56,7 @@ def _rel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_reproduces_peer_to_1e6(ref, table):
-    ok = ref[(ref["status"] == "ok")]
+    ok = ref[ref["status"] == "ok"]
     j = ok.merge(table, left_on=["material", "iso", "year"], right_on=["material", "importer", "year"],
                  how="left", suffixes=("_ref", ""), validate="one_to_one")
     assert j["score"].notna().all(), "critmin has a value for every triple the peer computes"
@@ -148,6 +148,6 @@ def test_bad_inputs(world, inputs):
 
 
 def test_peer_unjoined_wgi_matches_raw_file():
-    w = pd.read_csv(SHARED / "governance/wgi_political_stability_normalized_geopolrisk.csv", dtype=str,
+    w = pd.read_csv(RAW / "governance/wgi_political_stability_normalized_geopolrisk.csv", dtype=str,
                     keep_default_na=False)
     assert set(w.loc[w["country_code"] == "NA", "Code"]) == set(PEER_UNJOINED_WGI)

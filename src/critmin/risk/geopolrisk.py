@@ -43,7 +43,7 @@ GPR_TRADE_SOURCE = "baci-hs92-v202401b"
 #: ISO3 codes whose row in the peer's WGI table carries no numeric country code ("NA"), so the peer
 #: never joins them to a BACI exporter and imputes 0.5 (Taiwan is BACI 490 "Other Asia, nes").
 #: Derived from data/raw/governance/wgi_political_stability_normalized_geopolrisk.csv (column
-#: ``country_code``); tests/test_risk_geopolrisk.py re-derives it from that file when present.
+#: ``country_code``); tests/test_risk_geopolrisk.py re-derives it from that file.
 PEER_UNJOINED_WGI = frozenset({"JEY", "LIE", "MCO", "MTQ", "PRI", "REU", "TWN"})
 
 OUT_COLUMNS = [
