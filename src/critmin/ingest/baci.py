@@ -165,8 +165,17 @@ def baci_relation(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: Iterabl
     return name
 
 
-def na_forms(path: Path, sample_bytes: int = 1 << 20) -> list[str]:
-    """The spellings of a missing ``q`` in the first ``sample_bytes`` of a BACI file ('', 'NA', padded 'NA')."""
+#: Bytes of a BACI file :func:`na_forms` reads for the spellings of a missing ``q`` (a judgement: some
+#: 30,000 rows; a spelling first met further on only sends the file through the slower checked read).
+NA_SAMPLE_BYTES = 1 << 20
+#: At most this many null spellings go to DuckDB's ``nullstr`` (a judgement: each one slows the typed read).
+#: A file with a spelling not listed still imports: its typed read fails and it is redone through the view.
+MAX_NA_FORMS = 8
+
+
+def na_forms(path: Path, sample_bytes: int = NA_SAMPLE_BYTES) -> list[str]:
+    """The spellings of a missing ``q`` in the first ``sample_bytes`` of a BACI file ('', 'NA', padded 'NA'),
+    at most :data:`MAX_NA_FORMS` of them."""
     import gzip
 
     opener = gzip.open if path.suffix == ".gz" else open
@@ -178,7 +187,7 @@ def na_forms(path: Path, sample_bytes: int = 1 << 20) -> list[str]:
         return sorted(forms)
     for line in lines:
         q = line.rstrip(b"\r").rpartition(b",")[2]
-        if q.strip() == b"NA" and len(forms) < 8:
+        if q.strip() == b"NA" and len(forms) < MAX_NA_FORMS:
             forms.add(q.decode("ascii"))
     return sorted(forms)
 
