@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -132,9 +131,10 @@ def capacity(
     cols = ["registry_chain", "material", "stage", "country", "capacity_tpy", "capacity_high_tpy", "content",
             "project_id", "name", "status", "start_year", "judgement"]
     df = pd.DataFrame(rows, columns=cols)
-    smap = pd.read_csv(Path(__file__).parent / "data" / "chain_stage_map.csv", dtype=str, keep_default_na=False)
+    smap = pd.read_csv(EMBEDDED_REGISTRY / "chain_stage_map.csv", dtype=str, keep_default_na=False)
     df = df.merge(smap, how="left", left_on=["registry_chain", "stage", "material"],
-                  right_on=["registry_chain", "registry_stage", "registry_material"])
+                  right_on=["registry_chain", "registry_stage", "registry_material"],
+                  validate="many_to_one")  # a key listed twice in the map would count a project twice
     df[["chain", "chain_stage"]] = df[["chain", "chain_stage"]].fillna("")
     df = df.drop(columns=["registry_chain", "registry_stage", "registry_material"])
     df["start_year"] = df["start_year"].astype("Int64")
