@@ -84,3 +84,34 @@ def test_build_is_deterministic_in_process(fresh_world: Path, tmp_path: Path) ->
     for res in a["resources"]:
         if res["format"] == "csv":
             assert (tmp_path / "a" / res["path"]).read_bytes() == (fresh_world / res["path"]).read_bytes()
+
+
+def test_publish_puts_the_previous_world_back_when_the_swap_fails(tmp_path: Path, monkeypatch) -> None:
+    """A failed rename of the new folder into place leaves the previous World where it was, whole."""
+    import os
+
+    import pytest
+
+    from critmin.datapackage import publish_world
+
+    out = tmp_path / "world"
+    out.mkdir()
+    (out / "datapackage.json").write_text("old", encoding="utf-8")
+    new = tmp_path / "new"
+    new.mkdir()
+    real_replace = os.replace
+
+    def replace_failing_for_new(src, dst):
+        if Path(src) == new:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_failing_for_new)
+    with pytest.raises(OSError, match="No space left"):
+        publish_world(new, out, {"name": "new"})
+    assert (out / "datapackage.json").read_text(encoding="utf-8") == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "world"]
+    monkeypatch.undo()
+    publish_world(new, out, {"name": "new"})
+    assert json.loads((out / "datapackage.json").read_text(encoding="utf-8")) == {"name": "new"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]

@@ -223,7 +223,8 @@ def publish_world(tmp: Path, out: Path, datapackage: dict[str, Any]) -> None:
     """Write ``datapackage.json`` into the finished folder ``tmp``, then swap it into place at ``out``.
 
     The previous World at ``out`` (if any) is moved aside by one rename and deleted only after the
-    new folder is in place, so readers never see a half-written World.
+    new folder is in place, so readers never see a half-written World; if the new folder cannot be
+    moved in, the previous one is moved back.
     """
     text = json.dumps(datapackage, indent=1, ensure_ascii=False) + "\n"
     (tmp / "datapackage.json").write_text(text, encoding="utf-8")
@@ -231,6 +232,11 @@ def publish_world(tmp: Path, out: Path, datapackage: dict[str, Any]) -> None:
     if out.exists():
         backup = out.parent / f".{out.name}.old-{os.getpid()}"
         os.replace(out, backup)
-    os.replace(tmp, out)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        if backup is not None:
+            os.replace(backup, out)
+        raise
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
