@@ -18,7 +18,8 @@ from critmin.ingest.sources import SOURCES, license_entry, source_entry
 DATAPACKAGE_NAME = "critmin-world"
 WORLD_VERSION = "2026.11"
 
-#: Table metadata: description, sort key, per-column (type, unit, description), source ids.
+#: Table metadata: description, sort key, per-column (type, unit or None), file format where not Parquet.
+#: The source ids each table draws on are in TABLE_SOURCES.
 TABLES: dict[str, dict[str, Any]] = {
     "countries": {
         "description": "ISO 3166 countries (ISO3 codes everywhere in the World), plus aggregate codes ROW "
