@@ -45,7 +45,7 @@ def _read_small_csv(path: Path, required: list[str]) -> tuple[list[str], list[li
         except csv.Error as exc:
             raise InputError(str(path), None, f"malformed CSV: {exc}") from None
     if not rows:
-        raise InputError(str(path), None, "file is empty")
+        raise InputError(str(path), "line 1", "file is empty (no header)")  # as read_csv_checked says
     header = [h.strip() for h in rows[0]]
     for col in required:
         if col not in header:
@@ -65,7 +65,8 @@ def read_country_codes(path: Path, known: set[str]) -> list[tuple[int, str]]:
     if col not in header:
         raise InputError(str(path), "column country_iso3", "missing column (or iso_3digit_alpha)")
     o_header, o_rows = _read_small_csv(MAPPINGS / "baci_countries.csv", ["baci_code", "iso3"])
-    over_map = {int(r[o_header.index("baci_code")]): r[o_header.index("iso3")] for r in o_rows if r}
+    oc, oi = o_header.index("baci_code"), o_header.index("iso3")
+    over_map = {int(r[oc]): r[oi] for r in o_rows if r}
     ci, ii = header.index("country_code"), header.index(col)
     out = []
     for n, r in enumerate(rows):
