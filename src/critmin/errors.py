@@ -8,6 +8,7 @@ line and exits with status 2; the web API answers 4xx with the same text.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 class InputError(Exception):
@@ -52,8 +53,6 @@ def did_you_mean(name: str, choices: list[str] | set[str], n: int = 3) -> str:
 
 def read_user_text(path: str | os.PathLike[str], encoding: str = "utf-8") -> str:
     """The whole text of a file the user gave; InputError if it is missing, unreadable or not ``encoding``."""
-    from pathlib import Path
-
     p = Path(path)
     try:
         return p.read_text(encoding=encoding)
