@@ -8,15 +8,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 CRITMIN = str(Path(sys.executable).parent / "critmin")
 
 
-def test_brief_has_risk_block(tmp_path):
-    html = tmp_path / "b.html"
+@pytest.fixture(scope="module")
+def brief_run(tmp_path_factory) -> tuple[dict, Path]:
+    """One ``critmin brief --importer USA,JPN --json --html`` run (a few seconds) for every test here."""
+    html = tmp_path_factory.mktemp("risk_brief") / "b.html"
     r = subprocess.run([CRITMIN, "brief", "--importer", "USA,JPN", "--json", "--html", str(html)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    b = json.loads(r.stdout)
+    return json.loads(r.stdout), html
+
+
+def test_brief_has_risk_block(brief_run):
+    b, html = brief_run
     chains = {c["chain"]: c for c in b["chains"]}
     rows = chains["rare-earth-magnets"]["risk"]
     assert {x["importer"] for x in rows} == {"USA", "JPN"}
@@ -29,17 +37,15 @@ def test_brief_has_risk_block(tmp_path):
     assert "China share, effective" in html.read_text()
 
 
-def test_brief_states_the_eu_sr_judgements(tmp_path):
+def test_brief_states_the_eu_sr_judgements(brief_run):
     """Every EU SR value in the brief carries the judgements it rests on, in the JSON, the terminal and the page."""
-    html = tmp_path / "b.html"
-    r = subprocess.run([CRITMIN, "brief", "--importer", "USA,JPN", "--json", "--html", str(html)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    rows = [x for c in json.loads(r.stdout)["chains"] for x in c["risk"]]
+    b, html = brief_run
+    rows = [x for c in b["chains"] for x in c["risk"]]
     with_sr = [x for x in rows if x["eu_sr"] is not None]
     assert with_sr and all(x["eu_sr_note"].startswith("judgements: t = 1;") for x in with_sr)
     assert "SI_SR not in the World: taken as 1" in with_sr[0]["eu_sr_note"]
-    assert all(x["eu_sr_note"] is None for x in rows if x["eu_sr"] is None)
+    without_sr = [x for x in rows if x["eu_sr"] is None]  # materials outside the GeoPolRisk map, e.g. gallium
+    assert without_sr and all(x["eu_sr_note"] is None for x in without_sr)
     page = html.read_text()
     assert f"EU SR {with_sr[0]['eu_sr_note']} (docs/risk.md)." in page
     term = subprocess.run([CRITMIN, "brief", "--importer", "USA,JPN"], capture_output=True, text=True, timeout=300,
