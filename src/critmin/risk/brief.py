@@ -38,15 +38,16 @@ def risk_block(world: World, importers: list[str], year: int | None = None) -> d
         key = (r.material, r.importer)
         g = gpr.loc[key] if gpr is not None and key in gpr.index else None
         d = dep.loc[key] if dep is not None and key in dep.index else None
+        e = eu.loc[r.material] if eu is not None and r.material in eu.index else None
+        sr = _f(e["sr"]) if e is not None else None
         out.setdefault(r.chain, []).append({
             "stage": r.stage, "material": r.material, "importer": r.importer,
             "nir": _f(d["nir"]) if d is not None else None,
             "china_import_share": _f(d["partner_share"]) if d is not None else None,
             "geopolrisk": _f(g["score"]) if g is not None else None,
             "cf": _f(g["cf"]) if g is not None else None,
-            "eu_sr": _f(eu.loc[r.material, "sr"]) if eu is not None and r.material in eu.index else None,
-            "eu_sr_note": (str(eu.loc[r.material, "note"]) if eu is not None and r.material in eu.index
-                           and _f(eu.loc[r.material, "sr"]) is not None else None),
+            "eu_sr": sr,
+            "eu_sr_note": str(e["note"]) if sr is not None else None,
             "china_share_direct": _f(r.china_share_direct),
             "china_share_effective": _f(r.china_share_effective),
             "gpr_year": gy, "trade_year": int(r.year),
