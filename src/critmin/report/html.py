@@ -13,7 +13,8 @@ from plotly.offline import get_plotlyjs
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-#: China is always drawn in the same red; other countries get a stable colour from a 24-colour palette.
+#: China is always drawn in the same red; other countries get plotly's Dark24 + Light24 colours less the red-like
+#: ones (40), in order of first appearance on the page, repeating past 40 (presentation choices, no data meaning).
 CHINA_COLOR = "#d62728"
 
 
