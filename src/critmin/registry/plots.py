@@ -172,6 +172,13 @@ def _timeline_projects(reg: Registry, chain: str | None, country: str | None, st
     return [p for p in reg.projects if p.id in ids and p.milestones]
 
 
+def _numbered_events(reg: Registry) -> list[tuple[int, dict[str, Any], str]]:
+    """The framework dates in date order as (number from 1, event, key line "k. YYYY-MM-DD label"), the
+    numbering shared by the HTML and PNG timelines."""
+    events = sorted(reg.events, key=lambda e: e["date"])
+    return [(k, e, f"{k}. {e['date']:%Y-%m-%d} {e.get('label', e['id'])}") for k, e in enumerate(events, start=1)]
+
+
 def timeline_figure(
     reg: Registry, chain: str | None = None, country: str | None = None, status: str | None = None
 ) -> Any:
@@ -195,8 +202,8 @@ def timeline_figure(
             hoverinfo="text"))
     # Framework dates: a numbered vertical line each, numbers staggered over four rows at the top so close
     # dates stay readable, and the full label in the legend (hover shows it too).
-    events = sorted(reg.events, key=lambda e: e["date"])
-    for k, e in enumerate(events, start=1):
+    events = _numbered_events(reg)
+    for k, e, key in events:
         d: dt.date = e["date"]
         dash = "dot" if e.get("computed") else "solid"
         fig.add_shape(type="line", x0=d, x1=d, y0=0, y1=1, yref="paper",
@@ -205,7 +212,7 @@ def timeline_figure(
                            font={"size": 10, "color": "#c00"}, yanchor="bottom")
         fig.add_trace(go.Scatter(
             x=[d], y=[projs[0].name], mode="markers", marker={"size": 0.1, "color": "#c00"}, legendgroup="dates",
-            name=f"{k}. {d:%Y-%m-%d} {e.get('label', e['id'])}"[:110] + (" (computed)" if e.get("computed") else ""),
+            name=key[:110] + (" (computed)" if e.get("computed") else ""),
             hovertext=f"{d:%Y-%m-%d}: {e.get('label', e['id'])}", hoverinfo="text"))
     fig.update_layout(title="Project milestones against the frameworks' dates (open = planned; dotted = computed)",
                       height=max(400, 28 * len(projs) + 22 * len(events) + 260),
@@ -234,12 +241,11 @@ def timeline_png(reg: Registry, out: Path, chain: str | None = None, country: st
         ax.plot([min(ds), max(ds)], [i, i], color=col, lw=5, solid_capstyle="butt")
         for m, d in zip(p.milestones, ds, strict=True):
             ax.plot([d], [i], "o", mfc="white" if m.planned else col, mec=col, ms=6)
-    events = sorted(reg.events, key=lambda e: e["date"])
-    for k, e in enumerate(events, start=1):
+    events = _numbered_events(reg)
+    for k, e, _ in events:
         ax.axvline(e["date"], color="#c00", lw=0.8, ls=":" if e.get("computed") else "-")
         ax.text(e["date"], -0.8 - 0.6 * ((k - 1) % 4), str(k), fontsize=7, color="#c00", ha="center", va="bottom")
-    legend = "\n".join(f"{k}. {e['date']:%Y-%m-%d} {e.get('label', e['id'])}"[:120]
-                       for k, e in enumerate(events, start=1))
+    legend = "\n".join(key[:120] for _, _, key in events)
     fig.text(0.01, 0.005, legend, fontsize=6.5, color="#800", va="bottom", ha="left", family="DejaVu Sans")
     ax.set_yticks(range(len(projs)), [p.name[:60] for p in projs], fontsize=7)
     ax.invert_yaxis()
