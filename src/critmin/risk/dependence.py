@@ -22,7 +22,7 @@ from critmin.risk.geopolrisk import (
     _membership,
     _select_materials,
     _select_years,
-    expand_groups,
+    group_expander,
     prepare,
     select_flows,
 )
@@ -49,12 +49,8 @@ def dependence_table(
     years = _select_years(year, inp.years)
     nm, ng, ny, N = len(inp.mats), len(groups), len(years), len(inp.names)
     yidx, fy, idx = select_flows(inp, years, req)
-    order = np.argsort(mc, kind="stable")
-    smc, sgi = mc[order], gi[order]
+    expand = group_expander(mc, gi)  # member -> groups (a country can belong to several groups)
     member_key = gi * N + mc
-
-    def expand(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return expand_groups(codes, smc, sgi)
 
     f = inp.flows
     shape, size = (nm, ng, ny), nm * ng * ny

@@ -23,6 +23,7 @@ no Python loop runs per material, importer or year.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,19 +53,23 @@ OUT_COLUMNS = [
 ]
 
 
-def expand_groups(
-    codes: np.ndarray, sorted_members: np.ndarray, groups_of_sorted: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pair each code with every group it belongs to (vectorised one-to-many join).
+def group_expander(members: np.ndarray, groups: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """A vectorised one-to-many join: ``members[k]`` belongs to group ``groups[k]`` (a member may be in several).
 
-    ``sorted_members`` are member codes sorted ascending and ``groups_of_sorted`` their group
-    index. Returns (row index into ``codes``, group index) for every (code, group) membership.
+    The returned function pairs each of its ``codes`` with every group it belongs to and returns (row index
+    into ``codes``, group index) for every (code, group) membership, in the order of ``codes``.
     """
-    lo = np.searchsorted(sorted_members, codes, "left")
-    cnt = np.searchsorted(sorted_members, codes, "right") - lo
-    row = np.repeat(np.arange(len(codes)), cnt)
-    off = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    return row, groups_of_sorted[lo[row] + off]
+    order = np.argsort(members, kind="stable")
+    sorted_members, groups_of_sorted = members[order], groups[order]
+
+    def expand(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.searchsorted(sorted_members, codes, "left")
+        cnt = np.searchsorted(sorted_members, codes, "right") - lo
+        row = np.repeat(np.arange(len(codes)), cnt)
+        off = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        return row, groups_of_sorted[lo[row] + off]
+
+    return expand
 
 
 @dataclass(frozen=True)
@@ -215,8 +220,7 @@ def prepare(world: World, peer_compat: bool = True) -> GprInputs:
     pairs = hsrows.assign(h=pd.Index(hs_cat).get_indexer(hsrows["hs6"]), m=mcode.get_indexer(hsrows["material"]))
     pairs = pairs[pairs["h"] >= 0]
     hcode = tr["hs6"].cat.codes.to_numpy()
-    order = np.argsort(pairs["h"].to_numpy(), kind="stable")
-    row, m = expand_groups(hcode, pairs["h"].to_numpy()[order], pairs["m"].to_numpy()[order])
+    row, m = group_expander(pairs["h"].to_numpy(), pairs["m"].to_numpy())(hcode)
     e = _code(names, tr["exporter"])[row]
     i = _code(names, tr["importer"])[row]
     y = tr["year"].to_numpy(dtype="int64")[row]
@@ -314,13 +318,7 @@ def geopolrisk_table(
     nm, ng, ny = len(inp.mats), len(groups), len(years)
     yidx, fy, idx = select_flows(inp, years, req_mats)
     N = len(inp.names)
-    # member -> groups (a country can belong to several groups)
-    order = np.argsort(mc, kind="stable")
-    smc, sgi = mc[order], gi[order]
-
-    def expand(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return expand_groups(codes, smc, sgi)
-
+    expand = group_expander(mc, gi)  # member -> groups (a country can belong to several groups)
     shape = (nm, ng, ny)
     f = inp.flows
     row, grp = expand(f["i"][idx])
