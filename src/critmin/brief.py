@@ -36,9 +36,9 @@ def _top(shares: pd.DataFrame, who: str, n: int = 3) -> list[dict[str, Any]]:
     return [{"country": c, "share": float(s)} for c, s in zip(ranked[who], ranked["share"], strict=True)]
 
 
-def _production_rows(world: World, prod: pd.DataFrame, sources: list[str], year: int | None) -> list[dict]:
+def _production_rows(world: World, material: str, stage: str, prod: pd.DataFrame, sources: list[str],
+                     year: int | None) -> list[dict]:
     """Production evidence of one material and stage (``prod``: its rows of the production table), by source."""
-    material, stage = str(prod["material"].iloc[0]), str(prod["stage"].iloc[0])
     rows = []
     prod = prod[prod["case"].isin(REPORTED) & prod["quantity"].notna()]
     for src in sources:
@@ -107,8 +107,7 @@ def briefing(world: World, importers: list[str], year: int | None = None) -> dic
                 have = sorted(set(prod["source"]))
                 pref = st.production.source or default
                 order = ([pref] if pref in have else []) + [s for s in have if s != pref]
-                if have:
-                    evidence += _production_rows(world, prod, order, year)
+                evidence += _production_rows(world, m, st.production.stage, prod, order, year)
             if st.hs6:
                 row = _export_row(world, st.hs6, year, importers)
                 if row:
