@@ -77,6 +77,79 @@ class ProductionSeries(BaseModel):
     source: str | None = None  # default source id; None = the material's documented default
 
 
+Basis = Literal["published", "derived", "judgement"]
+
+
+class PublishedFigure(BaseModel):
+    """One published (or derived, or judged) production figure: tonnes per year, or a share of the world.
+
+    ``basis`` says what the number is: ``published`` (read in a cited publication), ``derived``
+    (computed from cited figures; the derivation is in ``source``) or ``judgement`` (a reasoned
+    estimate; ``rationale`` says why). Judgements and derivations still name what they rest on.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    country: str | None = None  # ISO3; None for the world total
+    value: float | None = Field(default=None, ge=0)
+    share: float | None = Field(default=None, ge=0, le=1)
+    low: float | None = Field(default=None, ge=0)
+    high: float | None = Field(default=None, ge=0)
+    basis: Basis
+    source: str
+    rationale: str | None = None
+
+    @model_validator(mode="after")
+    def _one_number(self) -> PublishedFigure:
+        if (self.value is None) == (self.share is None):
+            raise ValueError("give exactly one of value (t/yr) or share (fraction of the world)")
+        if self.basis == "judgement" and not self.rationale:
+            raise ValueError("basis: judgement needs a one-line rationale")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError("low is above high")
+        return self
+
+
+class PublishedProduction(BaseModel):
+    """Stage output by country for a stage the World has no production series for (calibration data).
+
+    ``world`` is the world total (t/yr of the stage's content); each country gives a value or a share
+    of it; what the listed countries leave is attributed to ``residual`` (default ``ROW``, rest of
+    world), never dropped.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    year: int = Field(ge=1900, le=2100)
+    unit: str
+    world: PublishedFigure
+    countries: list[PublishedFigure] = Field(default_factory=list)
+    residual: str = "ROW"
+
+    @model_validator(mode="after")
+    def _countries(self) -> PublishedProduction:
+        if self.world.share is not None or self.world.country is not None:
+            raise ValueError("world: give the world total as value (t/yr), without a country")
+        seen: set[str] = set()
+        for k, c in enumerate(self.countries):
+            if not c.country:
+                raise ValueError(f"countries[{k}].country: missing ISO3 code")
+            if c.country in seen:
+                raise ValueError(f"countries[{k}].country: duplicate country {c.country!r}")
+            seen.add(c.country)
+        return self
+
+
+class ElementContent(BaseModel):
+    """Tonnes of one element per tonne of the stage's product (world default, optional per country)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    element: str
+    content: Sourced
+    countries: dict[str, Sourced] = Field(default_factory=dict)
+
+
 class Stage(BaseModel):
     """A step of the chain: what is made, from what, traded under which HS codes."""
 
@@ -89,6 +162,10 @@ class Stage(BaseModel):
     content: str = Field(description="What the tonnes count, e.g. 't REO', 't Li content', 't NdFeB'.")
     hs6: list[HS6] = Field(default_factory=list)
     production: ProductionSeries | None = None
+    published: PublishedProduction | None = None
+    elements: list[ElementContent] = Field(default_factory=list)
+    inventory_months: Sourced | None = None
+    recycling_share: Sourced | None = None
     inputs: list[StageInput] = Field(default_factory=list)
     note: str | None = None
 
@@ -118,6 +195,10 @@ class Chain(BaseModel):
     materials: list[str]
     stages: list[Stage]
     end_uses: list[EndUse] = Field(default_factory=list)
+    #: HS codes shared with materials outside the chain: code -> those materials (World material ids);
+    #: the network apportions such a code's tonnes by exporters' production (docs/network.md).
+    baskets: dict[HS6, list[str]] = Field(default_factory=dict)
+    baskets_note: str | None = None
 
     @model_validator(mode="after")
     def _graph(self) -> Chain:

@@ -299,6 +299,20 @@ class World:
 
         return capacity(self, year, include, **kwargs)
 
+    def network(self, chain: str, year: int | None = None, case: str = "reported") -> Any:
+        """The chain network of ``chain`` (id) at ``year`` (default: latest data): see :mod:`critmin.network`.
+
+        ``case`` is ``"reported"`` (default) or ``"projected"`` (IEA base-case projections counted).
+        Built once per (chain, year, case) and cached on this World; treat it as read-only.
+        """
+        from critmin.network import build_network
+
+        key = (chain, None if year is None else int(year), case)
+        cache = self.__dict__.setdefault("_networks", {})
+        if key not in cache:
+            cache[key] = build_network(self, chain, key[1], case)
+        return cache[key]
+
     def simulate(self, scenario: Any, **kwargs: Any) -> Any:
         """Run a disruption scenario (name, path or Scenario) on this World; see :func:`critmin.simulate.run`."""
         from critmin.simulate import run
