@@ -28,16 +28,17 @@ The one rule that picks series and years (documented in ``docs/network.md``):
    year (else ``year``) in which any of its codes has rows; one source per code (the one with most
    rows); a missing tonnage is imputed at the code's median unit value that year. Codes with no
    rows that year are listed as missing, never counted as zero. A **basket** code shared by several
-   stages of the chain (e.g. 811292: gallium, germanium and other metals) is apportioned between
-   those stages by each exporter's production of their materials (world production where the
-   exporter produces none of them) — a documented judgement that ignores the basket's other metals.
+   stages of the chain, or listed under the chain's ``baskets`` with outside materials (e.g. 811292:
+   gallium, germanium, indium, rhenium) is apportioned by each exporter's production of those
+   materials (world production where the exporter produces none of them) — a documented judgement.
 3. **Balance**: reported output is never cut. If a stage's output needs more of an input than a
    country has (own output plus imports, less what other stages claimed), the gap is first met
    from other countries' surplus of that input (what they have beyond their own downstream use and
    end uses), pro rata to surplus and to gap (``pooled``: estimated flows, e.g. spodumene and ore
    whose trade the World lacks); what the world as a whole lacks is added to the input stage in
-   that country as a **balancing item** (``balancing``; unrecorded or secondary supply). An exporter ships ``min(1, output / recorded exports)`` × its recorded tonnes to each
-   partner and keeps the rest (``flows``); exports of non-producers (re-exports) are dropped there,
+   that country as a **balancing item** (``balancing``; unrecorded or secondary supply).
+   An exporter ships ``min(1, output / recorded exports)`` × its recorded tonnes to each partner
+   and keeps the rest (``flows``); exports of non-producers (re-exports) are dropped there,
    but stay in ``trade``.
 4. **Final demand**: what a country consumes of a stage and does not use downstream, split across
    the stage's end-use sectors by their ``share`` (remainder to ``other-<stage>``).
@@ -86,8 +87,12 @@ class ChainNetwork:
 
     def _stage(self, stage: str) -> str:
         if stage not in self.stages:
-            raise InputError("stage", stage, f"not a stage of chain {self.chain_id}{did_you_mean(stage, self.stages)}"
-                             f"; stages: {', '.join(self.stages)}")
+            raise InputError(
+                "stage",
+                stage,
+                f"not a stage of chain {self.chain_id}{did_you_mean(stage, self.stages)}"
+                f"; stages: {', '.join(self.stages)}",
+            )
         return stage
 
     def unit(self, stage: str) -> str:
@@ -124,8 +129,9 @@ class ChainNetwork:
     def element_production(self, stage: str, element: str) -> pd.Series:
         """Output of ``element`` contained in ``stage`` by country (t/yr of the element)."""
         if element not in self.elements():
-            raise InputError("element", element, f"chain {self.chain_id} carries elements: "
-                             f"{', '.join(self.elements()) or 'none'}")
+            raise InputError(
+                "element", element, f"chain {self.chain_id} carries elements: {', '.join(self.elements()) or 'none'}"
+            )
         v = (self.ds["production"] * self.ds["element_content"]).sel(stage=self._stage(stage), element=element)
         s = v.to_series()
         s = s[s.notna() & (s > 0)]
@@ -152,8 +158,10 @@ class ChainNetwork:
             no_prod = self.is_missing(s)
             no_trade = float(self.ds["trade"].sel(stage=s).sum()) == 0
             if no_prod and no_trade:
-                bad.append(f"{s}: no production ({info.get('production_basis')}) and no trade "
-                           f"({info.get('trade_note', 'no HS codes')})")
+                bad.append(
+                    f"{s}: no production ({info.get('production_basis')}) and no trade "
+                    f"({info.get('trade_note', 'no HS codes')})"
+                )
         return bad
 
     def stage_table(self) -> pd.DataFrame:
@@ -164,13 +172,31 @@ class ChainNetwork:
             p = self.production(s)
             tot = float(p.sum())
             if p.empty:
-                rows.append({"stage": s, "country": None, "production": None, "share": None,
-                             "unit": info["unit"], "basis": info["production_basis"],
-                             "source": info.get("production_source"), "year": info.get("production_year")})
+                rows.append(
+                    {
+                        "stage": s,
+                        "country": None,
+                        "production": None,
+                        "share": None,
+                        "unit": info["unit"],
+                        "basis": info["production_basis"],
+                        "source": info.get("production_source"),
+                        "year": info.get("production_year"),
+                    }
+                )
             for c, q in p.items():
-                rows.append({"stage": s, "country": c, "production": float(q), "share": float(q) / tot,
-                             "unit": info["unit"], "basis": info["production_basis"],
-                             "source": info.get("production_source"), "year": info.get("production_year")})
+                rows.append(
+                    {
+                        "stage": s,
+                        "country": c,
+                        "production": float(q),
+                        "share": float(q) / tot,
+                        "unit": info["unit"],
+                        "basis": info["production_basis"],
+                        "source": info.get("production_source"),
+                        "year": info.get("production_year"),
+                    }
+                )
         return pd.DataFrame(rows)
 
     def summary(self) -> pd.DataFrame:
@@ -180,21 +206,29 @@ class ChainNetwork:
             info = self.stage_info[s]
             p = self.production(s)
             tot = float(p.sum()) if len(p) else float("nan")
-            rows.append({
-                "stage": s, "unit": info["unit"], "world": tot,
-                "china_share": float(p.get("CHN", 0.0)) / tot if tot > 0 else float("nan"),
-                "top": (f"{p.index[0]}" if len(p) else None),
-                "top_share": float(p.iloc[0]) / tot if tot > 0 else float("nan"),
-                "basis": info["production_basis"], "source": info.get("production_source"),
-                "year": info.get("production_year"), "trade_year": info.get("trade_year"),
-                "traded_t": float(self.ds["trade"].sel(stage=s).sum()),
-                "balancing": float(self.ds["balancing"].sel(stage=s).sum()),
-            })
+            rows.append(
+                {
+                    "stage": s,
+                    "unit": info["unit"],
+                    "world": tot,
+                    "china_share": float(p.get("CHN", 0.0)) / tot if tot > 0 else float("nan"),
+                    "top": (f"{p.index[0]}" if len(p) else None),
+                    "top_share": float(p.iloc[0]) / tot if tot > 0 else float("nan"),
+                    "basis": info["production_basis"],
+                    "source": info.get("production_source"),
+                    "year": info.get("production_year"),
+                    "trade_year": info.get("trade_year"),
+                    "traded_t": float(self.ds["trade"].sel(stage=s).sum()),
+                    "balancing": float(self.ds["balancing"].sel(stage=s).sum()),
+                }
+            )
         return pd.DataFrame(rows)
 
     def __repr__(self) -> str:
-        return f"<ChainNetwork {self.chain_id} year={self.ds.attrs.get('year')} stages={len(self.stages)} " \
-               f"countries={len(self.countries)}>"
+        return (
+            f"<ChainNetwork {self.chain_id} year={self.ds.attrs.get('year')} stages={len(self.stages)} "
+            f"countries={len(self.countries)}>"
+        )
 
 
 # ---------------------------------------------------------------------------------------------- series rule
@@ -230,9 +264,13 @@ def production_series(world: Any, stage: Any, year: int | None, case: str = "rep
             y = int(d["year"].astype(int).max())
             d = d[d["year"].astype(int) == y]
             series = d.groupby("country")["quantity"].sum().astype(float)
-            return series[series > 0], {"production_basis": "series", "production_source": src,
-                                        "production_year": y, "production_material": ps.material,
-                                        "production_unit": str(d["unit"].iloc[0])}
+            return series[series > 0], {
+                "production_basis": "series",
+                "production_source": src,
+                "production_year": y,
+                "production_material": ps.material,
+                "production_unit": str(d["unit"].iloc[0]),
+            }
     pub = stage.published
     if pub is not None and (year is None or pub.year <= year or ps is None):
         world_t = float(pub.world.value)
@@ -241,14 +279,19 @@ def production_series(world: Any, stage: Any, year: int | None, case: str = "rep
             vals[str(c.country)] = float(c.value) if c.value is not None else float(c.share) * world_t
         rest = world_t - sum(vals.values())
         if rest < -1e-6 * world_t:
-            raise InputError(f"chain stage {stage.id}", "published.countries",
-                             f"countries add up to {sum(vals.values()):,.0f}, more than the world {world_t:,.0f}")
+            raise InputError(
+                f"chain stage {stage.id}",
+                "published.countries",
+                f"countries add up to {sum(vals.values()):,.0f}, more than the world {world_t:,.0f}",
+            )
         if rest > 0:
             vals[pub.residual] = vals.get(pub.residual, 0.0) + rest
         bases = sorted({pub.world.basis, *(c.basis for c in pub.countries)})
         return pd.Series(vals, dtype=float), {
-            "production_basis": "published", "production_source": "chain file (published figures: "
-            + ", ".join(bases) + ")", "production_year": pub.year, "production_unit": pub.unit,
+            "production_basis": "published",
+            "production_source": "chain file (published figures: " + ", ".join(bases) + ")",
+            "production_year": pub.year,
+            "production_unit": pub.unit,
             "published": [c.model_dump(exclude_none=True) for c in [pub.world, *pub.countries]],
         }
     return pd.Series(dtype=float), {"production_basis": "derived from inputs" if stage.inputs else "missing"}
@@ -258,8 +301,12 @@ def _material_output(world: Any, material: str, year: int | None) -> pd.Series:
     """A material's output by country (t/yr) for basket apportioning: refining if reported, else mining;
     the material's default source first; the latest year at or before ``year``."""
     df = world.table("production")
-    df = df[(df["material"] == material) & df["case"].isin(CASES["reported"]) & df["quantity"].notna()
-            & ~df["country"].isin(NOT_COUNTRIES)]
+    df = df[
+        (df["material"] == material)
+        & df["case"].isin(CASES["reported"])
+        & df["quantity"].notna()
+        & ~df["country"].isin(NOT_COUNTRIES)
+    ]
     if year is not None:
         df = df[df["year"].astype(int) <= year]
     if df.empty:
@@ -267,8 +314,14 @@ def _material_output(world: Any, material: str, year: int | None) -> pd.Series:
     stage = "refining" if (df["stage"] == "refining").any() else str(df["stage"].iloc[0])
     df = df[df["stage"] == stage]
     mats = world.materials()
-    default = str(mats.set_index("material").loc[material, "default_source"]) if material in set(mats["material"]) else None
-    src = default if default in set(df["source"]) else sorted(set(df["source"]), key=lambda s: (s not in SOURCE_ORDER, s))[0]
+    default = (
+        str(mats.set_index("material").loc[material, "default_source"]) if material in set(mats["material"]) else None
+    )
+    src = (
+        default
+        if default in set(df["source"])
+        else sorted(set(df["source"]), key=lambda s: (s not in SOURCE_ORDER, s))[0]
+    )
     df = df[df["source"] == src]
     df = df[df["year"].astype(int) == int(df["year"].astype(int).max())]
     return df.groupby("country")["quantity"].sum().astype(float)
@@ -293,8 +346,10 @@ def _stage_trade(tr: pd.DataFrame, codes: list[str], year: int | None) -> tuple[
         df = df[years <= year]
         years = df["year"].astype(int)
     if df.empty:
-        return (pd.DataFrame(columns=["exporter", "importer", "hs6", "t"]),
-                {"trade_note": f"no rows for HS {', '.join(codes)}", "trade_missing_hs6": codes})
+        return (
+            pd.DataFrame(columns=["exporter", "importer", "hs6", "t"]),
+            {"trade_note": f"no rows for HS {', '.join(codes)}", "trade_missing_hs6": codes},
+        )
     y = int(years.max())
     df = df[years == y]
     best = df.groupby(["hs6", "source"]).size().reset_index(name="n")
@@ -305,13 +360,24 @@ def _stage_trade(tr: pd.DataFrame, codes: list[str], year: int | None) -> tuple[
     unit_value = (v / q).where(q > 0).groupby(df["hs6"]).transform("median")
     imputed = int((q.isna() & v.notna() & unit_value.notna()).sum())
     q = q.fillna(v / unit_value)
-    out = pd.DataFrame({"exporter": df["exporter"].astype(str).to_numpy(), "importer": df["importer"].astype(str).to_numpy(),
-                        "hs6": df["hs6"].astype(str).to_numpy(), "t": q.to_numpy(dtype="float64")})
+    out = pd.DataFrame(
+        {
+            "exporter": df["exporter"].astype(str).to_numpy(),
+            "importer": df["importer"].astype(str).to_numpy(),
+            "hs6": df["hs6"].astype(str).to_numpy(),
+            "t": q.to_numpy(dtype="float64"),
+        }
+    )
     no_t = sorted(set(out.loc[out["t"].isna(), "hs6"]))
     out = out[(out["exporter"] != out["importer"]) & (out["t"] > 0)]
     used = sorted(set(out["hs6"]))
-    info = {"trade_year": y, "trade_hs6": used, "trade_missing_hs6": [c for c in codes if c not in used],
-            "trade_sources": sorted(set(best["source"])), "trade_t_imputed_rows": imputed}
+    info = {
+        "trade_year": y,
+        "trade_hs6": used,
+        "trade_missing_hs6": [c for c in codes if c not in used],
+        "trade_sources": sorted(set(best["source"])),
+        "trade_t_imputed_rows": imputed,
+    }
     if no_t:
         info["trade_no_tonnage_hs6"] = no_t
     return out, info
@@ -348,7 +414,7 @@ def build_network(world: Any, chain: Any, year: int | None = None, case: str = "
     tr_all = world.table("trade")
     tr = tr_all[tr_all["hs6"].isin(codes)] if codes and not tr_all.empty else tr_all.iloc[0:0]
     trades: list[pd.DataFrame] = []
-    for i, s in enumerate(chain.stages):
+    for s in chain.stages:
         ty = info[s.id].get("production_year", year)
         if year is not None and ty is not None:
             ty = min(int(ty), year) if info[s.id]["production_basis"] != "series" else int(ty)
@@ -481,49 +547,113 @@ def build_network(world: Any, chain: Any, year: int | None = None, case: str = "
     stage_ids = [s.id for s in chain.stages]
     ds = xr.Dataset(
         {
-            "production": (("stage", "country"), production,
-                           {"unit": "t/yr of the stage's content unit", "basis": "series | published | derived "
-                            "from inputs (per stage in stage_info); balancing items included; NaN = no data"}),
-            "supply": (("stage", "country"), q0,
-                       {"unit": "t/yr", "description": "output used in the balance: production plus balancing items"}),
-            "pooled": (("stage", "exporter", "importer"), pooled,
-                       {"unit": "t/yr", "description": "estimated flows (not recorded trade): downstream needs "
-                        "met from other countries' surplus, pro rata (rule 3); included in flows"}),
-            "balancing": (("stage", "country"), balancing,
-                          {"unit": "t/yr", "description": "unrecorded or secondary supply added so that "
-                           "reported downstream output is met (rule 3)"}),
-            "trade": (("stage", "exporter", "importer"), trade,
-                      {"unit": "t/yr (gross traded tonnes of the stage's HS codes)", "source": "CEPII BACI "
-                       "(sources per stage in stage_info)", "description": "recorded bilateral trade"}),
-            "flows": (("stage", "exporter", "importer"), flows,
-                      {"unit": "t/yr", "description": "balanced allocation of output: exports capped at "
-                       "output, diagonal = kept at home (rule 3)"}),
-            "consumption": (("stage", "country"), consumption,
-                            {"unit": "t/yr", "description": "apparent consumption: kept output plus allocated imports"}),
-            "input_use": (("stage", "country"), claimed,
-                          {"unit": "t/yr", "description": "use of the stage's product by downstream stages"}),
-            "demand": (("country", "sector"), demand,
-                       {"unit": "t/yr of the sector's stage unit", "description": "final demand by end-use "
-                        "sector (consumption not used downstream, split by the chain's shares)"}),
-            "factors": (("stage", "input_stage"), factors,
-                        {"unit": "t of input stage per t of stage", "source": "chain file (docs/chains.md)"}),
-            "inventory_months": (("stage",), np.array([s.inventory_months.value if s.inventory_months else np.nan
-                                                       for s in chain.stages]),
-                                 {"unit": "months of use", "basis": "chain file (judgements flagged there); NaN = "
-                                  "no figure"}),
-            "recycling_share": (("stage",), np.array([s.recycling_share.value if s.recycling_share else np.nan
-                                                      for s in chain.stages]),
-                                {"unit": "fraction of the stage's supply from recycling", "basis": "chain file; "
-                                 "NaN = no figure"}),
+            "production": (
+                ("stage", "country"),
+                production,
+                {
+                    "unit": "t/yr of the stage's content unit",
+                    "basis": "series | published | derived "
+                    "from inputs (per stage in stage_info); balancing items included; NaN = no data",
+                },
+            ),
+            "supply": (
+                ("stage", "country"),
+                q0,
+                {"unit": "t/yr", "description": "output used in the balance: production plus balancing items"},
+            ),
+            "pooled": (
+                ("stage", "exporter", "importer"),
+                pooled,
+                {
+                    "unit": "t/yr",
+                    "description": "estimated flows (not recorded trade): downstream needs "
+                    "met from other countries' surplus, pro rata (rule 3); included in flows",
+                },
+            ),
+            "balancing": (
+                ("stage", "country"),
+                balancing,
+                {
+                    "unit": "t/yr",
+                    "description": "unrecorded or secondary supply added so that "
+                    "reported downstream output is met (rule 3)",
+                },
+            ),
+            "trade": (
+                ("stage", "exporter", "importer"),
+                trade,
+                {
+                    "unit": "t/yr (gross traded tonnes of the stage's HS codes)",
+                    "source": "CEPII BACI (sources per stage in stage_info)",
+                    "description": "recorded bilateral trade",
+                },
+            ),
+            "flows": (
+                ("stage", "exporter", "importer"),
+                flows,
+                {
+                    "unit": "t/yr",
+                    "description": "balanced allocation of output: exports capped at "
+                    "output, diagonal = kept at home (rule 3)",
+                },
+            ),
+            "consumption": (
+                ("stage", "country"),
+                consumption,
+                {"unit": "t/yr", "description": "apparent consumption: kept output plus allocated imports"},
+            ),
+            "input_use": (
+                ("stage", "country"),
+                claimed,
+                {"unit": "t/yr", "description": "use of the stage's product by downstream stages"},
+            ),
+            "demand": (
+                ("country", "sector"),
+                demand,
+                {
+                    "unit": "t/yr of the sector's stage unit",
+                    "description": "final demand by end-use "
+                    "sector (consumption not used downstream, split by the chain's shares)",
+                },
+            ),
+            "factors": (
+                ("stage", "input_stage"),
+                factors,
+                {"unit": "t of input stage per t of stage", "source": "chain file (docs/chains.md)"},
+            ),
+            "inventory_months": (
+                ("stage",),
+                np.array([s.inventory_months.value if s.inventory_months else np.nan for s in chain.stages]),
+                {"unit": "months of use", "basis": "chain file (judgements flagged there); NaN = no figure"},
+            ),
+            "recycling_share": (
+                ("stage",),
+                np.array([s.recycling_share.value if s.recycling_share else np.nan for s in chain.stages]),
+                {"unit": "fraction of the stage's supply from recycling", "basis": "chain file; NaN = no figure"},
+            ),
             "sector_stage": (("sector",), np.array([stage_ids[k] for k in sec_stage], dtype=object)),
             "sector_defence": (("sector",), np.array(sec_def, dtype=bool)),
-            "sector_share": (("sector",), np.array(sec_share, dtype=float),
-                             {"unit": "fraction of the stage's final demand"}),
+            "sector_share": (
+                ("sector",),
+                np.array(sec_share, dtype=float),
+                {"unit": "fraction of the stage's final demand"},
+            ),
         },
-        coords={"stage": stage_ids, "country": countries, "exporter": countries, "importer": countries,
-                "input_stage": stage_ids, "sector": sectors},
-        attrs={"chain": chain.id, "title": chain.title, "year": -1 if year is None else int(year), "case": case,
-               "stage_info": json.dumps(info, default=str)},
+        coords={
+            "stage": stage_ids,
+            "country": countries,
+            "exporter": countries,
+            "importer": countries,
+            "input_stage": stage_ids,
+            "sector": sectors,
+        },
+        attrs={
+            "chain": chain.id,
+            "title": chain.title,
+            "year": -1 if year is None else int(year),
+            "case": case,
+            "stage_info": json.dumps(info, default=str),
+        },
     )
     elements = sorted({e.element for s in chain.stages for e in s.elements})
     if elements:
@@ -535,14 +665,21 @@ def build_network(world: Any, chain: Any, year: int | None = None, case: str = "
                 for c, v in e.countries.items():
                     if c in cix:
                         content[i, cix[c], j] = v.value
-        ds["element_content"] = (("stage", "country", "element"), content,
-                                 {"unit": "t of element per t of the stage's product", "basis": "chain file "
-                                  "(elements; judgements flagged there)"})
+        ds["element_content"] = (
+            ("stage", "country", "element"),
+            content,
+            {
+                "unit": "t of element per t of the stage's product",
+                "basis": "chain file (elements; judgements flagged there)",
+            },
+        )
         ds = ds.assign_coords(element=elements)
     return ChainNetwork(ds, chain, info)
 
 
-def _sectors(chain: Any, sid: dict[str, int], residual: np.ndarray) -> tuple[list[str], list[int], list[bool], list[float]]:
+def _sectors(
+    chain: Any, sid: dict[str, int], residual: np.ndarray
+) -> tuple[list[str], list[int], list[bool], list[float]]:
     sectors: list[str] = []
     sec_stage: list[int] = []
     sec_def: list[bool] = []
@@ -569,5 +706,7 @@ def _sectors(chain: Any, sid: dict[str, int], residual: np.ndarray) -> tuple[lis
             sec_def.append(False)
             sec_share.append(1.0 - total)
     counts = pd.Series(sectors, dtype=object).value_counts()
-    labels = [f"{sc}@{chain.stages[st].id}" if counts[sc] > 1 else sc for sc, st in zip(sectors, sec_stage, strict=True)]
+    labels = [
+        f"{sc}@{chain.stages[st].id}" if counts[sc] > 1 else sc for sc, st in zip(sectors, sec_stage, strict=True)
+    ]
     return labels, sec_stage, sec_def, sec_share
