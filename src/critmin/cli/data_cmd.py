@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from critmin.cli.common import JsonFlag, console, err_console, get_world, print_json, rich_table, say
+from critmin.cli.common import (
+    JsonFlag,
+    console,
+    err_console,
+    get_world,
+    print_json,
+    rich_table,
+    say,
+    set_world_path,
+)
 
 app = typer.Typer(help="Build, describe and query the World dataset.", no_args_is_help=True)
 
@@ -119,3 +128,57 @@ def import_baci(
         f"wrote {out}: {summary['rows']:,} trade rows, {summary['products']} products, "
         f"years {summary['years']}  checksum {summary['checksum']}"
     )
+
+
+@app.command("check")
+def check(
+    as_json: JsonFlag = False,
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (one row per figure)."),
+    topic: str = typer.Option(None, "--topic", help="Only this topic (magnets, batteries, ga-ge, rare-earths, ...)."),
+    world_path: str = typer.Option(None, "--world", help="World folder to check (as critmin --world)."),
+    figures: Path = typer.Option(None, "--figures", help="Figures CSV (default: the shipped published_figures.csv)."),
+) -> None:
+    """Compare critmin's values with published figures; exit 1 if any fails (or is missing) without a reason."""
+    from rich.table import Table
+
+    from critmin.checks import check_figures, summary
+
+    if world_path:
+        set_world_path(world_path)
+    results = check_figures(get_world(), figures, topic=topic)
+    counts = summary(results)
+    line = (f"{counts['figures']} figures: {counts['passed']} passed, {counts['explained']} explained, "
+            f"{counts['failed']} failed ({counts['missing']} missing)")
+    if as_json:
+        from critmin.cli.common import frame_records
+
+        print_json({"summary": counts, "figures": frame_records(results)})
+    elif as_csv:
+        results.to_csv(sys.stdout, index=False, lineterminator="\n")
+    else:
+        def num(v: float) -> str:
+            if v != v:
+                return ""
+            return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:,.4g}"
+
+        t = Table(header_style="bold", title="critmin against published figures", title_justify="left")
+        for col in ("id", "topic", "what", "published", "critmin", "diff", "tolerance", "status"):
+            t.add_column(col, justify="right" if col in ("published", "critmin", "diff") else "left", overflow="fold")
+        style = {"pass": "green", "fail": "red", "missing": "red", "explained": "yellow"}
+        for r in results.itertuples(index=False):
+            unit = "%" if r.unit == "%" else f" {r.unit}"
+            t.add_row(r.id, r.topic, r.what, num(r.published) + unit, num(r.critmin), num(r.diff), r.tolerance,
+                      f"[{style[r.status]}]{r.status}[/]")
+        from rich.console import Console
+
+        # piped or captured: a wide virtual terminal, so that the table folds less (it never truncates)
+        out = console if console.is_terminal else Console(width=max(console.width, 200), no_color=True)
+        out.print(t)
+        for r in results[results["status"] != "pass"].itertuples(index=False):
+            why = f"reason: {r.reason}" if r.status == "explained" else f"critmin: {r.detail}"
+            console.print(f"{r.id}: {why}", markup=False, highlight=False, soft_wrap=True)
+        say(line)
+    if counts["failed"]:
+        # SystemExit, not typer.Exit: critmin.cli.main.run calls the app with standalone_mode=False, where
+        # click turns typer.Exit into a return value that run() does not pass on as the exit status
+        sys.exit(1)
