@@ -152,15 +152,35 @@ def standing_cmd(as_json: JsonFlag = False) -> None:
 
 @invest_app.command("summary")
 def summary(
-    by: str = typer.Option("programme", "--by", help="state | sector | year | programme | investor_country"),
+    by: str = typer.Option("programme", "--by", help="state | sector | year | programme | investor_country | type"),
+    amount_type: str = typer.Option(None, "--type", help="Only this amount type, e.g. pledge, tranche, announced."),
     as_json: JsonFlag = False,
 ) -> None:
-    """Investment totals (US$ million; records in other currencies are counted, not summed)."""
-    df = _reg().summary(by)
+    """Investment totals per amount type (US$ million; never added across types; other currencies counted, not summed).
+
+    A pledge, its tranches and the fact-sheet candidates under it describe
+    overlapping money, so each amount type gets its own table (JSON: a ``type``
+    field on each row) and there is no total across types.
+    """
+    reg = _reg()
+    df = reg.summary(by, amount_type)
     if as_json:
         print_json(frame_records(df))
+        return
+    if df.empty:
+        say(f"no investments{' of type ' + amount_type if amount_type else ''}")
+        return
+    vocab = reg.context.vocab["amount_types"]
+    if by == "type":
+        console.print(rich_table(df, title="Investment by amount type (US$ million; one total per type)",
+                                 floatfmt="{:,.1f}"))
     else:
-        console.print(rich_table(df, title=f"Investment by {by} (US$ million)", max_rows=200))
+        for ty, grp in df.groupby("type", sort=False):
+            console.print(rich_table(grp.drop(columns="type"), title=f"{ty}: {vocab.get(ty, '')}\n"
+                                     f"Investment by {by} (US$ million)", max_rows=200, floatfmt="{:,.1f}"))
+    console.print("Amounts of different types are not added together (a pledge, its tranches and the "
+                  "candidates under it overlap); parts_not_added counts parts whose parent is in the same row.",
+                  highlight=False)
 
 
 @invest_app.command("map")
@@ -169,11 +189,13 @@ def invest_map(
     world: bool = typer.Option(False, "--world", help="World map of projects instead of US states."),
     investor_country: str = typer.Option(None, "--investor-country", help="Only this investor country (ISO3)."),
     programme: str = typer.Option(None, "--programme", help="Only this programme."),
+    amount_type: str = typer.Option(None, "--type", help="Amount type shown first (the map has one layer per type)."),
 ) -> None:
-    """US states shaded by investment with project markers (or --world: projects worldwide)."""
+    """US states shaded by investment, one layer per amount type, with project markers (or --world: projects)."""
     from critmin.registry.plots import invest_map_figure, write_html
 
     _out_path(out, (".html",))
-    fig = invest_map_figure(_reg(), world=world, investor_country=investor_country, programme=programme)
+    fig = invest_map_figure(_reg(), world=world, investor_country=investor_country, programme=programme,
+                            amount_type=amount_type)
     write_html(fig, out)
     say(f"wrote {out}")

@@ -21,7 +21,9 @@ Rules (documented in docs/registry.md, tested):
   ``japanese_companies.csv`` (case-insensitive, whole words) — see
   :func:`japanese_parent`. The CIM has no investor-country field.
 * capex is CIM's *estimated total facility capex* in millions of 2023 USD; CIM
-  gives no capacities, so none are set.
+  gives no capacities, so none are set. Investment records carry amount type
+  ``estimate`` (:data:`AMOUNT_TYPE`) whatever the facility's status, so they are
+  never added to curated loans, offers or announced plans for the same plant.
 """
 
 from __future__ import annotations
@@ -78,6 +80,11 @@ FACILITY_OVERRIDES: dict[str, tuple[str, str, str, str]] = {
 }
 
 TECHNOLOGIES = ("Batteries", "Critical Minerals")
+
+#: The amount type of every CIM investment record: CIM's estimated total facility capex is a third party's
+#: estimate of a facility's cost whatever its status, so it is neither an announced plan nor money spent
+#: (the record's ``status`` says how far the facility has got); it is never added to curated figures.
+AMOUNT_TYPE = "estimate"
 
 
 @lru_cache(maxsize=4)
@@ -176,6 +183,7 @@ def cim_records(
                 "sector": f"{r.Technology}: {r.Subcategory}",
                 "amount_m": capex,
                 "currency": "USD",
+                "type": AMOUNT_TYPE,
                 "year": year,
                 "status": inv_status,
                 "programme": "clean-investment-monitor",

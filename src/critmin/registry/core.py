@@ -3,7 +3,9 @@
 A registry folder holds ``projects_*.yaml|json`` (each ``{projects: [...]}``),
 ``investments_*.yaml|json`` (each ``{investments: [...]}``) and optionally its own
 ``vocab.yaml``, ``framework_timeline.yaml``, ``countries.csv`` and ``us_states.csv``
-(the embedded ones are used when absent). The embedded registry ships in
+(the embedded ones are used when absent; a vocabulary missing from a folder's own
+``vocab.yaml``, e.g. ``amount_types`` in a copy made before it existed, is taken
+from the embedded one). The embedded registry ships in
 ``critmin/registry/data``; ``critmin projects init DIR`` copies it to a folder a
 user can add to. Every record is validated on load (see :mod:`.schema`).
 """
@@ -23,7 +25,16 @@ import yaml
 
 from critmin.atomic import atomic_write_text
 from critmin.errors import InputError, did_you_mean, read_user_text, yaml_input_error
-from critmin.registry.schema import Context, Investment, Project, check_investment, check_project, parse_date
+from critmin.registry.schema import (
+    Context,
+    Investment,
+    Project,
+    check_investment,
+    check_parts,
+    check_project,
+    hint_or_choices,
+    parse_date,
+)
 
 #: The embedded registry folder inside the installed package.
 EMBEDDED_REGISTRY = Path(__file__).parent / "data"
@@ -94,6 +105,67 @@ def _pick(folder: Path, name: str) -> Path:
 
 
 
+#: ``Registry.summary`` groupings: option value -> investment field.
+SUMMARY_BY = {
+    "state": "destination_state",
+    "sector": "sector",
+    "year": "year",
+    "programme": "programme",
+    "investor_country": "investor_country",
+    "type": "type",
+}
+
+
+def _ancestors(part_of: dict[str, str | None], rid: str) -> list[str]:
+    """The chain of ``part_of`` parents of investment ``rid`` (nearest first; acyclic, checked on load)."""
+    out: list[str] = []
+    parent = part_of.get(rid)
+    while parent is not None and parent not in out:
+        out.append(parent)
+        parent = part_of.get(parent)
+    return out
+
+
+def totals_by_type(inv: pd.DataFrame, col: str, name: str, types: Iterable[str] | None = None) -> pd.DataFrame:
+    """US$ million per (``col`` value, amount type) of an investments frame; never a sum across types.
+
+    ``inv`` is (a subset of) :meth:`Registry.investments_frame`; the result has
+    columns ``name`` (the group; ``(unknown)`` where ``col`` is empty), ``type``,
+    ``amount_musd`` (sum of the USD amounts, NaN where none), ``records`` (all
+    records of the group and type), ``records_in_usd`` (those added) and
+    ``parts_not_added`` (records whose ``part_of`` parent, or its parent, is in
+    the same group and type: a part is never added to its parent). Rows are in
+    ``types`` order (vocabulary order), then by amount, largest first.
+    """
+    cols = [name, "type", "amount_musd", "records", "records_in_usd", "parts_not_added"]
+    if inv.empty:
+        return pd.DataFrame(columns=cols)
+    key = inv[col].astype("object").where(inv[col].notna(), "(unknown)")
+    df = inv.assign(_group=key)
+    parents = dict(zip(df["id"], df["part_of"].where(df["part_of"].notna(), None), strict=True))
+    cell = dict(zip(df["id"], zip(df["_group"], df["type"], strict=True), strict=True))
+    in_parent = [
+        any(cell.get(a) == cell[rid] for a in _ancestors(parents, rid)) for rid in df["id"]
+    ]
+    df = df.assign(_part=in_parent, _type=df["type"])
+    df["_added"] = df["amount_musd"].where(~df["_part"])
+    out = df.groupby(["_group", "_type"], sort=True).agg(
+        amount_musd=("_added", "sum"),
+        records=("id", "count"),
+        records_in_usd=("_added", "count"),
+        parts_not_added=("_part", "sum"),
+    ).reset_index()
+    out["amount_musd"] = out["amount_musd"].round(3).where(out["records_in_usd"] > 0)
+    out["parts_not_added"] = out["parts_not_added"].astype(int)
+    order = {t: i for i, t in enumerate(types if types is not None else sorted(set(out["_type"])))}
+    out["_order"] = out["_type"].map(order)
+    out = out.sort_values(["_order", "amount_musd"], ascending=[True, False], kind="stable", na_position="last")
+    out = out.rename(columns={"_type": "type"})
+    if name != "type":
+        out = out.rename(columns={"_group": name})
+    return out[cols[:1] + [c for c in cols[1:] if c != name]].reset_index(drop=True)
+
+
 class Registry:
     """Validated projects and investments plus the framework timeline (see module docstring)."""
 
@@ -117,6 +189,9 @@ class Registry:
     def context_for(folder: Path) -> Context:
         """Vocabularies, countries and states of registry ``folder`` (embedded ones as fallback)."""
         vocab = yaml.load(_pick(folder, "vocab.yaml").read_text(encoding="utf-8"), Loader=_Loader)
+        if _pick(folder, "vocab.yaml") != EMBEDDED_REGISTRY / "vocab.yaml":
+            embedded = yaml.load((EMBEDDED_REGISTRY / "vocab.yaml").read_text(encoding="utf-8"), Loader=_Loader)
+            vocab = {**embedded, **(vocab or {})}
         countries = _read_codes(_pick(folder, "countries.csv"), "iso3")
         states = _read_codes(_pick(folder, "us_states.csv"), "usps")
         return Context(vocab=vocab, countries=countries, states=states)
@@ -133,9 +208,13 @@ class Registry:
             projects += _checked(read_records_file(f, "projects"), check_project, ctx, ctx.project_ids, str(f),
                                  "projects")
         investments: list[Investment] = []
+        where: list[tuple[Investment, str, str]] = []
         for f in _record_files(folder, "investments"):
-            investments += _checked(read_records_file(f, "investments"), check_investment, ctx, ctx.investment_ids,
-                                    str(f), "investments")
+            new = _checked(read_records_file(f, "investments"), check_investment, ctx, ctx.investment_ids,
+                           str(f), "investments")
+            where += [(v, str(f), f"investments[{i}]") for i, v in enumerate(new)]
+            investments += new
+        check_parts(where)
         tl = _pick(folder, "framework_timeline.yaml")
         events = read_records_file(tl, "events")
         for i, e in enumerate(events):
@@ -210,7 +289,8 @@ class Registry:
         return df.reset_index(drop=True)
 
     def investments_frame(self) -> pd.DataFrame:
-        """One row per investment; ``amount_musd`` is ``amount_m`` when the currency is USD, else NaN."""
+        """One row per investment (every field, incl. ``type`` and ``part_of``); ``amount_musd`` is
+        ``amount_m`` (US$ million) when the currency is USD, else NaN."""
         rows = []
         for v in self.investments:
             d = v.model_dump()
@@ -219,28 +299,28 @@ class Registry:
             rows.append(d)
         return pd.DataFrame(rows)
 
-    def summary(self, by: str) -> pd.DataFrame:
-        """Investment totals by ``state|sector|year|programme|investor_country`` (US$ million, USD rows)."""
-        cols = {
-            "state": "destination_state",
-            "sector": "sector",
-            "year": "year",
-            "programme": "programme",
-            "investor_country": "investor_country",
-        }
-        if by not in cols:
-            raise InputError("--by", by, f"unknown grouping; one of: {', '.join(cols)}")
-        df = self.investments_frame()
-        col = cols[by]
-        key = df[col].astype("object").where(df[col].notna(), "(unknown)")
-        g = df.assign(**{by: key}).groupby(by, sort=True)
-        out = g.agg(
-            amount_musd=("amount_musd", "sum"),
-            records=("id", "count"),
-            records_in_usd=("amount_musd", "count"),
-        ).reset_index()
-        out["amount_musd"] = out["amount_musd"].round(3)
-        return out.sort_values("amount_musd", ascending=False, kind="stable").reset_index(drop=True)
+    def summary(self, by: str, type: str | None = None) -> pd.DataFrame:
+        """Investment totals by ``by`` and amount type (US$ million, USD records), one row per (group, type).
+
+        ``by`` is ``state|sector|year|programme|investor_country|type``. Amounts of
+        different types are never added: a pledge, its tranches and the fact-sheet
+        candidates under it describe overlapping money, so each row holds one
+        ``type`` (see :func:`totals_by_type`). ``type`` keeps one type only; a total
+        across types is refused (InputError) - the per-type rows are the answer.
+        """
+        if by not in SUMMARY_BY:
+            raise InputError("--by", by, f"unknown grouping; one of: {', '.join(SUMMARY_BY)}")
+        types = list(self.context.vocab["amount_types"])
+        if type is not None and type not in types:
+            if type.lower() in ("all", "any", "total", "*") or any(c in type for c in ",+ "):
+                raise InputError("--type", type, "amounts of different types are never added (a pledge, its "
+                                 "tranches and the fact-sheet candidates under it describe overlapping money); "
+                                 "omit --type for one total per type, or give one of: " + ", ".join(types))
+            raise InputError("--type", type, f"unknown amount type{hint_or_choices(type, types)}")
+        out = totals_by_type(self.investments_frame(), SUMMARY_BY[by], by, types)
+        if type is not None:
+            out = out[out["type"] == type].reset_index(drop=True)
+        return out
 
     # ------------------------------------------------------------------ editing
     def add_projects(self, file: str | os.PathLike[str]) -> list[Project]:

@@ -6,7 +6,9 @@ and the US Census Bureau) passed to Plotly as ``geojson=``, the geo
 layout's base map is switched off (``visible=False``) so plotly.js loads no
 topojson, and plotly.js is inlined into the HTML file.
 
-Money is US$ million (USD records only); capacities t/yr of the stated content.
+Money is US$ million (USD records only), one map layer per amount type (amounts of
+different types are never added; see :func:`critmin.registry.core.totals_by_type`);
+capacities t/yr of the stated content.
 
 Every colour, size, offset, map extent and label length in this module is a
 presentation choice with no data meaning (nothing here changes a number shown);
@@ -26,7 +28,7 @@ import pandas as pd
 
 from critmin.atomic import atomic_path, atomic_write_text
 from critmin.errors import InputError
-from critmin.registry.core import EMBEDDED_REGISTRY, Registry
+from critmin.registry.core import EMBEDDED_REGISTRY, Registry, totals_by_type
 from critmin.registry.schema import parse_date
 
 GEO_DIR = Path(__file__).resolve().parent.parent / "data" / "geo"
@@ -99,20 +101,45 @@ def _markers(fig: Any, pts: pd.DataFrame, geo: str = "geo") -> None:
         )
 
 
+def state_layers(inv: pd.DataFrame, types: list[str]) -> dict[str, dict[str, float]]:
+    """US$ million by US state for each amount type with a USD amount in ``inv`` (an investments frame).
+
+    One mapping per type, in ``types`` order; a type's states are summed within
+    that type only, and a part is not added where its parent is in the same state.
+    """
+    usd = inv[inv["destination_country"].eq("USA") & inv["destination_state"].notna()] if len(inv) else inv
+    tot = totals_by_type(usd, "destination_state", "state", types)
+    tot = tot[tot["amount_musd"].notna()]
+    return {
+        ty: dict(zip(grp["state"], grp["amount_musd"].astype(float), strict=True))
+        for ty in types
+        if not (grp := tot[tot["type"] == ty]).empty
+    }
+
+
 def invest_map_figure(
     reg: Registry,
     world: bool = False,
     investor_country: str | None = None,
     programme: str | None = None,
+    amount_type: str | None = None,
 ) -> Any:
     """A Plotly figure: US states shaded by investment (US$ million) with project markers.
 
+    One choropleth layer per amount type (a dropdown switches between them; the
+    amounts of different types are never added); ``amount_type`` is the layer
+    shown first (default: the type with the most investment records in US states).
     With ``world=True``, countries shaded by the number of projects, with every
     project as a marker. ``investor_country`` / ``programme`` filter the investments.
     """
     import plotly.graph_objects as go
 
+    from critmin.registry.schema import hint_or_choices
+
     inv = reg.investments_frame()
+    types = list(reg.context.vocab["amount_types"])
+    if amount_type is not None and amount_type not in types:
+        raise InputError("--type", amount_type, f"unknown amount type{hint_or_choices(amount_type, types)}")
     title_bits = []
     if investor_country:
         if investor_country not in reg.context.countries:
@@ -125,6 +152,9 @@ def invest_map_figure(
         inv = inv[inv["programme"] == programme]
         title_bits.append(programme)
     fig = go.Figure()
+    if world and amount_type is not None:
+        raise InputError("--type", amount_type, "the world map counts projects, not amounts; --type is for the "
+                         "US state map")
     if world:
         counts = pd.Series([p.country for p in reg.projects]).value_counts()
         gj = geojson("world")
@@ -142,23 +172,48 @@ def invest_map_figure(
                         lataxis_range=[-60, 85], lonaxis_range=[-180, 180])
         title = "Registry projects by country"
     else:
-        usd = inv[inv["destination_country"].eq("USA") & inv["destination_state"].notna()]
-        by_state = usd.groupby("destination_state")["amount_musd"].sum()
+        layers = state_layers(inv, types)
+        if amount_type is not None and amount_type not in layers:
+            raise InputError("--type", amount_type, "no investment of this type in a US state"
+                             + (f" for {', '.join(title_bits)}" if title_bits else "")
+                             + (f"; types with one: {', '.join(layers)}" if layers else ""))
+        if not layers:
+            layers = {types[0]: {}}  # nothing to shade: one empty layer keeps the state shapes
+        if amount_type is None:
+            in_states = inv[inv["destination_country"].eq("USA") & inv["destination_state"].notna()
+                            & inv["amount_musd"].notna()] if len(inv) else inv
+            counts = in_states["type"].value_counts() if len(in_states) else pd.Series(dtype=int)
+            amount_type = max(layers, key=lambda ty: int(counts.get(ty, 0)))  # first of equals, vocab order
         gj = geojson("us_states")
         # every state drawn (zero where no investment) so the shapes are always there
         all_states = [f["properties"]["usps"] for f in gj["features"]]
-        z = [float(by_state.get(s, 0.0)) for s in all_states]
-        fig.add_trace(
-            go.Choropleth(
-                geojson=gj, featureidkey="properties.usps", locations=all_states, z=z, colorscale="YlOrRd",
-                colorbar={"title": "US$ m"}, name="investment by state",
-                hovertemplate="%{location}: US$ %{z:,.0f} m<extra></extra>",
-                marker={"line": {"width": 0.5, "color": "#555"}},
+        base = "Investment by US state (US$ million, USD records)"
+        bits = (" - " + ", ".join(title_bits)) if title_bits else ""
+        names = list(layers)
+        for ty in names:
+            fig.add_trace(
+                go.Choropleth(
+                    geojson=gj, featureidkey="properties.usps", locations=all_states,
+                    z=[float(layers[ty].get(s, 0.0)) for s in all_states], colorscale="YlOrRd",
+                    colorbar={"title": f"US$ m<br>({ty})"}, name=f"investment by state: {ty}",
+                    hovertemplate=f"%{{location}}: US$ %{{z:,.0f}} m ({ty})<extra></extra>",
+                    marker={"line": {"width": 0.5, "color": "#555"}}, visible=ty == amount_type,
+                )
             )
-        )
         _markers(fig, project_points(reg, us_only=True))
+        n_markers = len(fig.data) - len(names)
         fig.update_geos(visible=False, projection_type="albers usa", fitbounds="locations")
-        title = "Investment by US state (US$ million, USD records)"
+        buttons = [
+            {"label": f"amount type: {ty}", "method": "update",
+             "args": [{"visible": [t == ty for t in names] + [True] * n_markers},
+                      {"title.text": f"{base}: {ty}{bits}"}]}
+            for ty in names
+        ]
+        fig.update_layout(updatemenus=[{
+            "buttons": buttons, "active": names.index(amount_type), "x": 0.0, "y": 1.0, "xanchor": "left",
+            "yanchor": "top", "showactive": True,
+        }])
+        title = f"{base}: {amount_type}"
     if title_bits:
         title += " - " + ", ".join(title_bits)
     fig.update_layout(title=title, margin={"l": 0, "r": 0, "t": 40, "b": 0}, height=650,

@@ -9,7 +9,10 @@ prints one line and exits 2.
 
 Units: capacities are per year in the stated ``unit`` (``t/yr`` of the stated
 ``content``, or ``GWh/yr`` for cells); money is millions of the stated
-``currency`` (``amount_m``), never converted.
+``currency`` (``amount_m``), never converted. Every investment amount has a
+``type`` from ``amount_types`` in vocab.yaml (pledge, tranche, offer, commitment,
+announced, estimate, disbursed); amounts of different types are never added, and
+a record that is part of another names it in ``part_of``.
 """
 
 from __future__ import annotations
@@ -121,7 +124,13 @@ class Project(_Model):
 
 
 class Investment(_Model):
-    """Money from an investor to a destination: ``amount_m`` millions of ``currency``."""
+    """Money from an investor to a destination: ``amount_m`` millions of ``currency``.
+
+    ``type`` says what the amount is (a pledge, a tranche of one, an offer, a
+    commitment, an announced plan, an outside estimate or money disbursed; see
+    ``amount_types`` in vocab.yaml); ``part_of`` names the investment this one is
+    a part of (a tranche of a pledge, a fact-sheet candidate under it).
+    """
 
     id: str
     investor: str
@@ -131,6 +140,8 @@ class Investment(_Model):
     sector: str
     amount_m: float | None = None
     currency: Currency = "USD"
+    type: str | None = None  # required: check_investment refuses a record without one
+    part_of: str | None = None
     year: int
     status: str
     programme: str
@@ -288,7 +299,10 @@ def check_project(raw: Any, ctx: Context, file: str, where: str) -> Project:
 
 
 def check_investment(raw: Any, ctx: Context, file: str, where: str) -> Investment:
-    """Validate one raw investment mapping against ``ctx``; return the :class:`Investment`."""
+    """Validate one raw investment mapping against ``ctx``; return the :class:`Investment`.
+
+    ``part_of`` is checked against the whole registry by :func:`check_parts` once every file is read.
+    """
     v: Investment = _shape(Investment, raw, file, where)
     _id(v.id, ctx.investment_ids, "investment", file, f"{where}.id")
     if v.investor_country is not None:
@@ -304,4 +318,36 @@ def check_investment(raw: Any, ctx: Context, file: str, where: str) -> Investmen
     if v.project_id is not None and ctx.project_ids and v.project_id not in ctx.project_ids:
         raise InputError(file, f"{where}.project_id", f"unknown project {v.project_id!r}")
     _need_source(v.source, file, f"{where}.source", "every investment")
+    types = ctx.vocab["amount_types"]
+    if v.type is None:
+        raise InputError(file, f"{where}.type", f"missing amount type of record {v.id!r}: every investment says "
+                         f"what its amount is, one of: {', '.join(types)} (see docs/registry.md)")
+    if v.type not in types:
+        raise InputError(file, f"{where}.type",
+                         f"unknown amount type {v.type!r} of record {v.id!r}{hint_or_choices(v.type, types)}")
+    if v.part_of is not None and v.part_of == v.id:
+        raise InputError(file, f"{where}.part_of", f"record {v.id!r} cannot be a part of itself")
     return v
+
+
+def check_parts(records: list[tuple[Investment, str, str]]) -> None:
+    """Check every ``part_of`` of ``records`` ((investment, file, path) triples, the whole registry).
+
+    The parent must be a known investment id and following ``part_of`` must not
+    come back to the record (no cycles).
+    """
+    by_id = {v.id: v for v, _, _ in records}
+    for v, file, where in records:
+        if v.part_of is None:
+            continue
+        if v.part_of not in by_id:
+            more = did_you_mean(v.part_of, list(by_id))
+            raise InputError(file, f"{where}.part_of", f"record {v.id!r} is part of unknown investment "
+                             f"{v.part_of!r}{more}")
+        seen = {v.id}
+        parent: str | None = v.part_of
+        while parent is not None:
+            if parent in seen:
+                raise InputError(file, f"{where}.part_of", f"part_of of record {v.id!r} loops back ({parent!r})")
+            seen.add(parent)
+            parent = by_id[parent].part_of
