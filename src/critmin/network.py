@@ -234,10 +234,35 @@ class ChainNetwork:
 # ---------------------------------------------------------------------------------------------- series rule
 
 
-def _source_order(ps: Any, default_source: str | None, have: set[str]) -> list[str]:
-    pref = [s for s in (ps.source, default_source, *SOURCE_ORDER) if s]
+def _source_order(stage_source: str | None, default_source: str | None, have: set[str]) -> list[str]:
+    """Sources in ``have`` by preference: the stage's, the material's default, SOURCE_ORDER, the rest."""
+    pref = [s for s in (stage_source, default_source, *SOURCE_ORDER) if s]
     order = list(dict.fromkeys(p for p in pref if p in have))
     return order + sorted(have - set(order))
+
+
+def _reported_rows(world: Any, material: str, stage: str | None, year: int | None, case: str) -> pd.DataFrame:
+    """Production rows of ``material`` (and ``stage``) counted under ``case``, at or before ``year``."""
+    df = world.table("production")
+    if df.empty:
+        return df
+    keep = (df["material"] == material) & df["quantity"].notna() & ~df["country"].isin(NOT_COUNTRIES)
+    if stage is not None:
+        keep &= df["stage"] == stage
+    if "case" in df.columns:
+        keep &= df["case"].isin(CASES[case]) | df["case"].isna()
+    if year is not None:
+        keep &= df["year"].astype(int) <= year
+    return df[keep]
+
+
+def _default_source(world: Any, material: str) -> str | None:
+    """The material's ``default_source`` in the World's materials table (None when absent)."""
+    mats = world.materials()
+    if mats.empty or "default_source" not in mats.columns:
+        return None
+    hit = mats.loc[mats["material"] == material, "default_source"]
+    return str(hit.iloc[0]) if len(hit) and isinstance(hit.iloc[0], str) and hit.iloc[0] else None
 
 
 def production_series(world: Any, stage: Any, year: int | None, case: str = "reported") -> tuple[pd.Series, dict]:
@@ -248,18 +273,9 @@ def production_series(world: Any, stage: Any, year: int | None, case: str = "rep
     """
     ps = stage.production
     if ps is not None:
-        df = world.table("production")
+        df = _reported_rows(world, ps.material, ps.stage, year, case)
         if not df.empty:
-            df = df[(df["material"] == ps.material) & (df["stage"] == ps.stage)]
-            df = df[df["case"].isin(CASES[case]) & df["quantity"].notna() & ~df["country"].isin(NOT_COUNTRIES)]
-            if year is not None:
-                df = df[df["year"].astype(int) <= year]
-        if not df.empty:
-            mats = world.materials()
-            default = None
-            if not mats.empty and ps.material in set(mats["material"]):
-                default = str(mats.set_index("material").loc[ps.material, "default_source"])
-            src = _source_order(ps, default, set(df["source"]))[0]
+            src = _source_order(ps.source, _default_source(world, ps.material), set(df["source"]))[0]
             d = df[df["source"] == src]
             y = int(d["year"].astype(int).max())
             d = d[d["year"].astype(int) == y]
@@ -269,7 +285,7 @@ def production_series(world: Any, stage: Any, year: int | None, case: str = "rep
                 "production_source": src,
                 "production_year": y,
                 "production_material": ps.material,
-                "production_unit": str(d["unit"].iloc[0]),
+                "production_unit": str(d["unit"].iloc[0]) if "unit" in d.columns else None,
             }
     pub = stage.published
     if pub is not None and (year is None or pub.year <= year or ps is None):
@@ -300,28 +316,12 @@ def production_series(world: Any, stage: Any, year: int | None, case: str = "rep
 def _material_output(world: Any, material: str, year: int | None) -> pd.Series:
     """A material's output by country (t/yr) for basket apportioning: refining if reported, else mining;
     the material's default source first; the latest year at or before ``year``."""
-    df = world.table("production")
-    df = df[
-        (df["material"] == material)
-        & df["case"].isin(CASES["reported"])
-        & df["quantity"].notna()
-        & ~df["country"].isin(NOT_COUNTRIES)
-    ]
-    if year is not None:
-        df = df[df["year"].astype(int) <= year]
+    df = _reported_rows(world, material, None, year, "reported")
     if df.empty:
         return pd.Series(dtype=float)
     stage = "refining" if (df["stage"] == "refining").any() else str(df["stage"].iloc[0])
     df = df[df["stage"] == stage]
-    mats = world.materials()
-    default = (
-        str(mats.set_index("material").loc[material, "default_source"]) if material in set(mats["material"]) else None
-    )
-    src = (
-        default
-        if default in set(df["source"])
-        else sorted(set(df["source"]), key=lambda s: (s not in SOURCE_ORDER, s))[0]
-    )
+    src = _source_order(None, _default_source(world, material), set(df["source"]))[0]
     df = df[df["source"] == src]
     df = df[df["year"].astype(int) == int(df["year"].astype(int).max())]
     return df.groupby("country")["quantity"].sum().astype(float)

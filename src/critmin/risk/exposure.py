@@ -4,9 +4,11 @@ Method (proportional origin attribution, documented in ``docs/risk.md``). For on
 partition of the world into nodes (countries; or a bloc merged into one node, its internal trade
 dropped as domestic):
 
-1. Each stage *s* has production ``X_s`` (t, the stage's World series; where there is none, a
-   country's net exports ``max(0, E − I)`` — a lower bound) and trade ``M_s[e, c]`` (t, BACI, the
-   stage's HS codes). A node's supply is ``S_s = X_s + imports``.
+1. Each stage *s* has production ``X_s`` and trade ``M_s[e, c]`` (t/yr) from the chain network
+   (``world.network(chain, year)``: the World series, published figures or output derived from
+   inputs, and BACI trade of the stage's HS codes, by the network's one rule; where the network has
+   no production for a stage, a country's net exports ``max(0, E − I)`` — a lower bound). A node's
+   supply is ``S_s = X_s + imports``.
 2. Supply is a proportional mix: what a node exports or uses has the origin mix of its whole
    supply. The stage-*s* origin mix of every node solves ``O_s = D + A O_s`` with
    ``A[c, e] = M_s[e, c] / S_s[c]`` and ``D = diag(X_s / S_s)``, i.e. ``O_s = (I − A)⁻¹ D``
@@ -36,32 +38,19 @@ OUT_COLUMNS = ["chain", "stage", "material", "importer", "year", "china_share_di
                "nir", "imports_t", "production_t", "effective_supply_t", "unattributed", "production_basis"]
 
 
-def _stage_data(world: World, chain, year: int, default_source: dict[str, str],
-                trade: pd.DataFrame | None = None) -> dict[str, dict]:
-    """Per stage: trade rows (exporter, importer, q) and production rows (country, quantity, basis)."""
-    from critmin.risk.geopolrisk import read_trade
+def _stage_data(world: World, chain, year: int) -> dict[str, dict]:
+    """Per stage, from the chain network: trade rows (exporter, importer, q in t) and production
+    (country → t, with the network's basis: series, published or derived from inputs)."""
+    from critmin.network import build_network
 
-    codes = sorted({c for s in chain.stages for c in s.hs6})
-    tr = trade if trade is not None else (read_trade(world, (year,), None, codes) if codes else None)
+    chains = world.chains
+    net = world.network(chain.id, year) if chains.get(chain.id) is chain else build_network(world, chain, year)
     out = {}
     for s in chain.stages:
-        if tr is not None and s.hs6:
-            t = tr[tr["hs6"].astype(str).isin(s.hs6)]
-            t = pd.DataFrame({"exporter": t["exporter"].astype(str).to_numpy(),
-                              "importer": t["importer"].astype(str).to_numpy(),
-                              "q": np.nan_to_num(t["quantity_t"].to_numpy(dtype="float64"), nan=0.0)})
-        else:
-            t = pd.DataFrame({"exporter": [], "importer": [], "q": []})
-        prod = None
-        if s.production is not None:
-            src = s.production.source or default_source.get(s.production.material)
-            p = world.table("production")
-            if not p.empty:
-                p = p[(p["material"] == s.production.material) & (p["stage"] == s.production.stage)
-                      & (p["year"] == year) & (p["source"] == src) & ~p["country"].isin(["ROW", "WLD"])]
-                if len(p):
-                    prod = p.groupby("country")["quantity"].sum()
-        out[s.id] = {"trade": t, "prod": prod}
+        t = net.trade(s.id).rename(columns={"t": "q"})
+        basis = net.stage_info[s.id]["production_basis"]
+        prod = None if net.is_missing(s.id) else net.production(s.id)
+        out[s.id] = {"trade": t, "prod": prod, "basis": basis}
     return out
 
 
@@ -80,15 +69,13 @@ def _origin(X: np.ndarray, M: np.ndarray) -> np.ndarray:
 
 
 def chain_exposure(world: World, chain, year: int, importers: list[str] | None = None,
-                   china: str = "CHN", trade: pd.DataFrame | None = None) -> pd.DataFrame:
+                   china: str = "CHN") -> pd.DataFrame:
     """Direct and effective China share (and NIR) per importer and stage of one chain in one year.
 
     ``importers``: ISO3 codes and/or bloc names (default: every country in the data plus every bloc).
     Shares are fractions (NaN where the importer has no imports / no traced supply); quantities in t.
     """
-    mats = world.materials()
-    default_source = dict(zip(mats["material"], mats["default_source"], strict=False)) if not mats.empty else {}
-    data = _stage_data(world, chain, year, default_source, trade)
+    data = _stage_data(world, chain, year)
     names = set()
     for d in data.values():
         names |= set(d["trade"]["exporter"]) | set(d["trade"]["importer"])
@@ -133,7 +120,7 @@ def chain_exposure(world: World, chain, year: int, importers: list[str] | None =
                 eff = (T[ch] / tot) if (ch is not None and tot > 0) else np.nan
                 exports = r["M"][c, :].sum()
                 app = r["X"][c] + imports - exports
-                nir = (imports - exports) / app if (r["basis"] == "series" and app > 0) else np.nan
+                nir = (imports - exports) / app if (r["basis"] in ("series", "published") and app > 0) else np.nan
                 rows.append((chain.id, s.id, s.material, imp, year, direct, eff, nir, imports, r["X"][c],
                              tot, r["unattributed"][c], r["basis"]))
     return pd.DataFrame(rows, columns=OUT_COLUMNS)
@@ -156,7 +143,7 @@ def _solve_chain(chain, data: dict, idx: dict[str, int], n: int) -> dict[str, di
             k = np.array([idx.get(c, -1) for c in prod.index])
             ok = k >= 0
             np.add.at(X, k[ok], prod.to_numpy(dtype="float64")[ok])
-            basis = "series"
+            basis = data[s.id]["basis"]
         else:
             X = np.maximum(0.0, M.sum(axis=1) - M.sum(axis=0))
             basis = "net exports"
@@ -196,8 +183,6 @@ def _path_factor(chain, s: str, u: str) -> float:
 def exposure(world: World, importer: str | list[str] | None = None, year: int | None = None,
              chain: str | list[str] | None = None, china: str = "CHN") -> pd.DataFrame:
     """Direct vs effective China share and NIR for every chain stage (see module docstring)."""
-    from critmin.risk.geopolrisk import read_trade
-
     chains = world.chains
     if not chains:
         raise InputError("world", "chains", "this World has no chain definitions")
@@ -214,9 +199,7 @@ def exposure(world: World, importer: str | list[str] | None = None, year: int | 
     imps = _as_list(importer)
     for i in imps or []:
         world.bloc_members(i)  # raises InputError for an unknown name
-    codes = sorted({h for c in ids for s in chains[c].stages for h in s.hs6})
-    trade = read_trade(world, (int(year),), None, codes) if codes else None
-    frames = [chain_exposure(world, chains[c], int(year), imps, china, trade) for c in ids]
+    frames = [chain_exposure(world, chains[c], int(year), imps, china) for c in ids]
     return pd.concat(frames, ignore_index=True)
 
 

@@ -1,45 +1,15 @@
 """From a World and a chain to a compact, balanced array model (:class:`ChainModel`).
 
 All quantities are **tonnes per month** of each stage's content unit (the chain's
-``Stage.content``: t REO, t magnet REE, t NdFeB, GWh, ...). The baseline is built
-so that, with no shock, supply equals use in every country, stage and month:
+``Stage.content``: t REO, t magnet REE, t NdFeB, GWh, ...). The baseline is the World's
+chain network (``world.network(chain, year)``, :mod:`critmin.network`: production series,
+published figures, trade, the balance and final demand by sector, built by one rule) divided
+by 12, so that with no shock supply equals use in every country, stage and month.
 
-1. **Production** ``q0[s, c]``, stage by stage, upstream first.
-
-   - A stage with a ``production`` series takes the World's production table
-     (``case == 'reported'``, the stage's source, else the source with the latest
-     year) for the latest year (or the requested ``year`` or the latest before it),
-     divided by 12.
-   - If that output needs more of an input than the country has (own output plus
-     imports, less what other stages already claimed), the gap is added to the
-     input stage's output in that country as a **balancing item** (unrecorded or
-     secondary supply, e.g. output outside China's quota; reported in
-     ``model.balancing``), so that reported output is never cut.
-   - A stage without a series is **derived** from its inputs: output in country
-     ``c`` = min over inputs of (input available in ``c`` × (1 − share of the input
-     stage's own end uses)) / factor, the available input being split equally
-     among the input's downstream stages not yet derived.
-
-2. **Trade** ``flows[s, i, j]``: the World's bilateral trade in the stage's HS codes
-   (latest year with data, at or before the production year when there is one;
-   one source per HS code and year), in tonnes (a missing tonnage is imputed from
-   its value at the HS code's median unit value). An exporter ships to each
-   partner ``min(1, output / recorded exports)`` × the recorded tonnes and keeps
-   the rest at home; exports of countries without output (re-exports) are
-   dropped. Stages without HS codes are not traded.
-
-3. **Final demand** ``demand0[c, k]``: what a country consumes of a stage (output kept
-   plus imports) and does not use in a downstream stage is final demand, split
-   across the stage's end-use sectors by the chain's ``share`` values (shares of
-   one sector on a stage are summed; an unassigned remainder goes to a sector
-   ``other-<stage>``). This allocates sector demand to countries by apparent
-   consumption.
-
-4. Optionally (``max_countries``; default ``None``: the World's full country
-   resolution), countries beyond the ``max_countries`` most active (by output plus
-   consumption, as shares of each stage's world total) are lumped into ``ROW``,
-   except those the scenario names, which are always kept. Lumping sums tonnes,
-   so the balance is unchanged.
+Optionally (``max_countries``; default ``None``: the World's full country resolution), countries
+beyond the ``max_countries`` most active (by output plus consumption, as shares of each stage's
+world total) are lumped into ``ROW``, except those the scenario names, which are always kept.
+Lumping sums tonnes, so the balance is unchanged.
 """
 
 from __future__ import annotations
@@ -48,16 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from critmin.chains import Chain
-from critmin.errors import InputError
 
 ROW = "ROW"
 #: Countries kept at their own resolution whenever they take part in the chain.
 ALWAYS_KEEP = ("USA", "JPN", "CHN")
-#: Order in which production sources are preferred when a stage names none (latest year wins first).
-SOURCE_ORDER = ("usgs-mcs-2025", "wmd", "iea-2025")
 
 
 @dataclass
@@ -107,78 +73,30 @@ class ChainModel:
         return self.flows.sum(axis=1)
 
 
-# ---------------------------------------------------------------------------------------------- data access
-
-
-def _production_series(world: Any, chain: Chain, stage_i: int, year: int | None) -> tuple[pd.Series, dict]:
-    st = chain.stages[stage_i]
-    ps = st.production
-    assert ps is not None
-    df = world.table("production")
-    if df.empty:
-        return pd.Series(dtype=float), {"production": "none (empty production table)"}
-    df = df[(df["material"] == ps.material) & (df["stage"] == ps.stage)]
-    if "case" in df.columns:
-        df = df[df["case"].isin(["reported"]) | df["case"].isna()]
-    df = df[pd.to_numeric(df["quantity"], errors="coerce").notna()]
-    if year is not None:
-        df = df[df["year"].astype(int) <= year]
-    if df.empty:
-        return pd.Series(dtype=float), {"production": f"no reported {ps.material}/{ps.stage} rows"}
-    if ps.source and ps.source in set(df["source"]):
-        src = ps.source
-    else:
-        latest = df.groupby("source")["year"].max()
-        ranked = sorted(
-            latest.index,
-            key=lambda s: (
-                -int(latest[s]),
-                SOURCE_ORDER.index(s) if s in SOURCE_ORDER else len(SOURCE_ORDER),
-            ),
-        )
-        src = ranked[0]
-    df = df[df["source"] == src]
-    y = int(df["year"].astype(int).max())
-    df = df[df["year"].astype(int) == y]
-    series = df.groupby("country")["quantity"].sum().astype(float)
-    series = series[series > 0]
-    return series, {"production_source": src, "production_year": y, "production_material": ps.material}
-
-
-def _trade_matrix(world: Any, codes: list[str], year: int | None) -> tuple[pd.DataFrame, dict]:
-    if not codes:
-        return pd.DataFrame(columns=["exporter", "importer", "t"]), {"trade": "not traded (no HS codes)"}
-    df = world.table("trade")
-    if df.empty:
-        return pd.DataFrame(columns=["exporter", "importer", "t"]), {"trade": "none (empty trade table)"}
-    df = df[df["hs6"].astype(str).isin(codes)].copy()
-    df["year"] = df["year"].astype(int)
-    if year is not None and (df["year"] <= year).any():
-        df = df[df["year"] <= year]
-    if df.empty:
-        return pd.DataFrame(columns=["exporter", "importer", "t"]), {"trade": f"no rows for HS {codes}"}
-    y = int(df["year"].max())
-    df = df[df["year"] == y]
-    if "source" in df.columns:
-        # one source per HS code: the one with the most rows (avoids double counting two HS vintages)
-        best = df.groupby(["hs6", "source"]).size().reset_index(name="n")
-        best = best.sort_values(["hs6", "n", "source"], ascending=[True, False, True]).drop_duplicates("hs6")
-        df = df.merge(best[["hs6", "source"]], on=["hs6", "source"])
-    q = pd.to_numeric(df["quantity_t"], errors="coerce")
-    v = pd.to_numeric(df["value_kusd"], errors="coerce")
-    unit_value = (v / q).where(q > 0).groupby(df["hs6"]).transform("median")
-    imputed = int((q.isna() & v.notna()).sum())
-    q = q.fillna(v / unit_value).fillna(0.0)
-    # annual tonnes -> tonnes per month
-    out = pd.DataFrame(
-        {"exporter": df["exporter"].values, "importer": df["importer"].values, "t": q.values / 12}
-    )
-    out = out[(out["exporter"] != out["importer"]) & (out["t"] > 0)]
-    out = out.groupby(["exporter", "importer"], as_index=False)["t"].sum()
-    return out, {"trade_year": y, "trade_hs6": codes, "trade_rows": len(out), "trade_t_imputed_rows": imputed}
-
-
 # ---------------------------------------------------------------------------------------------- build
+
+
+def from_network(net: Any) -> ChainModel:
+    """The monthly array model of a :class:`critmin.network.ChainNetwork` (t/yr → t/month)."""
+    ds = net.ds
+    sector_stage = np.array([net.stages.index(str(s)) for s in ds["sector_stage"].values], dtype=np.int64)
+    prov = {"stages": {s: {k: v for k, v in info.items() if k != "published"} for s, info in net.stage_info.items()}}
+    return ChainModel(
+        chain_id=net.chain_id,
+        stages=net.stages,
+        stage_material=[s.material for s in net.chain.stages],
+        stage_content=[s.content for s in net.chain.stages],
+        countries=net.countries,
+        sectors=[str(k) for k in ds["sector"].values],
+        sector_stage=sector_stage,
+        sector_defence=ds["sector_defence"].values.astype(bool),
+        q0=ds["supply"].values / 12.0,
+        flows=ds["flows"].values / 12.0,
+        factors=ds["factors"].values.copy(),
+        demand0=ds["demand"].values / 12.0,
+        balancing=ds["balancing"].values / 12.0,
+        provenance=prov,
+    )
 
 
 def build_model(
@@ -188,156 +106,16 @@ def build_model(
     max_countries: int | None = None,
     keep: list[str] | tuple[str, ...] = (),
 ) -> ChainModel:
-    """Build the balanced baseline :class:`ChainModel` of ``chain`` from ``world`` (see module doc)."""
-    S = len(chain.stages)
-    sid = {s.id: i for i, s in enumerate(chain.stages)}
-    factors = np.zeros((S, S))
-    for i, s in enumerate(chain.stages):
-        for inp in s.inputs:
-            factors[i, sid[inp.stage]] += inp.factor.value
+    """The balanced monthly baseline of ``chain``: the World's chain network (``world.network``) in
+    t/month, optionally lumped to ``max_countries`` (see module doc)."""
+    from critmin.network import build_network
 
-    # gather raw series first, to fix the country set
-    prod: list[pd.Series | None] = []
-    trade: list[pd.DataFrame] = []
-    prov: dict[str, Any] = {"stages": {}}
-    for i, s in enumerate(chain.stages):
-        info: dict[str, Any] = {}
-        if s.production is not None:
-            ser, meta = _production_series(world, chain, i, year)
-            info.update(meta)
-            prod.append(ser)
-        else:
-            prod.append(None)
-            info["production"] = "derived from inputs"
-        ty = info.get("production_year", year)
-        tm, tmeta = _trade_matrix(world, s.hs6, ty)
-        info.update(tmeta)
-        trade.append(tm)
-        prov["stages"][s.id] = info
-    names: set[str] = set()
-    for ser in prod:
-        if ser is not None:
-            names |= set(ser.index)
-    for tm in trade:
-        names |= set(tm["exporter"]) | set(tm["importer"])
-    countries = sorted(names)
-    if not countries:
-        raise InputError(f"chain {chain.id}", None, "the World has no production or trade for this chain")
-    C = len(countries)
-    cix = {c: k for k, c in enumerate(countries)}
-
-    q0 = np.zeros((S, C))
-    flows = np.zeros((S, C, C))
-    balancing = np.zeros((S, C))
-    claimed = np.zeros((S, C))  # input use by downstream stages already built
-    consumers = [[j for j in range(S) if factors[j, i] > 0] for i in range(S)]
-    built = [False] * S
-    enduse_share = np.zeros(S)
-    for e in chain.end_uses:
-        if e.share is not None:
-            enduse_share[sid[e.stage]] += e.share.value
-    enduse_share = np.minimum(enduse_share, 1.0)
-
-    def set_flows(i: int) -> None:
-        tm = trade[i]
-        f = np.zeros((C, C))
-        if len(tm):
-            f[[cix[x] for x in tm["exporter"]], [cix[x] for x in tm["importer"]]] = tm["t"].to_numpy()
-        exports = f.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scale = np.where(exports > 0, np.minimum(1.0, q0[i] / exports), 0.0)
-        f *= scale[:, None]
-        f[np.arange(C), np.arange(C)] = q0[i] - f.sum(axis=1)
-        flows[i] = f
-
-    for i, s in enumerate(chain.stages):
-        ins = [(sid[inp.stage], inp.factor.value) for inp in s.inputs]
-        if prod[i] is not None:
-            q = np.zeros(C)
-            ser = prod[i]
-            q[[cix[c] for c in ser.index]] = ser.to_numpy() / 12.0
-            for k, f in ins:
-                avail = flows[k].sum(axis=0) - claimed[k]
-                gap = np.maximum(0.0, f * q - avail)
-                if gap.any():
-                    balancing[k] += gap
-                    q0[k] += gap
-                    flows[k][np.arange(C), np.arange(C)] += gap
-        elif ins:
-            q = np.full(C, np.inf)
-            for k, f in ins:
-                remaining = [j for j in consumers[k] if not built[j]]
-                avail = (flows[k].sum(axis=0) - claimed[k]) * (1.0 - enduse_share[k]) / max(1, len(remaining))
-                q = np.minimum(q, np.maximum(avail, 0.0) / f)
-        else:
-            raise InputError(
-                f"chain {chain.id}",
-                f"stages[{i}]",
-                f"stage {s.id!r} has neither a production series nor inputs",
-            )
-        q0[i] = q
-        for k, f in ins:
-            claimed[k] += f * q
-        set_flows(i)
-        built[i] = True
-
-    # final demand: consumption not used downstream, split into sectors
-    residual = np.maximum(flows.sum(axis=1) - claimed, 0.0)  # (S, C)
-    sectors: list[str] = []
-    sec_stage: list[int] = []
-    sec_def: list[bool] = []
-    sec_share: list[float] = []
-    by_key: dict[tuple[int, str], int] = {}
-    for e in chain.end_uses:
-        if e.share is None or e.share.value <= 0:
-            continue
-        key = (sid[e.stage], e.sector)
-        if key in by_key:
-            sec_share[by_key[key]] += e.share.value
-            sec_def[by_key[key]] = sec_def[by_key[key]] or e.defence
-            continue
-        by_key[key] = len(sectors)
-        sectors.append(e.sector)
-        sec_stage.append(sid[e.stage])
-        sec_def.append(e.defence)
-        sec_share.append(e.share.value)
-    for i in range(S):
-        total = sum(sh for sh, st in zip(sec_share, sec_stage, strict=True) if st == i)
-        if residual[i].sum() > 0 and total < 1 - 1e-6:
-            sectors.append(f"other-{chain.stages[i].id}")
-            sec_stage.append(i)
-            sec_def.append(False)
-            sec_share.append(1.0 - total)
-    # unique labels: the same sector slug on two stages becomes sector@stage
-    counts = pd.Series(sectors).value_counts()
-    labels = [
-        f"{sc}@{chain.stages[st].id}" if counts[sc] > 1 else sc
-        for sc, st in zip(sectors, sec_stage, strict=True)
-    ]
-    K = len(labels)
-    demand0 = np.zeros((C, K))
-    for k in range(K):
-        st = sec_stage[k]
-        total = sum(sh for sh, s2 in zip(sec_share, sec_stage, strict=True) if s2 == st)
-        demand0[:, k] = residual[st] * sec_share[k] / max(total, 1.0)
-
-    model = ChainModel(
-        chain_id=chain.id,
-        stages=[s.id for s in chain.stages],
-        stage_material=[s.material for s in chain.stages],
-        stage_content=[s.content for s in chain.stages],
-        countries=countries,
-        sectors=labels,
-        sector_stage=np.array(sec_stage, dtype=np.int64),
-        sector_defence=np.array(sec_def, dtype=bool),
-        q0=q0,
-        flows=flows,
-        factors=factors,
-        demand0=demand0,
-        balancing=balancing,
-        provenance=prov,
-    )
-    return lump(model, max_countries, keep)
+    chains = world.chains if hasattr(world, "chains") else {}
+    if chains.get(chain.id) is chain and hasattr(world, "network"):
+        net = world.network(chain.id, year)
+    else:  # a chain that is not the World's own (e.g. built in a test)
+        net = build_network(world, chain, year)
+    return lump(from_network(net), max_countries, keep)
 
 
 def lump(model: ChainModel, max_countries: int | None, keep: list[str] | tuple[str, ...] = ()) -> ChainModel:
