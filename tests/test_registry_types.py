@@ -263,3 +263,10 @@ def test_map_type_option_errors(tmp_path: Path) -> None:
     r = critmin("invest", "map", "--out", str(tmp_path / "m.html"), "--type", "tranche")
     assert r.returncode == 0, r.stderr
     assert "amount type: tranche" in (tmp_path / "m.html").read_text()
+
+
+def test_every_amount_type_is_documented(reg: registry.Registry) -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "registry.md").read_text(encoding="utf-8")
+    for ty, text in reg.context.vocab["amount_types"].items():
+        assert f"| `{ty}` |" in doc, ty
+        assert text.strip(), ty

@@ -5,12 +5,14 @@ Start here::
     from critmin import registry
     reg = registry.load()                       # the embedded, validated registry
     reg.filter_projects(chain="rare-earth-magnets", status="construction")
-    reg.summary("state")                        # US$ million by destination state
+    reg.summary("state")                        # US$ million by destination state, one row per amount type
     registry.capacity(reg, 2027, include=["operating", "construction"])
     registry.standing(reg)                      # each project against the framework dates
 
 Every record has a source; capacities are t/yr of a stated content (or GWh/yr
-for cells); money is millions of the stated currency. See docs/registry.md.
+for cells); money is millions of the stated currency, each amount typed (pledge,
+tranche, offer, commitment, announced, estimate, disbursed) and never added
+across types. See docs/registry.md.
 """
 
 from __future__ import annotations
