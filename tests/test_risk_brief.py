@@ -30,7 +30,8 @@ def test_brief_has_risk_block(brief_run):
     assert {x["importer"] for x in rows} == {"USA", "JPN"}
     assert [x["stage"] for x in rows if x["importer"] == "JPN"] == ["mining", "separated-oxides", "metal-alloy",
                                                                        "magnet"]
-    keys = {"nir", "china_import_share", "geopolrisk", "cf", "eu_sr", "china_share_direct", "china_share_effective"}
+    keys = {"reliance", "reliance_basis", "china_import_share", "geopolrisk", "cf", "eu_sr", "china_share_direct",
+            "china_share_effective"}
     assert all(keys <= set(x) for x in rows)
     mining = next(x for x in rows if x["importer"] == "JPN" and x["stage"] == "mining")
     assert 0 < mining["geopolrisk"] < 1 and mining["eu_sr"] > 0 and 0 <= mining["china_share_effective"] <= 1

@@ -1,16 +1,20 @@
-"""The briefing: for each chain material and stage, who produces, China's share, HHI, with sources.
+"""The briefing: for each chain stage, who produces, China's share, HHI and reliance, each labelled.
 
 ``briefing(world, importers=["USA", "JPN"], year=None)`` returns a plain dict
 (JSON-ready) that the CLI prints as a Rich table, as JSON, or renders to a
-self-contained HTML page. Two kinds of evidence per stage:
+self-contained HTML page. Every figure says what it is and its year:
 
-* **production** — country shares of the stage's production series (World
-  Mining Data / USGS MCS 2025 / IEA 2025), the latest reported year at or
-  before ``year``;
-* **exports** — country shares of world exports of the stage's HS codes
-  (CEPII BACI), the latest year at or before ``year``; and for each importer
-  (country or bloc), the share of its imports coming from China and its top
-  partners.
+* **production** — country shares of the stage's output from the chain network
+  (``world.network``: the World series, the chain file's published figures, or output
+  derived from inputs; ``series_basis`` says which), the latest year at or before ``year``;
+* **exports** — *export-value* shares of the stage's HS codes (CEPII BACI, USD) in the
+  network's trade year; for each importer (country or bloc), the share of its imports
+  coming from China and its top partners;
+* **reliance** — per importer and stage: USGS net import reliance (MCS 2025) where USGS
+  publishes a number for the US, else a trade-derived reliance computed at that stage only
+  (the stage's trade against the stage's production, same content unit; never for mining
+  stages, whose ores trade in gross tonnes). Missing is missing; a net exporter gets no
+  negative figure but a reason.
 """
 
 from __future__ import annotations
@@ -20,10 +24,8 @@ from typing import Any
 import pandas as pd
 
 from critmin.errors import InputError
-from critmin.risk.concentration import concentration, country_shares, hhi_table, import_shares
+from critmin.risk.concentration import country_shares
 from critmin.world import World
-
-REPORTED = ("reported", "estimated")
 
 
 def _latest_year(years: pd.Series, year: int | None) -> int | None:
@@ -36,27 +38,34 @@ def _top(shares: pd.DataFrame, who: str, n: int = 3) -> list[dict[str, Any]]:
     return [{"country": c, "share": float(s)} for c, s in zip(ranked[who], ranked["share"], strict=True)]
 
 
-def _production_rows(world: World, material: str, stage: str, prod: pd.DataFrame, sources: list[str],
-                     year: int | None) -> list[dict]:
-    """Production evidence of one material and stage (``prod``: its rows of the production table), by source."""
-    rows = []
-    prod = prod[prod["case"].isin(REPORTED) & prod["quantity"].notna()]
-    for src in sources:
-        p = prod[prod["source"] == src]
-        y = _latest_year(p["year"], year)
-        if y is None:
-            continue
-        sh = concentration(world, material=material, stage=stage, year=y, source=src)
-        t = hhi_table(sh).iloc[0]
-        rows.append({"basis": "production", "material": material, "series_stage": stage, "source": src,
-                     "year": y, "unit": str(sh["unit"].iloc[0]), "total": float(t["total"]),
-                     "hhi": float(t["hhi"]), "china_share": float(t["china_share"]), "top": _top(sh, "country")})
-    return rows
+def _production_row(net, stage: str) -> dict | None:
+    """Production evidence of one stage from the chain network (None when the stage has no data)."""
+    info = net.stage_info[stage]
+    p = net.production(stage)
+    if p.empty:
+        return None
+    tot = float(p.sum())
+    sh = p / tot
+    basis = info["production_basis"]
+    src = info["production_source"] if basis == "series" else "critmin"
+    return {"basis": "production", "what": "production share", "series_basis": basis,
+            "material": info.get("production_material"), "source": src,
+            "source_detail": info.get("production_source"), "year": info.get("production_year"),
+            "unit": info["unit"], "total": tot, "hhi": float((sh**2).sum()), "china_share": float(sh.get("CHN", 0.0)),
+            "top": [{"country": str(c), "share": float(v)} for c, v in sh.head(3).items()]}
 
 
-def _export_row(world: World, hs6: list[str], year: int | None, importers: list[str]) -> dict | None:
-    tr = world.trade(hs6=hs6)
-    y = _latest_year(tr["year"], year)
+def _export_row(world: World, tr: dict[str, pd.DataFrame], hs6: list[str], year: int | None,
+                importers: dict[str, list[str]], basket: list[str]) -> dict | None:
+    """Export-value evidence of one stage: world export shares and each importer's partner shares.
+
+    ``tr``: trade rows by HS code; ``year``: the network's trade year of the stage
+    (else the latest at or before the brief's year); ``importers``: name → ISO3 members.
+    """
+    tr = pd.concat([tr[c] for c in hs6 if c in tr]) if any(c in tr for c in hs6) else None
+    if tr is None:
+        return None
+    y = year if year is not None and (tr["year"] == year).any() else _latest_year(tr["year"], year)
     if y is None:
         return None
     tr = tr[tr["year"] == y]
@@ -65,62 +74,140 @@ def _export_row(world: World, hs6: list[str], year: int | None, importers: list[
     g["year"] = y
     sh = country_shares(g, "value_kusd", ["year"], "country")
     imp = {}
-    for code in importers:
-        s = import_shares(world, code, hs6, year=y)
-        if s.empty:
+    for code, members in importers.items():
+        t = tr[tr["importer"].isin(members) & ~tr["exporter"].isin(members)]
+        v = t.groupby("exporter")["value_kusd"].sum()
+        v = v[v > 0].sort_values(ascending=False)
+        total = float(v.sum())
+        if total <= 0:
             imp[code] = {"imports_kusd": 0.0, "china_share": None, "partner_hhi": None, "top": []}
             continue
-        imp[code] = {"imports_kusd": float(s["value"].sum()), "china_share": float(s["china_share"].iloc[0]),
-                     "partner_hhi": float(s["hhi"].iloc[0]), "top": _top(s, "partner")}
-    return {"basis": "exports", "hs6": hs6, "source": src, "year": y, "unit": "kUSD",
+        s = v / total
+        imp[code] = {"imports_kusd": total, "china_share": float(s.get("CHN", 0.0)),
+                     "partner_hhi": float((s**2).sum()),
+                     "top": [{"country": str(c), "share": float(x)} for c, x in s.head(3).items()]}
+    what = "export-value share"
+    if basket:
+        what += f" (HS {', '.join(basket)} is a basket shared with other materials)"
+    return {"basis": "exports", "what": what, "hs6": hs6, "source": src, "year": y, "unit": "kUSD",
             "total": float(g["value_kusd"].sum()), "hhi": float(sh["hhi"].iloc[0]),
             "china_share": float(sh["china_share"].iloc[0]), "top": _top(sh, "country"), "importers": imp}
+
+
+def _reliance(world: World, net, stage, importers: dict[str, list[str]], usgs: dict[str, dict]) -> list[dict]:
+    """Import reliance of each importer at one stage (see module doc); fractions 0–1."""
+    out = []
+    info = net.stage_info[stage.id]
+    p = net.production(stage.id)
+    trade = net.trade(stage.id)
+    for code, members in importers.items():
+        row: dict[str, Any] = {"importer": code, "stage": stage.id, "material": stage.material, "value": None,
+                               "basis": None, "year": None, "flag": None, "reason": None}
+        nir = usgs.get(stage.material) if code == "USA" else None
+        if nir is not None and nir["value"] is not None:
+            row.update(value=nir["value"], basis=f"USGS net import reliance ({nir['statistic']}, MCS 2025)",
+                       year=nir["year"], flag=nir["flag"],
+                       reason=("lower bound: USGS gives '>'" if nir["flag"] == ">" else
+                               "upper bound: USGS gives '<'" if nir["flag"] == "<" else None))
+        elif stage.kind == "mining":
+            row["reason"] = ("not computed at a mining stage: ores and concentrates trade in gross tonnes, "
+                             "production is in content" + ("; USGS gives no number" if nir else ""))
+        elif info["production_basis"] not in ("series", "published"):
+            row["reason"] = f"no production series for this stage ({info['production_basis']})"
+        else:
+            prod = float(p[p.index.isin(members)].sum())
+            imports = float(trade.loc[trade["importer"].isin(members) & ~trade["exporter"].isin(members), "t"].sum())
+            exports = float(trade.loc[trade["exporter"].isin(members) & ~trade["importer"].isin(members), "t"].sum())
+            app = prod + imports - exports
+            row.update(basis=f"trade-derived at stage {stage.id} (net imports / apparent consumption, "
+                             f"{info['unit']})", year=info.get("trade_year"))
+            if imports - exports < 0:
+                row["reason"] = f"net exporter at this stage ({exports - imports:,.0f} t more exported than imported)"
+                row["value"] = 0.0
+            elif app > 0:
+                row["value"] = (imports - exports) / app
+            else:
+                row["reason"] = "no apparent consumption at this stage"
+        out.append(row)
+    return out
+
+
+def usgs_nir(world: World, year: int | None = None) -> dict[str, dict]:
+    """USGS net import reliance by material (MCS 2025 salient statistics): the latest year at or before
+    ``year``; ``value`` as a fraction (None where USGS gives 'E' = net exporter, or no number), ``flag``
+    as USGS gives it ('>' lower bound, '<' upper bound, 'E' net exporter)."""
+    s = world.salient()
+    if s.empty:
+        return {}
+    s = s[s["statistic"].str.startswith("NIR")]
+    if year is not None:
+        s = s[s["year"].astype(int) <= year]
+    out: dict[str, dict] = {}
+    for m, g in s.groupby("material"):
+        g = g[g["year"] == g["year"].max()]
+        main = g[g["statistic"].isin(["NIR_pct", "NIR_ct", "NIR_Compounds-Metals_t"])]
+        r = (main if len(main) else g).iloc[0]
+        v = r["value"]
+        flag = str(r["flag"]).strip() if isinstance(r["flag"], str) else ""
+        out[str(m)] = {"value": None if pd.isna(v) else float(v) / 100.0, "flag": flag or None,
+                       "statistic": str(r["statistic"]), "year": int(r["year"])}
+    if "rare-earths" in out:
+        out.setdefault("magnet-rare-earths", out["rare-earths"])
+    return out
 
 
 def briefing(world: World, importers: list[str], year: int | None = None) -> dict[str, Any]:
     """Build the briefing for ``importers`` (ISO3 codes or blocs) at ``year`` (default: latest).
 
     Returns ``{"importers", "year", "world_checksum", "sources", "chains": [{"chain", "title",
-    "stages": [{"stage", "name", "material", "evidence": [...]}]}]}``; shares are fractions,
-    HHI on 0–1, trade values in thousand USD, production in tonnes of the stated unit.
+    "stages": [{"stage", "name", "material", "evidence": [...], "reliance": [...]}], "risk": [...]}]}``;
+    shares are fractions, HHI on 0–1, trade values in thousand USD, production in t/yr of the
+    stage's unit. Every evidence row has ``what`` (production share, export-value share) and ``year``.
     """
-    for code in importers:
-        world.bloc_members(code)  # raises a one-line error for unknown codes
+    importers = list(dict.fromkeys(importers))
+    members = {code: world.bloc_members(code) for code in importers}  # one-line error for unknown codes
     if year is not None:
         years = world.production()["year"]
         lo, hi = int(years.min()), int(world.trade()["year"].max())
         if not lo <= year <= hi:
-            raise InputError("--year", str(year), f"outside the data; available {lo}-{hi}")
+            raise InputError("year", str(year), f"outside the data; available {lo}-{hi}")
     chains = world.chains
     if not chains:
         raise InputError(str(world.path), "chains", "this World has no chain definitions")
-    mats = world.materials().set_index("material")
+    codes = sorted({c for ch in chains.values() for s in ch.stages for c in s.hs6})
+    tr = world.trade_by_code(codes)
+    usgs = usgs_nir(world, year)
+    # the network year: the brief's, else the latest trade year (the year exposure uses, so one network serves both)
+    net_year = year if year is not None else (max(int(g["year"].max()) for g in tr.values()) if tr else None)
     out_chains = []
     for cid, ch in chains.items():
+        net = world.network(cid, net_year)
         stages = []
         for st in ch.stages:
             evidence: list[dict] = []
-            if st.production is not None:
-                m = st.production.material
-                default = str(mats.loc[m, "default_source"]) if m in mats.index else ""
-                prod = world.production(material=m, stage=st.production.stage)
-                have = sorted(set(prod["source"]))
-                pref = st.production.source or default
-                order = ([pref] if pref in have else []) + [s for s in have if s != pref]
-                evidence += _production_rows(world, m, st.production.stage, prod, order, year)
+            row = _production_row(net, st.id)
+            if row:
+                evidence.append(row)
             if st.hs6:
-                row = _export_row(world, st.hs6, year, importers)
-                if row:
-                    evidence.append(row)
+                info = net.stage_info[st.id]
+                basket = info.get("basket_hs6", [])
+                erow = _export_row(world, tr, st.hs6, info.get("trade_year") or year, members, basket)
+                if erow:
+                    evidence.append(erow)
             if evidence:
                 stages.append({"stage": st.id, "name": st.name, "material": st.material, "content": st.content,
-                               "evidence": evidence})
+                               "evidence": evidence, "reliance": _reliance(world, net, st, members, usgs)})
         out_chains.append({"chain": cid, "title": ch.title, "stages": stages})
     from critmin.risk.brief import risk_block  # risk metrics per stage material and importer (docs/risk.md)
 
     risk = risk_block(world, importers, year)
     for c in out_chains:
+        rel = {(r["stage"], r["importer"]): r for s in c["stages"] for r in s["reliance"]}
         c["risk"] = risk.get(c["chain"], [])
+        for x in c["risk"]:  # the stage's labelled reliance (USGS NIR or trade-derived at the stage)
+            r = rel.get((x["stage"], x["importer"]), {})
+            x.update(reliance=r.get("value"), reliance_basis=r.get("basis"), reliance_flag=r.get("flag"),
+                     reliance_reason=r.get("reason"))
     used = sorted({e["source"] for c in out_chains for s in c["stages"] for e in s["evidence"]})
     srcs = {s["name"]: s for s in world.datapackage.get("sources", [])}
     return {

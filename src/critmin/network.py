@@ -47,13 +47,16 @@ The one rule that picks series and years (documented in ``docs/network.md``):
 from __future__ import annotations
 
 import json
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from critmin.errors import InputError, did_you_mean
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 #: Production ``case`` values counted as reported (USGS marks its latest year "estimated").
 CASES = {"reported": ("reported", "estimated"), "projected": ("reported", "estimated", "projection (base case)")}
@@ -65,25 +68,48 @@ ROW = "ROW"
 
 
 class ChainNetwork:
-    """One chain as a labelled dataset (see module docstring); build with ``world.network(...)``."""
+    """One chain as a labelled dataset (see module docstring); build with ``world.network(...)``.
 
-    def __init__(self, ds: xr.Dataset, chain: Any, stage_info: dict[str, dict[str, Any]]) -> None:
-        self.ds = ds
+    The arrays are kept as numpy arrays; :attr:`ds` assembles them into an :class:`xarray.Dataset`
+    (with every variable's unit and basis in its attributes) on first use.
+    """
+
+    def __init__(self, variables: dict[str, tuple], coords: dict[str, list], attrs: dict[str, Any], chain: Any,
+                 stage_info: dict[str, dict[str, Any]]) -> None:
+        self._vars = variables
+        self._coords = coords
+        self.attrs = attrs
         self.chain = chain
         self.stage_info = stage_info
+        self._six = {s: i for i, s in enumerate(coords["stage"])}
 
-    # ------------------------------------------------------------------ look-ups
+    @cached_property
+    def ds(self) -> xr.Dataset:
+        """The network as an xarray Dataset (t/yr; per-stage provenance in ``attrs['stage_info']``)."""
+        import xarray as xr
+
+        attrs = dict(self.attrs, stage_info=json.dumps(self.stage_info, default=str))
+        return xr.Dataset({k: v for k, v in self._vars.items()}, coords=self._coords, attrs=attrs)
+
+    @property
+    def sectors(self) -> list[str]:
+        return list(self._coords["sector"])
+
+    def array(self, name: str) -> np.ndarray:
+        """The numpy array of variable ``name`` (dims as in :attr:`ds`); read-only by convention."""
+        return self._vars[name][1]
+
     @property
     def chain_id(self) -> str:
-        return str(self.ds.attrs["chain"])
+        return str(self.attrs["chain"])
 
     @property
     def stages(self) -> list[str]:
-        return [str(s) for s in self.ds["stage"].values]
+        return list(self._coords["stage"])
 
     @property
     def countries(self) -> list[str]:
-        return [str(c) for c in self.ds["country"].values]
+        return list(self._coords["country"])
 
     def _stage(self, stage: str) -> str:
         if stage not in self.stages:
@@ -95,20 +121,24 @@ class ChainNetwork:
             )
         return stage
 
+    def _i(self, stage: str) -> int:
+        """Index of ``stage`` (InputError naming the stage when unknown)."""
+        return self._six[self._stage(stage)]
+
     def unit(self, stage: str) -> str:
         """The content unit of ``stage`` (what its tonnes count, e.g. 't NdFeB magnet', 'GWh')."""
         return str(self.stage_info[self._stage(stage)]["unit"])
 
     def is_missing(self, stage: str) -> bool:
         """True when the stage has no production data at all (neither series, published nor derived)."""
-        return bool(np.isnan(self.ds["production"].sel(stage=self._stage(stage)).values).all())
+        return bool(np.isnan(self.array("production")[self._i(stage)]).all())
 
     def production(self, stage: str) -> pd.Series:
         """Output of ``stage`` by country (t/yr of its unit), producers only; empty when missing."""
-        v = self.ds["production"].sel(stage=self._stage(stage)).to_series()
-        v = v[v.notna() & (v > 0)]
-        v.index.name = "country"
-        return v.sort_values(ascending=False)
+        v = self.array("production")[self._i(stage)]
+        ok = v > 0  # NaN compares False
+        return pd.Series(v[ok], index=pd.Index(np.asarray(self.countries)[ok], name="country"),
+                         name="production").sort_values(ascending=False)
 
     def total(self, stage: str) -> float:
         """World output of ``stage`` (t/yr); NaN when the stage has no data."""
@@ -124,7 +154,7 @@ class ChainNetwork:
         return float(self.production(stage).get(country, 0.0)) / tot
 
     def elements(self) -> list[str]:
-        return [str(e) for e in self.ds["element"].values] if "element" in self.ds.dims else []
+        return list(self._coords.get("element", []))
 
     def element_production(self, stage: str, element: str) -> pd.Series:
         """Output of ``element`` contained in ``stage`` by country (t/yr of the element)."""
@@ -132,23 +162,25 @@ class ChainNetwork:
             raise InputError(
                 "element", element, f"chain {self.chain_id} carries elements: {', '.join(self.elements()) or 'none'}"
             )
-        v = (self.ds["production"] * self.ds["element_content"]).sel(stage=self._stage(stage), element=element)
-        s = v.to_series()
-        s = s[s.notna() & (s > 0)]
-        s.index.name = "country"
-        return s.sort_values(ascending=False)
+        i = self._i(stage)
+        v = self.array("production")[i] * self.array("element_content")[i, :, self.elements().index(element)]
+        ok = v > 0
+        return pd.Series(v[ok], index=pd.Index(np.asarray(self.countries)[ok], name="country"),
+                         name=element).sort_values(ascending=False)
 
     def trade(self, stage: str) -> pd.DataFrame:
         """Recorded bilateral trade of ``stage`` (``exporter, importer, t``: t/yr; imputed tonnage included)."""
-        m = self.ds["trade"].sel(stage=self._stage(stage)).values
+        m = self.array("trade")[self._i(stage)]
         e, i = np.nonzero(m > 0)
         cs = np.asarray(self.countries)
         return pd.DataFrame({"exporter": cs[e], "importer": cs[i], "t": m[e, i]})
 
     def consumption(self, stage: str) -> pd.Series:
         """Apparent consumption of ``stage`` by country (kept output plus allocated imports, t/yr)."""
-        s = self.ds["consumption"].sel(stage=self._stage(stage)).to_series()
-        return s[s > 0].sort_values(ascending=False)
+        v = self.array("consumption")[self._i(stage)]
+        ok = v > 0
+        return pd.Series(v[ok], index=pd.Index(np.asarray(self.countries)[ok], name="country"),
+                         name="consumption").sort_values(ascending=False)
 
     def check(self) -> list[str]:
         """Stages with HS codes or a production definition that have neither trade nor production data."""
@@ -156,7 +188,7 @@ class ChainNetwork:
         for s in self.stages:
             info = self.stage_info[s]
             no_prod = self.is_missing(s)
-            no_trade = float(self.ds["trade"].sel(stage=s).sum()) == 0
+            no_trade = float(self.array("trade")[self._i(s)].sum()) == 0
             if no_prod and no_trade:
                 bad.append(
                     f"{s}: no production ({info.get('production_basis')}) and no trade "
@@ -218,15 +250,15 @@ class ChainNetwork:
                     "source": info.get("production_source"),
                     "year": info.get("production_year"),
                     "trade_year": info.get("trade_year"),
-                    "traded_t": float(self.ds["trade"].sel(stage=s).sum()),
-                    "balancing": float(self.ds["balancing"].sel(stage=s).sum()),
+                    "traded_t": float(self.array("trade")[self._i(s)].sum()),
+                    "balancing": float(self.array("balancing")[self._i(s)].sum()),
                 }
             )
         return pd.DataFrame(rows)
 
     def __repr__(self) -> str:
         return (
-            f"<ChainNetwork {self.chain_id} year={self.ds.attrs.get('year')} stages={len(self.stages)} "
+            f"<ChainNetwork {self.chain_id} year={self.attrs.get('year')} stages={len(self.stages)} "
             f"countries={len(self.countries)}>"
         )
 
@@ -288,7 +320,7 @@ def production_series(world: Any, stage: Any, year: int | None, case: str = "rep
                 "production_unit": str(d["unit"].iloc[0]) if "unit" in d.columns else None,
             }
     pub = stage.published
-    if pub is not None and (year is None or pub.year <= year or ps is None):
+    if pub is not None and (year is None or pub.year <= year):
         world_t = float(pub.world.value)
         vals: dict[str, float] = {}
         for c in pub.countries:
@@ -336,11 +368,14 @@ def _basket_codes(chain: Any) -> dict[str, list[int]]:
     return {c: ix for c, ix in users.items() if len(ix) > 1}
 
 
-def _stage_trade(tr: pd.DataFrame, codes: list[str], year: int | None) -> tuple[pd.DataFrame, dict]:
-    """Recorded trade of one stage's codes (exporter, importer, hs6, t per year) under rule 2."""
+def _stage_trade(tr: dict[str, pd.DataFrame], codes: list[str], year: int | None) -> tuple[pd.DataFrame, dict]:
+    """Recorded trade of one stage's codes (exporter, importer, hs6, t per year) under rule 2.
+
+    ``tr``: trade rows by HS code (``World.trade_by_code``)."""
     if not codes:
         return pd.DataFrame(columns=["exporter", "importer", "hs6", "t"]), {"trade_note": "not traded (no HS codes)"}
-    df = tr[tr["hs6"].isin(codes)]
+    have = [tr[c] for c in codes if c in tr]
+    df = pd.concat(have, ignore_index=True) if have else pd.DataFrame(columns=["year", "hs6"])
     years = df["year"].astype(int)
     if year is not None and (years <= year).any():
         df = df[years <= year]
@@ -362,9 +397,9 @@ def _stage_trade(tr: pd.DataFrame, codes: list[str], year: int | None) -> tuple[
     q = q.fillna(v / unit_value)
     out = pd.DataFrame(
         {
-            "exporter": df["exporter"].astype(str).to_numpy(),
-            "importer": df["importer"].astype(str).to_numpy(),
-            "hs6": df["hs6"].astype(str).to_numpy(),
+            "exporter": df["exporter"].to_numpy(dtype=object),
+            "importer": df["importer"].to_numpy(dtype=object),
+            "hs6": df["hs6"].to_numpy(dtype=object),
             "t": q.to_numpy(dtype="float64"),
         }
     )
@@ -411,8 +446,7 @@ def build_network(world: Any, chain: Any, year: int | None = None, case: str = "
         prod.append(ser if meta["production_basis"] in ("series", "published") else None)
 
     codes = sorted({c for s in chain.stages for c in s.hs6})
-    tr_all = world.table("trade")
-    tr = tr_all[tr_all["hs6"].isin(codes)] if codes and not tr_all.empty else tr_all.iloc[0:0]
+    tr = world.trade_by_code(codes) if codes else {}
     trades: list[pd.DataFrame] = []
     for s in chain.stages:
         ty = info[s.id].get("production_year", year)
@@ -531,6 +565,9 @@ def build_network(world: Any, chain: Any, year: int | None = None, case: str = "
         info[s.id]["balancing_t"] = float(balancing[i].sum())
         if info[s.id]["production_basis"] == "derived from inputs":
             info[s.id]["production_source"] = "derived from " + ", ".join(inp.stage for inp in s.inputs)
+            years = [info[inp.stage].get("production_year") for inp in s.inputs]
+            if all(y is not None for y in years):
+                info[s.id]["production_year"] = max(int(y) for y in years)
 
     consumption = flows.sum(axis=1)
     residual = np.maximum(consumption - claimed, 0.0)
@@ -545,8 +582,7 @@ def build_network(world: Any, chain: Any, year: int | None = None, case: str = "
     production = reported.copy()
     production[missing, :] = np.nan
     stage_ids = [s.id for s in chain.stages]
-    ds = xr.Dataset(
-        {
+    variables: dict[str, tuple] = {
             "production": (
                 ("stage", "country"),
                 production,
@@ -638,23 +674,10 @@ def build_network(world: Any, chain: Any, year: int | None = None, case: str = "
                 np.array(sec_share, dtype=float),
                 {"unit": "fraction of the stage's final demand"},
             ),
-        },
-        coords={
-            "stage": stage_ids,
-            "country": countries,
-            "exporter": countries,
-            "importer": countries,
-            "input_stage": stage_ids,
-            "sector": sectors,
-        },
-        attrs={
-            "chain": chain.id,
-            "title": chain.title,
-            "year": -1 if year is None else int(year),
-            "case": case,
-            "stage_info": json.dumps(info, default=str),
-        },
-    )
+    }
+    coords = {"stage": stage_ids, "country": countries, "exporter": countries, "importer": countries,
+              "input_stage": stage_ids, "sector": sectors}
+    attrs = {"chain": chain.id, "title": chain.title, "year": -1 if year is None else int(year), "case": case}
     elements = sorted({e.element for s in chain.stages for e in s.elements})
     if elements:
         content = np.full((S, C, len(elements)), np.nan)
@@ -665,16 +688,14 @@ def build_network(world: Any, chain: Any, year: int | None = None, case: str = "
                 for c, v in e.countries.items():
                     if c in cix:
                         content[i, cix[c], j] = v.value
-        ds["element_content"] = (
+        variables["element_content"] = (
             ("stage", "country", "element"),
             content,
-            {
-                "unit": "t of element per t of the stage's product",
-                "basis": "chain file (elements; judgements flagged there)",
-            },
+            {"unit": "t of element per t of the stage's product",
+             "basis": "chain file (elements; judgements flagged there)"},
         )
-        ds = ds.assign_coords(element=elements)
-    return ChainNetwork(ds, chain, info)
+        coords["element"] = elements
+    return ChainNetwork(variables, coords, attrs, chain, info)
 
 
 def _sectors(

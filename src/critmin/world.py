@@ -227,6 +227,24 @@ class World:
         """Bilateral trade: ``year, exporter, importer, hs6, value_kusd, quantity_t`` (+ ``source``)."""
         return self._filter(self.table("trade"), hs6=hs6, year=year, exporter=exporter, importer=importer)
 
+    def trade_by_code(self, hs6: Iterable[str]) -> dict[str, pd.DataFrame]:
+        """Trade rows by HS code (only codes with rows), read once per code and cached on this World.
+
+        Text columns are plain Python strings (object dtype) so that per-stage work on them is cheap.
+        """
+        cache: dict[str, pd.DataFrame] = self.__dict__.setdefault("_trade_by_code", {})
+        want = [str(c) for c in hs6]
+        missing = [c for c in dict.fromkeys(want) if c not in cache]
+        if missing:
+            tr = self.table("trade")
+            sub = tr[tr["hs6"].isin(missing)] if not tr.empty else tr
+            sub = sub.astype({c: object for c in ("exporter", "importer", "hs6", "source") if c in sub.columns})
+            for code, g in sub.groupby("hs6", sort=False):
+                cache[str(code)] = g.reset_index(drop=True)
+            for c in missing:
+                cache.setdefault(c, sub.iloc[0:0])
+        return {c: cache[c] for c in want if len(cache[c])}
+
     def governance(
         self, indicator: str | Iterable[str] | None = None, year: int | Iterable[int] | None = None
     ) -> pd.DataFrame:

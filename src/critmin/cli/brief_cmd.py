@@ -40,7 +40,7 @@ def brief(
             t.add_column(f"{code}←CHN", justify="right")
         for st in c["stages"]:
             for e in st["evidence"]:
-                basis = "prod" if e["basis"] == "production" else "exports"
+                basis = f"prod ({e['series_basis']})" if e["basis"] == "production" else "exports (value)"
                 ev = f"{basis} {e['source']} {e['year']}"
                 top = " ".join(f"{x['country']}{x['share']:.0%}" for x in e["top"])
                 imp = [
@@ -51,10 +51,10 @@ def brief(
                 t.add_row(st["stage"], ev, top, f"{e['china_share']:.0%}", f"{e['hhi']:.2f}", *imp)
         console.print(t)
         if c.get("risk"):
-            r = Table(title=f"{c['title']}: risk (GeoPolRisk/NIR/EU SR {c['risk'][0]['gpr_year']}, exposure "
+            r = Table(title=f"{c['title']}: risk (GeoPolRisk/EU SR {c['risk'][0]['gpr_year']}, exposure "
                       f"{c['risk'][0]['trade_year']})", header_style="bold", title_justify="left")
-            for col in ("stage", "importer", "NIR", "imports←CHN", "GeoPolRisk", "CF", "EU SR", "CHN direct",
-                        "CHN effective"):
+            for col in ("stage", "importer", "reliance", "basis", "imports←CHN", "GeoPolRisk", "CF", "EU SR",
+                        "CHN direct", "CHN effective"):
                 r.add_column(col, justify="left" if col in ("stage", "importer") else "right")
 
             def pct(v: float | None) -> str:
@@ -64,14 +64,21 @@ def brief(
                 return "" if v is None else fmt.format(v)
 
             for x in c["risk"]:
-                r.add_row(x["stage"], x["importer"], pct(x["nir"]), pct(x["china_import_share"]), num(x["geopolrisk"]),
+                rel = pct(x["reliance"])
+                if rel and x.get("reliance_flag") in (">", "<"):
+                    rel = ("≥" if x["reliance_flag"] == ">" else "≤") + rel
+                basis = ("USGS NIR" if (x.get("reliance_basis") or "").startswith("USGS") else
+                         "trade, this stage" if x.get("reliance_basis") else (x.get("reliance_reason") or "")[:40])
+                r.add_row(x["stage"], x["importer"], rel, basis, pct(x["china_import_share"]), num(x["geopolrisk"]),
                           num(x["cf"]), num(x["eu_sr"], "{:.2f}"), pct(x["china_share_direct"]),
                           pct(x["china_share_effective"]))
             console.print(r)
     notes = dict.fromkeys(x["eu_sr_note"] for c in b["chains"] for x in c.get("risk", []) if x.get("eu_sr_note"))
     for note in notes:
         console.print(f"EU SR {note} (docs/risk.md)", highlight=False)
-    console.print(f"World {world.checksum[:12]}…  prod = share of production (t); exports = share of world "
-                  "exports (USD, BACI); X←CHN = share of X's imports from China. Sources: critmin data info.")
+    console.print(f"World {world.checksum[:12]}…  prod = production share (t, chain network: series, published or "
+                  "derived); exports = export-value share (USD, BACI); X←CHN = share of X's imports from China; "
+                  "reliance = USGS net import reliance (MCS 2025) where USGS gives a number, else net imports / "
+                  "apparent consumption at that stage. Sources: critmin data info.")
     if html:
         say(f"wrote {html}")

@@ -18,7 +18,7 @@ def _f(v: Any) -> float | None:
 
 
 def risk_block(world: World, importers: list[str], year: int | None = None) -> dict[str, list[dict[str, Any]]]:
-    """{chain id: [{stage, material, importer, nir, china_import_share, geopolrisk, cf, eu_sr, eu_sr_note,
+    """{chain id: [{stage, material, importer, china_import_share, geopolrisk, cf, eu_sr, eu_sr_note,
     china_share_direct, china_share_effective, gpr_year, trade_year}]} (fractions; GeoPolRisk 0–1;
     CF kg Cu-eq/kg; EU SR dimensionless). GeoPolRisk/NIR/EU SR use the latest WMD year ≤ ``year``;
     exposure uses the trade year ``year`` (default latest). ``eu_sr_note`` states the judgements the
@@ -42,7 +42,6 @@ def risk_block(world: World, importers: list[str], year: int | None = None) -> d
         sr = _f(e["sr"]) if e is not None else None
         out.setdefault(r.chain, []).append({
             "stage": r.stage, "material": r.material, "importer": r.importer,
-            "nir": _f(d["nir"]) if d is not None else None,
             "china_import_share": _f(d["partner_share"]) if d is not None else None,
             "geopolrisk": _f(g["score"]) if g is not None else None,
             "cf": _f(g["cf"]) if g is not None else None,

@@ -55,7 +55,21 @@ def _stage_data(world: World, chain, year: int) -> dict[str, dict]:
 
 
 def _origin(X: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """Origin mix O (rows: nodes' supply; columns: producing node) solving O = D + A O."""
+    """Origin mix O (rows: nodes' supply; columns: producing node) solving O = D + A O.
+
+    Only nodes that produce or trade take part in the solve (the others have no supply: zero rows
+    and columns), so a stage with few active countries costs little.
+    """
+    active = np.flatnonzero((X > 0) | (M.sum(axis=0) > 0) | (M.sum(axis=1) > 0))
+    if len(active) < len(X):
+        out = np.zeros((len(X), len(X)))
+        if len(active):
+            out[np.ix_(active, active)] = _origin_dense(X[active], M[np.ix_(active, active)])
+        return out
+    return _origin_dense(X, M)
+
+
+def _origin_dense(X: np.ndarray, M: np.ndarray) -> np.ndarray:
     n = len(X)
     S = X + M.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):

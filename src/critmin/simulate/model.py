@@ -78,8 +78,8 @@ class ChainModel:
 
 def from_network(net: Any) -> ChainModel:
     """The monthly array model of a :class:`critmin.network.ChainNetwork` (t/yr → t/month)."""
-    ds = net.ds
-    sector_stage = np.array([net.stages.index(str(s)) for s in ds["sector_stage"].values], dtype=np.int64)
+    a = net.array
+    sector_stage = np.array([net.stages.index(str(s)) for s in a("sector_stage")], dtype=np.int64)
     prov = {"stages": {s: {k: v for k, v in info.items() if k != "published"} for s, info in net.stage_info.items()}}
     return ChainModel(
         chain_id=net.chain_id,
@@ -87,14 +87,14 @@ def from_network(net: Any) -> ChainModel:
         stage_material=[s.material for s in net.chain.stages],
         stage_content=[s.content for s in net.chain.stages],
         countries=net.countries,
-        sectors=[str(k) for k in ds["sector"].values],
+        sectors=net.sectors,
         sector_stage=sector_stage,
-        sector_defence=ds["sector_defence"].values.astype(bool),
-        q0=ds["supply"].values / 12.0,
-        flows=ds["flows"].values / 12.0,
-        factors=ds["factors"].values.copy(),
-        demand0=ds["demand"].values / 12.0,
-        balancing=ds["balancing"].values / 12.0,
+        sector_defence=a("sector_defence").astype(bool),
+        q0=a("supply") / 12.0,
+        flows=a("flows") / 12.0,
+        factors=a("factors").copy(),
+        demand0=a("demand") / 12.0,
+        balancing=a("balancing") / 12.0,
         provenance=prov,
     )
 
