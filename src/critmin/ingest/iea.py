@@ -54,8 +54,59 @@ def _number(v: object, f: Path, where: str) -> float:
     return float(v)
 
 
+#: Tolerance of the block check, in the file's unit (kt) per named country: the file gives at most
+#: three decimals, so named countries may exceed the block total by half a unit of the third decimal
+#: each before the block is called inconsistent.
+ROUNDING_KT = 0.0005
+
+
+def _block_rows(block: dict, f: Path, where: str) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Named-country series and the block's own ``total`` (kt), with "Rest of world" recomputed.
+
+    The file's "Rest of world" row is the block total minus the first five countries, so where a
+    sixth named country is listed it is counted twice (nickel, graphite). Rule: "Rest of world" =
+    ``total`` − every named country, per year; the file's ``total`` stays the world total. Raises
+    InputError naming the block when the named countries exceed the total by more than rounding
+    (``ROUNDING_KT`` per country), or when the rows do not sum to the total afterwards.
+    """
+    named: dict[str, dict[str, float]] = {}
+    for cname, series in block.get("countries", {}).items():
+        if not isinstance(series, dict) or all(v is None for v in series.values()):
+            continue  # the file carries two free-text notes (all-null series) among the country keys
+        if cname == "Rest of world":
+            continue
+        named[cname] = {y: _number(v, f, f"{where}.countries.{cname}.{y}") for y, v in series.items()}
+    total = block.get("total")
+    if not isinstance(total, dict) or not total:
+        raise InputError(str(f), f"{where}.total", "missing block total")
+    rest: dict[str, float] = {}
+    for year, t in total.items():
+        tot = _number(t, f, f"{where}.total.{year}")
+        s = 0.0
+        for cname, series in named.items():
+            if year not in series:
+                raise InputError(str(f), f"{where}.countries.{cname}", f"no value for {year} (the total has one)")
+            s += series[year]
+        excess = s - tot
+        if excess > ROUNDING_KT * max(len(named), 1):
+            raise InputError(str(f), where, f"named countries sum to {s:g} kt in {year}, more than the block "
+                             f"total {tot:g} kt")
+        rest[year] = max(tot - s, 0.0)
+        if abs(s + rest[year] - tot) > ROUNDING_KT * (len(named) + 1):
+            raise InputError(str(f), where, f"rows do not sum to the block total in {year}")
+    for cname, series in named.items():
+        extra = set(series) - set(total)
+        if extra:
+            raise InputError(str(f), f"{where}.countries.{cname}", f"year {min(extra)} has no block total")
+    return named, rest
+
+
 def read_iea_supply(raw: Path, materials: pd.DataFrame, countries: pd.DataFrame) -> pd.DataFrame:
-    """Mining/refining output by country, 2024 and base-case projections 2030-2040, in tonnes."""
+    """Mining/refining output by country, 2024 and base-case projections 2030-2040, in tonnes.
+
+    "Rest of world" (country ``ROW``) is recomputed as the block total minus every named country
+    (see :func:`_block_rows`), so country rows sum to the IEA's own world total.
+    """
     f, data = _load(raw)
     by_iea = {n: m for n, m in zip(materials["iea_name"], materials["material"], strict=True) if n}
     rows = []
@@ -67,18 +118,20 @@ def read_iea_supply(raw: Path, materials: pd.DataFrame, countries: pd.DataFrame)
         for stage, block in stages.items():
             if stage not in ("mining", "refining"):
                 raise InputError(str(f), f"supply.{mineral}.{stage}", "stage must be mining or refining")
-            for cname, series in block.get("countries", {}).items():
-                if not isinstance(series, dict) or all(v is None for v in series.values()):
-                    continue  # the file carries two free-text notes (all-null series) among the country keys
+            named, rest = _block_rows(block, f, f"supply.{mineral}.{stage}")
+            series_by_code: list[tuple[str, dict[str, float]]] = []
+            for cname, series in named.items():
                 code = _iso(cname, countries)
-                if code is None:
+                if code is None or code == "ROW":
                     raise InputError(str(f), f"supply.{mineral}.{stage}.countries.{cname}", "unknown country")
-                for year, v in series.items():
-                    q = _number(v, f, f"supply.{mineral}.{stage}.countries.{cname}.{year}")
+                series_by_code.append((code, series))
+            series_by_code.append(("ROW", rest))
+            for code, series in series_by_code:
+                for year, q in series.items():
                     rows.append({"material": mat, "stage": stage, "country": code, "year": int(year),
                                  "quantity": q * 1000.0, "unit": unit, "source": "iea-2025",
                                  "case": "reported" if int(year) <= 2024 else "projection (base case)",
-                                 "flag": ""})
+                                 "flag": "recomputed: IEA total minus named countries" if code == "ROW" else ""})
     return pd.DataFrame(rows)
 
 

@@ -101,7 +101,20 @@ def read_materials(mapping: Path | None = None) -> pd.DataFrame:
     if bad.any():
         i = int(bad.to_numpy().nonzero()[0][0])
         raise InputError(str(f), f"row {i + 2}, column material", f"not a lower-case slug: {df['material'].iloc[i]!r}")
+    for col in LIST_COLUMNS:
+        if col not in df.columns:
+            raise InputError(str(f), f"column {col}", "missing column (critical-list membership: yes, no or empty)")
+        bad = ~df[col].str.strip().isin(["yes", "no", ""])
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise InputError(str(f), f"row {i + 2}, column {col}",
+                             f"must be yes, no or empty (not confirmed), not {df[col].iloc[i]!r}")
+        df[col] = df[col].str.strip()
     return df.sort_values("material", ignore_index=True)
+
+
+#: materials.csv columns saying whether a material is on a published critical list (see SOURCES.md).
+LIST_COLUMNS = ("usgs_critical_2025", "japan_critical_2023", "eu_crm_2023")
 
 
 def read_hs_codes(raw: Path) -> pd.DataFrame:

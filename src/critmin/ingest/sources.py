@@ -27,6 +27,34 @@ SOURCES: dict[str, dict[str, str]] = {
         "license": "free-public-statistics",
         "license_title": "Free public statistical publication; cite Reichl & Schatz, World Mining Data, BMF Vienna",
     },
+    "wmd-converted": {
+        "title": "World Mining Data (2018-2024 series) converted by critmin to the material's unit",
+        "publisher": "Austrian Federal Ministry of Finance (BMF), Vienna; conversion by critmin",
+        "year": "2025",
+        "path": "source 'wmd' x factor of src/critmin/ingest/mappings/unit_conversions.csv (kg -> t; "
+        "Li2O, Nb2O5, Ta2O5 -> element by atomic weights)",
+        "license": "free-public-statistics",
+        "license_title": "Free public statistical publication; cite Reichl & Schatz, World Mining Data, BMF Vienna",
+    },
+    "usgs-critical-2025": {
+        "title": "U.S. Department of the Interior / USGS, Final 2025 List of Critical Minerals (60 minerals)",
+        "publisher": "U.S. Geological Survey (Federal Register, 7 November 2025)",
+        "year": "2025",
+        "path": "https://www.essentialminerals.org/newsroom/final-2025-critical-minerals-list (list as quoted); "
+        "https://www.einpresswire.com/article/865388069/interior-department-releases-final-2025-list-of-critical-minerals",
+        "license": "US-PD",
+        "license_title": "US Government work, public domain",
+    },
+    "eu-crm-2023": {
+        "title": "Regulation (EU) 2024/1252 (Critical Raw Materials Act), Annex II Section 2: critical raw "
+        "materials (34, from the 2023 assessment)",
+        "publisher": "European Union; list as quoted by Statistics Netherlands (CBS)",
+        "year": "2024",
+        "path": "https://eur-lex.europa.eu/eli/reg/2024/1252/oj; list as quoted at "
+        "https://cbs.nl/en-gb/news/2024/37/most-imports-of-rare-earth-elements-are-contained-in-manufactured-products/critical-raw-materials",
+        "license": "EU-reuse",
+        "license_title": "EUR-Lex: reuse authorised with acknowledgement of the source (Decision 2011/833/EU)",
+    },
     "iea-2025": {
         "title": "IEA (2025), Critical Minerals Data Explorer (Global Critical Minerals Outlook 2025)",
         "publisher": "International Energy Agency",

@@ -30,6 +30,11 @@ def read_country_map(raw: Path) -> pd.DataFrame:
     return df
 
 
+#: Series whose RESERVES_2024 column is not a reserve of the series' material: MCS 2025 gives one
+#: combined platinum-group-metals reserve figure on the palladium rows.
+NO_RESERVES = {("Platinum-Group metals", "Mine production, Palladium content")}
+
+
 def _series_map() -> pd.DataFrame:
     f = MAPPINGS / "usgs_series.csv"
     return read_csv_checked(f, ["usgs_commodity", "usgs_type", "material", "stage", "to_tonnes", "unit"])
@@ -99,7 +104,7 @@ def read_world_data(raw: Path, countries: set[str]) -> tuple[pd.DataFrame, pd.Da
                 prod_rows.append({**rec, "country": target})
         rtext = r.RESERVES_2024
         rv, rflag = _parse_reserve(rtext)
-        if not np.isnan(rv) and stage == "mining" and target != "WLD":
+        if not np.isnan(rv) and stage == "mining" and target != "WLD" and (r.COMMODITY, r.TYPE) not in NO_RESERVES:
             res_rows.append({"material": material, "country": target, "year": 2024,
                              "quantity": rv * factor, "unit": unit, "source": "usgs-mcs-2025",
                              "flag": rflag or str(getattr(r, "RESERVE_NOTES", "")).strip()})
@@ -132,11 +137,45 @@ def _num(text: str, f: Path, row: int, col: str) -> float:
         raise InputError(str(f), f"row {row}, column {col}", f"not a number: {text!r}") from None
 
 
-_UNIT_SUFFIX = [
+#: Units of the salient files' column-name suffixes (the USGS naming convention of the MCS data release,
+#: e.g. ``Imports_t``, ``Price_dkg``). Longest suffixes are tried first.
+_UNIT_SUFFIX = dict([
     ("_pct", "percent"), ("_dkg", "USD/kg"), ("_dt", "USD/t"), ("_dlb", "USD/lb"), ("_ctlb", "US cents/lb"),
-    ("_dtoz", "USD/troy oz"), ("_dmtu", "USD/mtu"), ("_kg", "kg"), ("_kt", "thousand t"), ("_t", "t"),
-    ("_num", "number"), ("_mt", "million t"), ("_dst", "USD/short ton"), ("_dflask", "USD/flask"),
-]
+    ("_ctslb", "US cents/lb"), ("_dtoz", "USD/troy oz"), ("_dto", "USD/troy oz"), ("_dmtu", "USD/mtu"),
+    ("_dg", "USD/g"), ("_kg", "kg"), ("_g", "g"), ("_kt", "thousand t"), ("_t", "t"), ("_mmt", "million t"),
+    ("_mt", "million t"), ("_num", "number"), ("_dst", "USD/short ton"), ("_dflask", "USD/flask"),
+    ("_mct", "million carats"), ("_mdol", "million USD"), ("_mcm", "million m3"), ("_msqft", "million sq ft"),
+    ("_index", "index"),
+])
+#: Unit of a statistic whose suffix is missing or not in the convention: stated, never guessed.
+UNSTATED = "unstated in the USGS file"
+
+#: Salient files covering several critmin materials: statistics naming one of them go to it; the others
+#: keep the USGS code as material (e.g. PGM scrap, nepheline syenite, employment).
+_STAT_MATERIAL = {
+    "plati": (("Palladium", "palladium"), ("Platinum", "platinum"), ("Rhodium", "rhodium")),
+    "felds": (("Feldspar", "feldspar"),),
+}
+
+
+def salient_unit(statistic: str) -> str:
+    """Unit of a salient statistic from its column name (USGS suffix convention).
+
+    Net import reliance (``NIR``) is a percentage of apparent consumption by USGS definition, whatever
+    the suffix (the files also write ``NIR_ct`` and ``NIR_..._t``). pandas' ``.1`` marks of repeated
+    column names are ignored. A suffix outside the convention gives :data:`UNSTATED`.
+    """
+    name = re.sub(r"\.\d+$", "", statistic)
+    if re.search(r"(^|_)NIR(_|$)", name):
+        return "percent"
+    if name.startswith("Employment"):
+        return "number"  # head count; the other files write Employment_num
+    for suf in sorted(_UNIT_SUFFIX, key=len, reverse=True):
+        if name.endswith(suf):
+            if suf == "_mct" and "_Price_" in f"_{name}":
+                return UNSTATED  # a price column with a quantity suffix
+            return _UNIT_SUFFIX[suf]
+    return UNSTATED
 
 
 def read_salient(raw: Path, materials: pd.DataFrame) -> pd.DataFrame:
@@ -154,7 +193,7 @@ def read_salient(raw: Path, materials: pd.DataFrame) -> pd.DataFrame:
     code_names = {"rareee": "rare-earths", "galli": "gallium", "germa": "germanium", "lithium": "lithium",
                   "cobal": "cobalt", "nicke": "nickel", "graph": "graphite", "manga": "manganese",
                   "antim": "antimony", "tungs": "tungsten", "coppe": "copper", "alumi": "aluminium",
-                  "bauxi": "bauxite"}
+                  "bauxi": "bauxite", "niobi": "niobium", "heliu": "helium"}
     rows = []
     for fpath in sorted(folder.glob("mcs2025-*_salient.csv")):
         code = fpath.name.removeprefix("mcs2025-").removesuffix("_salient.csv")
@@ -165,9 +204,14 @@ def read_salient(raw: Path, materials: pd.DataFrame) -> pd.DataFrame:
         for col in df.columns:
             if col in ("DataSource", "Source", "Commodity", "Year") or col.startswith("Unnamed"):
                 continue
-            unit = next((u for suf, u in _UNIT_SUFFIX if col.endswith(suf)), "")
+            unit = salient_unit(col)
+            col_material = material
+            for word, mat in _STAT_MATERIAL.get(code, ()):
+                if word.lower() in col.lower():
+                    col_material = mat
+                    break
             for y, text in zip(years, df[col], strict=True):
-                t = str(text).strip()
+                t = str(text).strip().replace("\u2212", "-")  # USGS writes negatives with U+2212 MINUS SIGN
                 if t == "" or pd.isna(y):
                     continue
                 flag = ""
@@ -178,6 +222,6 @@ def read_salient(raw: Path, materials: pd.DataFrame) -> pd.DataFrame:
                 else:
                     value = float("nan")
                     flag = t
-                rows.append({"material": material, "usgs_code": code, "year": int(y), "statistic": col,
+                rows.append({"material": col_material, "usgs_code": code, "year": int(y), "statistic": col,
                              "value": value, "unit": unit, "flag": flag, "source": "usgs-mcs-2025"})
     return pd.DataFrame(rows)

@@ -7,15 +7,18 @@ from pathlib import Path
 import pandas as pd
 
 from critmin.errors import InputError
+from critmin.ingest import MAPPINGS
 from critmin.ingest.common import check_non_negative, read_csv_checked, to_number
 from critmin.ingest.reference import CODE_ALIASES
 
 _UNITS = {"metr. t": ("t", 1.0), "kg": ("kg", 1.0), "Mio m3": ("Mio m3", 1.0), "ct": ("ct", 1.0)}
 
-#: WMD sheets reported on a different content basis than the material's unit: WMD gives lithium as
-#: Li2O (e.g. Australia 2024: 230,000 t Li2O), while USGS and IEA give Li content. Values are kept as
-#: published, with the unit that says so.
-WMD_BASIS = {"Lithium (Li2O)": "t Li2O"}
+#: WMD sheets reported in metric tons of an oxide: the unit column says only "metr. t", the basis is in
+#: the sheet name (e.g. Australia 2024: 230,000 t Li2O, while USGS and IEA give Li content).
+WMD_BASIS = {"Lithium (Li2O)": "t Li2O", "Niobium (Nb2O5)": "t Nb2O5", "Tantalum (Ta2O5)": "t Ta2O5"}
+
+#: Source id of the WMD rows converted to the material's unit (the published rows stay under ``wmd``).
+CONVERTED_SOURCE = "wmd-converted"
 
 
 #: World Mining Data commodities that are refined/smelted products rather than mine output
@@ -71,7 +74,7 @@ def read_wmd(raw: Path, materials: pd.DataFrame, countries: set[str]) -> pd.Data
         (WMD_BASIS.get(c) or units[m] if u == "metr. t" and units[m].startswith("t") else _UNITS[u][0])
         for c, m, u in zip(df["commodity"], mat, df["unit"], strict=True)
     ]
-    return pd.DataFrame(
+    published = pd.DataFrame(
         {
             "material": mat,
             "stage": df["commodity"].map(wmd_stage),
@@ -84,3 +87,51 @@ def read_wmd(raw: Path, materials: pd.DataFrame, countries: set[str]) -> pd.Data
             "flag": df["data_source"].map({"r": "reported", "e": "estimated", "p": "provisional"}).fillna(""),
         }
     )
+    return pd.concat([published, convert_to_material_unit(published, units, f)], ignore_index=True)
+
+
+def read_unit_conversions(mapping: Path | None = None) -> dict[tuple[str, str], float]:
+    """Conversion factors (from_unit, to_unit) -> factor from ``mappings/unit_conversions.csv``.
+
+    Each row carries its derivation and source; a factor must be a positive number.
+    """
+    f = mapping or MAPPINGS / "unit_conversions.csv"
+    df = read_csv_checked(f, ["from_unit", "to_unit", "factor", "derivation", "source"])
+    factor = to_number(df["factor"], f, "factor", allow_empty=False)
+    out: dict[tuple[str, str], float] = {}
+    for i, (a, b, k, d, s) in enumerate(zip(df["from_unit"], df["to_unit"], factor, df["derivation"], df["source"],
+                                            strict=True)):
+        if not k > 0:
+            raise InputError(str(f), f"row {i + 2}, column factor", f"factor must be positive, got {k!r}")
+        if not d.strip() or not s.strip():
+            raise InputError(str(f), f"row {i + 2}", "every conversion needs a derivation and a source")
+        if (a, b) in out:
+            raise InputError(str(f), f"row {i + 2}", f"duplicate conversion {a!r} -> {b!r}")
+        out[(a, b)] = float(k)
+    return out
+
+
+def convert_to_material_unit(published: pd.DataFrame, units: dict[str, str], where: Path) -> pd.DataFrame:
+    """WMD rows whose published unit is not the material's unit, converted to it (source ``wmd-converted``).
+
+    ``quantity`` is multiplied by the factor of ``unit_conversions.csv`` for (published unit, material
+    unit). A series with another unit and no listed conversion raises InputError: the build never mixes
+    bases within one material silently. The published rows (source ``wmd``) are kept as published,
+    because GeoPolRisk reproduces geopolrisk-py, which uses World Mining Data as published.
+    """
+    conv = read_unit_conversions()
+    target = published["material"].map(units)
+    differ = published["unit"] != target
+    if not differ.any():
+        return published.iloc[0:0]
+    sub = published[differ].copy()
+    pairs = list(zip(sub["unit"], target[differ], strict=True))
+    for (a, b), m in zip(pairs, sub["material"], strict=True):
+        if (a, b) not in conv:
+            raise InputError(str(where), f"material {m}",
+                             f"published unit {a!r} differs from the material's unit {b!r} and "
+                             f"mappings/unit_conversions.csv has no conversion")
+    sub["quantity"] = sub["quantity"].to_numpy() * [conv[p] for p in pairs]
+    sub["unit"] = target[differ].to_numpy()
+    sub["source"] = CONVERTED_SOURCE
+    return sub.reset_index(drop=True)
