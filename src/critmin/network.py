@@ -168,6 +168,20 @@ class ChainNetwork:
         return pd.Series(v[ok], index=pd.Index(np.asarray(self.countries)[ok], name="country"),
                          name=element).sort_values(ascending=False)
 
+    def element_flows(self, stage: str, element: str) -> pd.DataFrame:
+        """Flows of ``element`` contained in ``stage`` between countries (``exporter, importer, t``: t/yr of
+        the element), from the balanced ``flows`` (recorded trade and pooled estimates) × the exporter's
+        element content; home use (the diagonal) left out."""
+        if element not in self.elements():
+            raise InputError("element", element, f"chain {self.chain_id} carries elements: "
+                             f"{', '.join(self.elements()) or 'none'}")
+        i = self._i(stage)
+        m = self.array("flows")[i] * self.array("element_content")[i, :, self.elements().index(element)][:, None]
+        m = np.where(np.eye(len(self.countries), dtype=bool), 0.0, np.nan_to_num(m))
+        e, j = np.nonzero(m > 0)
+        cs = np.asarray(self.countries)
+        return pd.DataFrame({"exporter": cs[e], "importer": cs[j], "t": m[e, j]})
+
     def trade(self, stage: str) -> pd.DataFrame:
         """Recorded bilateral trade of ``stage`` (``exporter, importer, t``: t/yr; imputed tonnage included)."""
         m = self.array("trade")[self._i(stage)]
