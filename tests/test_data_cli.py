@@ -107,7 +107,8 @@ def test_import_baci_matches_raw_file(critmin_cli, imported_world: Path) -> None
         raw = list(csv.DictReader(fh))
     res = critmin_cli("--world", imported_world, "data", "query",
                       "SELECT year, count(*) AS n, sum(value_kusd) AS v, count(quantity_t) AS nq, "
-                      "count(DISTINCT hs6) AS k FROM trade GROUP BY year ORDER BY year", "--json")
+                      "count(DISTINCT hs6) AS k FROM trade WHERE source = 'baci' GROUP BY year ORDER BY year",
+                      "--json")
     assert res.returncode == 0, res.stderr
     got = json.loads(res.stdout)
     for r in got:
@@ -119,7 +120,9 @@ def test_import_baci_matches_raw_file(critmin_cli, imported_world: Path) -> None
     assert [r["year"] for r in got] == [2018, 2019, 2020]
     dp = json.loads((imported_world / "datapackage.json").read_text())
     trade = next(r for r in dp["resources"] if r["name"] == "trade")
-    assert trade["rows"] == len(raw) and trade["sources"][0]["license"] == "etalab-2.0"
+    base_rows = next(r for r in critmin.load(EMBEDDED_WORLD).datapackage["resources"] if r["name"] == "trade")["rows"]
+    assert trade["rows"] == len(raw) + base_rows  # 850650 is in no base year: every base row is kept
+    assert trade["sources"][0]["license"] == "etalab-2.0"
     assert trade["hash"] == "sha256:" + parquet_digest(imported_world / "trade.parquet")
     assert dp["derived_from"]["world_checksum"] == critmin.load(EMBEDDED_WORLD).checksum
 
@@ -143,6 +146,7 @@ def test_import_baci_is_deterministic_and_chains_only(critmin_cli, imported_worl
                       codes, "--chains-only")
     assert res.returncode == 0, res.stderr
     rows = critmin.load(tmp_path / "chains").trade()
+    rows = rows[rows["source"] == "baci"]
     assert len(rows) == len(range(0, len(lines) - 1, 3)) > 0
     assert set(rows["hs6"]) <= chain_codes
 
@@ -167,6 +171,44 @@ def test_import_baci_several_files_equal_one(critmin_cli, imported_world: Path, 
     assert b["checksum"] == a["checksum"]
     whole, parts = critmin.load(imported_world).trade(), critmin.load(tmp_path / "parts").trade()
     pd.testing.assert_frame_equal(parts, whole)
+
+
+def test_import_baci_replaces_only_the_imported_year_and_codes(critmin_cli, tmp_path: Path) -> None:
+    """A one-year file of two base HS codes replaces those (year, hs6) pairs only: every other row of
+    the base World's trade table stays, with its source label; imported rows are labelled 'baci'."""
+    base = critmin.load(EMBEDDED_WORLD).trade()
+    year, codes_in = 2020, ["260400", "250810"]
+    sub = base[(base["year"] == year) & base["hs6"].isin(codes_in)]
+    assert set(sub["hs6"]) == set(codes_in) and len(base["year"].unique()) > 20
+    rev = {}
+    with (RAW_DIR / "trade" / "baci_country_codes_V202401b.csv").open(encoding="utf-8-sig") as fh:
+        for r in csv.DictReader(fh):
+            rev.setdefault(r["country_iso3"], r["country_code"])
+    pairs = sub[sub["exporter"].isin(rev) & sub["importer"].isin(rev)]
+    pairs = pairs.drop_duplicates(["exporter", "importer", "hs6"]).groupby("hs6").head(25)
+    assert set(pairs["hs6"]) == set(codes_in)
+    lines = ["t,i,j,k,v,q"] + [f"{year},{rev[e]},{rev[i]},{k},1.5,2.0"
+                               for e, i, k in zip(pairs["exporter"], pairs["importer"], pairs["hs6"], strict=True)]
+    f = tmp_path / "BACI_one_year.csv"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = critmin_cli("data", "import-baci", f, "--out", tmp_path / "w")
+    assert res.returncode == 0, res.stderr
+    got = critmin.load(tmp_path / "w").trade()
+    imported = got[got["source"] == "baci"]
+    assert len(imported) == len(pairs) > 0 and set(imported["year"]) == {year}
+    assert (imported["value_kusd"] == 1.5).all()
+    # every base row outside the imported (year, hs6) pairs is kept, values and source unchanged
+    hit = set(zip(imported["year"], imported["hs6"], strict=True))
+    kept = base[[(y, h) not in hit for y, h in zip(base["year"], base["hs6"], strict=True)]]
+    others = got[got["source"] != "baci"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(others, kept.reset_index(drop=True), check_dtype=False, check_categorical=False)
+    assert set(others["source"]) == set(base["source"])
+    # the replaced pairs are gone from the base sources; the other codes of that year stay
+    assert not ((others["year"] == year) & others["hs6"].isin(codes_in)).any()
+    assert ((others["year"] == year) & ~others["hs6"].isin(codes_in)).sum() > 0
+    dp = json.loads((tmp_path / "w" / "datapackage.json").read_text())
+    trade = next(r for r in dp["resources"] if r["name"] == "trade")
+    assert trade["rows"] == len(got) and {s["name"] for s in trade["sources"]} == {"baci", *set(base["source"])}
 
 
 # ------------------------------------------------------------------ data query

@@ -7,10 +7,15 @@ columnar result then checks the rows and gives the statistics and the content di
 Only a file that fails the typed read or the checks is read again, as text, through the
 same writer, to accept what the text read accepts or to name its first bad row.
 
-The new World at ``out`` holds every table of the base World except ``trade``,
-which is replaced by the imported flows (all products, or only the chains' HS codes
-with ``chains_only``). Writing is atomic: the World is assembled in a temporary
-folder next to ``out`` and renamed into place.
+The new World at ``out`` holds every table of the base World. Its ``trade`` table is the base
+World's, with the imported flows (all products, or only the chains' HS codes with
+``chains_only``) added or replacing rows by one rule: every (year, hs6) pair that occurs in the
+imported files replaces the base rows of that pair, whatever their source; every other base row is
+kept, with its ``source`` label. Imported rows are labelled ``baci``. (A full release year thus
+replaces that year's codes it contains; a file with a subset of codes replaces only those codes in
+its years; codes of the base absent from the file, e.g. the HS17 downstream codes, stay.) Kept base
+rows come first, in their order, then the imported rows in file order. Writing is atomic: the World is
+assembled in a temporary folder next to ``out`` and renamed into place.
 """
 
 from __future__ import annotations
@@ -94,7 +99,8 @@ def import_baci(
 ) -> dict[str, Any]:
     """Import BACI CSV files into a new World at ``out``; returns a summary dict.
 
-    Summary keys: rows, products, years (e.g. "2022-2023"), checksum, path.
+    Summary keys: rows, products, years (e.g. "2022-2023") of the imported flows; kept_rows (rows of
+    the base World's trade table kept, see the module docstring); checksum, path.
     ``progress(done_files, files)`` is called before the first file and after each one.
     """
     files = [Path(f) for f in files]
@@ -142,23 +148,83 @@ def import_baci(
             if progress:
                 progress(n + 1, len(files))
         trade_file = tmp / "trade.parquet"
+        if len(parts) > 1 and scan is not None:  # statistics of the imported rows, all files together
+            scan = None
+        kept = _kept_base_rows(con, world, parts, tmp / ".trade-base.parquet")
+        if kept is not None:
+            parts.insert(0, kept)
         if len(parts) == 1:
             os.replace(parts[0], trade_file)
         else:
+            if scan is None:  # the imported rows' statistics, before the base rows join them
+                scan = _scan_parts(con, parts[1:] if kept is not None else parts)
+            stats_scan = scan
             _merge_parts(parts, trade_file)
             for p in parts:
                 p.unlink()
-            scan = None
+            scan = {**_scan(con, trade_file), **{k: stats_scan[k] for k in ("products", "y0", "y1")},
+                    "imported": stats_scan["rows"]}
         shutil.rmtree(spill, ignore_errors=True)
-        if scan is None:  # several files: one more scan, of the table as written
+        if scan is None:
             scan = _scan(con, trade_file)
-        stats = (scan["rows"], scan["products"], scan["y0"], scan["y1"])
+        imported = scan.get("imported", scan["rows"])
+        stats = (imported, scan["products"], scan["y0"], scan["y1"], scan["rows"])
         return _assemble(world, tmp, out, scan["digest"], stats, chains_only)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
         con.close()
+
+
+def _kept_base_rows(con: duckdb.DuckDBPyConnection, world: World, parts: list[Path], dest: Path) -> Path | None:
+    """Write the base World's trade rows whose (year, hs6) pair is in none of the imported ``parts`` to
+    ``dest`` (in the imported parts' schema, base order kept); None when no base row is kept."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if world.path is None:
+        return None
+    base_file = Path(world.path) / world.resource("trade")["path"]
+    if not base_file.is_file():
+        raise InputError(str(base_file), "trade", "table file missing: the World is incomplete")
+    files = ", ".join("'" + p.as_posix().replace("'", "''") + "'" for p in parts)
+    codes_by_year: dict[int, list[str]] = {}
+    for y, h in con.execute(f"SELECT DISTINCT year, hs6 FROM read_parquet([{files}])").fetchall():
+        codes_by_year.setdefault(int(y), []).append(h)
+    # ParquetFile.read, not pq.read_table: the latter imports pyarrow.dataset and with it pandas (0.4 s)
+    base = pq.ParquetFile(base_file, read_dictionary=_DICTIONARY_COLUMNS).read(columns=list(_TRADE_COLUMNS))
+    base = base.combine_chunks()
+    year = base["year"].to_numpy()
+    hs6 = base["hs6"].chunk(0) if base["hs6"].num_chunks else pa.array([], pa.dictionary(pa.int32(), pa.string()))
+    drop = np.zeros(base.num_rows, dtype=bool)
+    idx = hs6.indices.to_numpy(zero_copy_only=False)
+    for y, codes in codes_by_year.items():
+        in_year = year == y
+        if not in_year.any():
+            continue
+        hit_code = pc.is_in(hs6.dictionary, value_set=pa.array(codes, pa.string())).to_numpy(zero_copy_only=False)
+        drop |= in_year & hit_code[idx]
+    if drop.all():
+        return None
+    base = base.filter(pa.array(~drop))
+    schema = pq.ParquetFile(parts[0], read_dictionary=_DICTIONARY_COLUMNS).schema_arrow
+    writer = _parquet_writer(dest, schema)
+    try:
+        writer.write_table(base.cast(schema), row_group_size=BATCH_ROWS)
+    finally:
+        writer.close()
+    return dest
+
+
+def _scan_parts(con: duckdb.DuckDBPyConnection, parts: list[Path]) -> dict[str, Any]:
+    """Rows, distinct products and year range over the imported ``parts`` together."""
+    files = ", ".join("'" + p.as_posix().replace("'", "''") + "'" for p in parts)
+    rows, products, y0, y1 = con.execute(
+        f"SELECT count(*), count(DISTINCT hs6), min(year), max(year) FROM read_parquet([{files}])").fetchone()
+    return {"rows": rows, "products": products, "y0": y0, "y1": y1}
 
 
 class _NeedsCheckedRead(Exception):
@@ -436,7 +502,7 @@ def parquet_digest(path: Path) -> str:
 
 
 def _assemble(world: World, tmp: Path, out: Path, trade_digest: str, stats: tuple, chains_only: bool) -> dict:
-    rows, products, y0, y1 = stats
+    rows, products, y0, y1, total = stats
     resources, digests = [], {"trade": trade_digest}
     for res in world.datapackage["resources"]:
         name = res["name"]
@@ -451,13 +517,16 @@ def _assemble(world: World, tmp: Path, out: Path, trade_digest: str, stats: tupl
 
             digests[name] = table_digest(world.table(name))
         resources.append(res)
-    trade_meta = resource_entry("trade", int(rows), ["baci"], "trade.parquet", trade_digest)
+    base_meta = next((r for r in world.datapackage["resources"] if r["name"] == "trade"), None)
+    base_sources = [x["name"] for x in (base_meta or {}).get("sources", []) if x.get("name")]
+    kept_sources = sorted(set(base_sources) - {"baci"}) if total > rows else []
+    trade_meta = resource_entry("trade", int(total), sorted({"baci", *kept_sources}), "trade.parquet", trade_digest)
     trade_meta["description"] = (
-        "Bilateral trade imported from full CEPII BACI release files "
-        f"({'chain HS codes only' if chains_only else 'all products'}); value in thousands of current USD, "
-        "quantity in metric tons (may be missing)."
+        "Bilateral trade: the base World's rows, with flows imported from full CEPII BACI release files "
+        f"({'chain HS codes only' if chains_only else 'all products'}; source 'baci') replacing every "
+        "(year, hs6) pair they contain; value in thousands of current USD, quantity in metric tons (may be missing)."
     )
-    trade_meta["sources"] = [source_entry("baci")]
+    trade_meta["sources"] = [source_entry("baci")] + [source_entry(x) for x in kept_sources]
     resources.append(trade_meta)  # then put in the order of TABLES, as the build writes them
     order = list(TABLES)
     resources.sort(key=lambda r: order.index(r["name"]) if r["name"] in order else len(order))
@@ -476,4 +545,4 @@ def _assemble(world: World, tmp: Path, out: Path, trade_digest: str, stats: tupl
     dp["sources"] = sorted(srcs.values(), key=lambda s: s["name"])
     publish_world(tmp, out, dp)
     return {"rows": int(rows), "products": int(products), "years": f"{y0}-{y1}" if rows else "none",
-            "checksum": dp["checksum"], "path": str(out)}
+            "kept_rows": int(total - rows), "checksum": dp["checksum"], "path": str(out)}
