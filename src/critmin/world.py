@@ -49,6 +49,16 @@ CORE_TABLES = (
     "chain_end_uses",
 )
 
+#: Critical lists for :meth:`World.critical_materials`: key -> ``materials`` columns (yes/no/empty, see
+#: data/raw/SOURCES.md section 9b). "japan" = either Japanese column (2023 list unconfirmed, 2009 rare metals).
+CRITICAL_LISTS: dict[str, tuple[str, ...]] = {
+    "usgs-2025": ("usgs_critical_2025",),
+    "eu-2023": ("eu_crm_2023",),
+    "japan": ("japan_critical_2023", "japan_rare_metals_2009"),
+    "japan-2023": ("japan_critical_2023",),
+    "japan-2009": ("japan_rare_metals_2009",),
+}
+
 
 def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
     if value is None:
@@ -172,6 +182,26 @@ class World:
     def materials(self) -> pd.DataFrame:
         """Materials: ``material`` slug, ``name``, ``wmd_name``, ``unit`` (content basis)."""
         return self.table("materials")
+
+    def critical_materials(self, lists: str | Iterable[str] = ("usgs-2025", "eu-2023", "japan")) -> list[str]:
+        """Sorted ids of materials marked ``yes`` on at least one of ``lists`` (keys of :data:`CRITICAL_LISTS`).
+
+        Empty (membership not confirmed) counts as not on the list.
+        """
+        keys = _as_list(lists) or []
+        if not keys:
+            raise InputError("lists", "", f"name at least one critical list: {', '.join(CRITICAL_LISTS)}")
+        mats = self.materials()
+        hit = mats["material"].isin([])
+        for k in keys:
+            if k not in CRITICAL_LISTS:
+                raise InputError("lists", k, f"unknown critical list; choose {', '.join(CRITICAL_LISTS)}"
+                                 f"{did_you_mean(k, list(CRITICAL_LISTS), n=1)}")
+            for col in CRITICAL_LISTS[k]:
+                if col not in mats.columns:
+                    raise InputError("materials", col, "missing critical-list column in this World")
+                hit |= mats[col].astype(str).str.strip().eq("yes")
+        return sorted(mats.loc[hit, "material"].astype(str))
 
     def _filter(self, df: pd.DataFrame, **conds: Any) -> pd.DataFrame:
         import pandas as pd
