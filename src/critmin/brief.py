@@ -170,7 +170,7 @@ def briefing(world: World, importers: list[str], year: int | None = None) -> dic
         years = world.production()["year"]
         lo, hi = int(years.min()), int(world.trade()["year"].max())
         if not lo <= year <= hi:
-            raise InputError("year", str(year), f"outside the data; available {lo}-{hi}")
+            raise InputError("--year", str(year), f"outside the data; available {lo}-{hi}")
     chains = world.chains
     if not chains:
         raise InputError(str(world.path), "chains", "this World has no chain definitions")
