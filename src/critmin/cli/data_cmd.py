@@ -179,6 +179,4 @@ def check(
             console.print(f"{r.id}: {why}", markup=False, highlight=False, soft_wrap=True)
         say(line)
     if counts["failed"]:
-        # SystemExit, not typer.Exit: critmin.cli.main.run calls the app with standalone_mode=False, where
-        # click turns typer.Exit into a return value that run() does not pass on as the exit status
-        sys.exit(1)
+        raise typer.Exit(1)

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from critmin.cli import brief_cmd, data_cmd, registry_cmd, risk_cmd, simulate_cmd
+from critmin.cli import brief_cmd, data_cmd, network_cmd, registry_cmd, risk_cmd, simulate_cmd
 from critmin.cli.common import err_console, set_world_path
 from critmin.errors import InputError
 
@@ -35,6 +35,7 @@ def _main(
 
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(risk_cmd.app, name="risk")
+app.add_typer(network_cmd.app, name="network")
 app.command("simulate")(simulate_cmd.simulate)
 app.add_typer(simulate_cmd.scenarios_app, name="scenarios")
 app.add_typer(registry_cmd.projects_app, name="projects")
@@ -43,9 +44,13 @@ app.command("brief")(brief_cmd.brief)
 
 
 def run() -> None:
-    """Console-script entry point: run the app, turning input errors into exit 2."""
+    """Console-script entry point: run the app, turning input errors into exit 2.
+
+    With ``standalone_mode=False`` click does not exit: a ``typer.Exit(n)`` raised by a command (and
+    ``--help``) comes back as the return value ``n``, which becomes the process exit status here.
+    """
     try:
-        app(standalone_mode=False)
+        rv = app(standalone_mode=False)
     except InputError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -64,12 +69,15 @@ def run() -> None:
         if isinstance(exc, usage):
             msg = exc.format_message().replace("\n", " ")
             cmd = exc.ctx.command_path if exc.ctx else "critmin"
-            err_console.print(f"error: {cmd}: {msg}", markup=False, highlight=False, soft_wrap=True)
+            if msg.strip():  # a group called without a command printed its help: no empty error line
+                err_console.print(f"error: {cmd}: {msg}", markup=False, highlight=False, soft_wrap=True)
             sys.exit(2)
         if isinstance(exc, base):
             err_console.print(f"error: {exc.format_message()}", markup=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         raise
+    if isinstance(rv, int) and not isinstance(rv, bool) and rv != 0:
+        sys.exit(rv)
 
 
 def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
