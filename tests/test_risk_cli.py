@@ -38,7 +38,7 @@ def test_geopolrisk_single_and_bloc():
 
 
 def test_geopolrisk_all_filtered():
-    r = run("geopolrisk", "--all", "--importer", "JPN", "--year", "2023", "--json")
+    r = run("geopolrisk", "--all", "--all-materials", "--importer", "JPN", "--year", "2023", "--json")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert len(rows) > 50 and {"material", "importer", "year", "score", "cf"} <= set(rows[0])

@@ -214,8 +214,10 @@ def test_critical_list_columns(world: World) -> None:
     assert m.loc["silver", "usgs_critical_2025"] == "yes" and m.loc["silver", "eu_crm_2023"] == "no"
     # Japan's 2023 list could not be confirmed from a source: unknown, never guessed
     assert (m["japan_critical_2023"] == "").all()
+    # Japan's 2009 rare metals (secondary source): yes/no, empty only for ores of a listed element
+    assert set(m.index[m["japan_rare_metals_2009"] == ""]) == {"baryte", "beryllium-concentrate", "zircon"}
     srcs = {s["name"] for r in world.datapackage["resources"] if r["name"] == "materials" for s in r["sources"]}
-    assert {"usgs-critical-2025", "eu-crm-2023"} <= srcs
+    assert {"usgs-critical-2025", "eu-crm-2023", "japan-rare-metals-2009"} <= srcs
 
 
 def test_a_bad_list_value_is_an_input_error(tmp_path: Path) -> None:

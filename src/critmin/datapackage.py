@@ -50,14 +50,16 @@ TABLES: dict[str, dict[str, Any]] = {
     "materials": {
         "description": "Materials: lower-case slug, name, content basis of quantities, names in the "
         "World Mining Data / USGS / IEA releases, default production source, and membership of the "
-        "USGS final 2025 list of critical minerals, Japan's 2023 specified critical minerals and the EU "
-        "2023 critical raw materials (Regulation (EU) 2024/1252 Annex II): yes, no, or empty where not confirmed.",
+        "USGS final 2025 list of critical minerals, Japan's 2023 specified critical minerals (not confirmed: "
+        "empty), Japan's 31 rare metals of the 2009 METI strategy (secondary source) and the EU 2023 critical "
+        "raw materials (Regulation (EU) 2024/1252 Annex II): yes, no, or empty where not confirmed.",
         "key": ["material"],
         "fields": {"material": ("string", None), "name": ("string", None), "unit": ("string", None),
                    "wmd_name": ("string", None), "usgs_commodity": ("string", None),
                    "iea_name": ("string", None), "default_source": ("string", None),
                    "usgs_critical_2025": ("string", "yes|no|empty = not confirmed"),
                    "japan_critical_2023": ("string", "yes|no|empty = not confirmed"),
+                   "japan_rare_metals_2009": ("string", "yes|no|empty = not confirmed"),
                    "eu_crm_2023": ("string", "yes|no|empty = not confirmed"), "note": ("string", None)},
         "format": "csv",
     },
@@ -170,7 +172,8 @@ TABLE_SOURCES = {
     "countries": ["iso-3166", "critmin"],
     "us_states": ["us-states"],
     "blocs": ["critmin"],
-    "materials": ["wmd", "usgs-mcs-2025", "iea-2025", "critmin", "usgs-critical-2025", "eu-crm-2023"],
+    "materials": ["wmd", "usgs-mcs-2025", "iea-2025", "critmin", "usgs-critical-2025", "eu-crm-2023",
+                  "japan-rare-metals-2009"],
     "hs_codes": ["baci-hs92-v202401b"],
     "production": ["wmd", "wmd-converted", "usgs-mcs-2025", "iea-2025"],
     "world_totals": ["usgs-mcs-2025"],

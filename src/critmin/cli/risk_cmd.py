@@ -19,6 +19,9 @@ app = typer.Typer(help="Exposure and supply-risk metrics (HHI, China share, NIR,
 
 GPR_KEYS = ["score", "cf", "hhi", "import_risk", "price"]
 
+ALL_MATERIALS_HELP = ("Every material (fuels and other non-critical materials included); default: only materials "
+                      "critical on at least one list (USGS 2025, EU 2023, Japan).")
+
 
 def _risk():
     from critmin.risk import RiskAccessor
@@ -151,7 +154,9 @@ def geopolrisk(
     material: str = typer.Option(None, "--material", help="Material slug (or WMD name)."),
     importer: str = typer.Option(None, "--importer", help="ISO3 or bloc (comma-separated for several)."),
     year: int = typer.Option(None, "--year", help="Year (World Mining Data years)."),
-    all_: bool = typer.Option(False, "--all", help="Every material × importer × year (filters still apply)."),
+    all_: bool = typer.Option(False, "--all", help="Every critical material × importer × year (filters still "
+                              "apply; see --all-materials)."),
+    all_materials: bool = typer.Option(False, "--all-materials", help=ALL_MATERIALS_HELP),
     peer_compat: bool = typer.Option(True, "--peer-compat/--own-wgi",
                                      help="Reproduce geopolrisk-py's WGI join (Taiwan etc. imputed 0.5)."),
     as_json: JsonFlag = False,
@@ -164,7 +169,7 @@ def geopolrisk(
     if not all_ and (material is None or importer is None or year is None):
         raise InputError("critmin risk geopolrisk", None, "give --material, --importer and --year, or --all")
     mats = [_material(acc.world, m) for m in _split(material)] if material else None
-    t = acc.geopolrisk(mats, _split(importer), year, peer_compat)
+    t = acc.geopolrisk(mats, _split(importer), year, peer_compat, critical_only=not all_materials)
     if plot:
         from critmin.risk.plot import risk_matrix
 
@@ -272,8 +277,15 @@ def table(
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
     out: Path = typer.Option(None, "--out", help="Write CSV to this file instead of stdout."),
     plot: Path = typer.Option(None, "--plot", help="Risk matrix of the table (.png or .html)."),
+    all_materials: bool = typer.Option(False, "--all-materials", help=ALL_MATERIALS_HELP),
 ) -> None:
-    """The whole table of one metric for every material × importer × year (one vectorised computation)."""
+    """The whole table of one metric for every critical material × importer × year (one vectorised computation)."""
+    from critmin.errors import did_you_mean
+    from critmin.risk.accessor import METRICS
+
+    if metric not in METRICS:
+        raise InputError("--metric", metric,
+                         f"unknown metric; choose {', '.join(METRICS)}{did_you_mean(metric, METRICS, n=1)}")
     years = None
     if year:
         try:
@@ -283,7 +295,7 @@ def table(
     acc = _risk()
     if metric == "exposure" and years and len(years) == 1:
         years = years[0]
-    t = acc.table(metric, years, _split(importer))
+    t = acc.table(metric, years, _split(importer), critical_only=not all_materials)
     if plot:
         from critmin.risk.plot import risk_matrix
 

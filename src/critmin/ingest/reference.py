@@ -114,7 +114,7 @@ def read_materials(mapping: Path | None = None) -> pd.DataFrame:
 
 
 #: materials.csv columns saying whether a material is on a published critical list (see SOURCES.md).
-LIST_COLUMNS = ("usgs_critical_2025", "japan_critical_2023", "eu_crm_2023")
+LIST_COLUMNS = ("usgs_critical_2025", "japan_critical_2023", "japan_rare_metals_2009", "eu_crm_2023")
 
 
 def read_hs_codes(raw: Path) -> pd.DataFrame:

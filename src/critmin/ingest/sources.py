@@ -55,6 +55,18 @@ SOURCES: dict[str, dict[str, str]] = {
         "license": "EU-reuse",
         "license_title": "EUR-Lex: reuse authorised with acknowledgement of the source (Decision 2011/833/EU)",
     },
+    "japan-rare-metals-2009": {
+        "title": "[SECONDARY] METI (2009), Strategy for Ensuring Stable Supplies of Rare Metals: 31 rare metals "
+        "(the rare-earth elements counted as one), as quoted by the review 'Classifying critical materials: a "
+        "review of European approaches'",
+        "publisher": "Ministry of Economy, Trade and Industry (METI), Japan; list seen only in a secondary copy",
+        "year": "2009",
+        "path": "https://www.researchgate.net/publication/281189704 (review quoting the METI strategy); primary "
+        "METI document not consulted",
+        "license": "facts-cited",
+        "license_title": "List membership is cited as facts from the secondary copy; no text reproduced; the "
+        "METI strategy and the review keep their own terms",
+    },
     "iea-2025": {
         "title": "IEA (2025), Critical Minerals Data Explorer (Global Critical Minerals Outlook 2025)",
         "publisher": "International Energy Agency",

@@ -15,6 +15,9 @@ from critmin.world import World
 
 METRICS = ("geopolrisk", "hhi", "nir", "exposure")
 
+#: Critical lists behind the default material filter of :meth:`RiskAccessor.table` and ``geopolrisk``.
+CRITICAL_DEFAULT = ("usgs-2025", "eu-2023", "japan")
+
 
 class RiskAccessor:
     """Risk metrics of one World: concentration, import dependence, GeoPolRisk, EU SR, exposure, table."""
@@ -63,11 +66,24 @@ class RiskAccessor:
 
     # ------------------------------------------------------------------ GeoPolRisk
     def geopolrisk(self, material: str | list[str] | None = None, importer: str | list[str] | None = None,
-                   year: int | list[int] | None = None, peer_compat: bool = True) -> pd.DataFrame:
-        """GeoPolRisk score, CF (kg Cu-eq/kg), HHI, import risk, price (kUSD/t) per triple."""
+                   year: int | list[int] | None = None, peer_compat: bool = True,
+                   critical_only: bool = True) -> pd.DataFrame:
+        """GeoPolRisk score, CF (kg Cu-eq/kg), HHI, import risk, price (kUSD/t) per triple.
+
+        Without ``material``, only critical materials (:meth:`World.critical_materials`) unless
+        ``critical_only=False``; a ``material`` given is never filtered.
+        """
         from critmin.risk.geopolrisk import geopolrisk_table
 
-        return geopolrisk_table(self.world, material, importer, year, peer_compat, self.inputs(peer_compat))
+        t = geopolrisk_table(self.world, material, importer, year, peer_compat, self.inputs(peer_compat))
+        return self._critical(t, material, critical_only)
+
+    def _critical(self, df: pd.DataFrame, material: str | list[str] | None, critical_only: bool) -> pd.DataFrame:
+        """Rows of critical materials only when no ``material`` was given and ``critical_only`` is set."""
+        if material is not None or not critical_only:
+            return df
+        keep = self.world.critical_materials(CRITICAL_DEFAULT)
+        return df[df["material"].isin(keep)].reset_index(drop=True)
 
     # ------------------------------------------------------------------ EU SR
     def eu_sr(self, material: str | list[str] | None = None, year: int | None = None,
@@ -91,20 +107,32 @@ class RiskAccessor:
 
     # ------------------------------------------------------------------ table
     def table(self, metric: str = "geopolrisk", year: int | list[int] | None = None,
-              importer: str | list[str] | None = None, material: str | list[str] | None = None) -> pd.DataFrame:
-        """The whole table of one metric for every material × importer × year (one array computation)."""
+              importer: str | list[str] | None = None, material: str | list[str] | None = None,
+              critical_only: bool = True) -> pd.DataFrame:
+        """The whole table of one metric for every material × importer × year (one array computation).
+
+        By default only materials critical on at least one list (USGS 2025, EU 2023, Japan; see
+        :meth:`World.critical_materials`); ``critical_only=False`` keeps every material (fuels included).
+        A ``material`` given is never filtered.
+        """
         if metric not in METRICS:
-            raise InputError("--metric", metric,
+            raise InputError("metric", metric,
                              f"unknown metric; choose {', '.join(METRICS)}{did_you_mean(metric, METRICS, n=1)}")
         if metric == "geopolrisk":
-            return self.geopolrisk(material, importer, year)
+            return self.geopolrisk(material, importer, year, critical_only=critical_only)
         if metric in ("hhi", "nir"):
-            d = self.import_dependence(importer, material, year)
+            d = self._critical(self.import_dependence(importer, material, year), material, critical_only)
             if metric == "hhi":
                 return d[["material", "importer", "year", "imports_t", "partner_hhi", "n_partners", "top_partner",
                           "top_share", "partner_share"]].rename(columns={"partner_share": "china_share"})
             return d[["material", "importer", "year", "imports_t", "exports_t", "production_t",
                       "apparent_consumption_t", "nir"]]
         if isinstance(year, list):
-            return pd.concat([self.exposure(importer, y) for y in year], ignore_index=True)
-        return self.exposure(importer, year)
+            e = pd.concat([self.exposure(importer, y) for y in year], ignore_index=True)
+        else:
+            e = self.exposure(importer, year)
+        if material is not None:  # exposure rows are chain stages; keep those of the materials asked for
+            mats = [material] if isinstance(material, str) else list(material)
+            self.world._check_materials(mats)
+            e = e[e["material"].isin(mats)].reset_index(drop=True)
+        return self._critical(e, material, critical_only)
