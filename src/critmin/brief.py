@@ -21,21 +21,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from critmin.errors import InputError
-from critmin.risk.concentration import country_shares
 from critmin.world import World
 
 
 def _latest_year(years: pd.Series, year: int | None) -> int | None:
     ys = sorted(int(y) for y in years.dropna().unique() if year is None or int(y) <= year)
     return ys[-1] if ys else None
-
-
-def _top(shares: pd.DataFrame, who: str, n: int = 3) -> list[dict[str, Any]]:
-    ranked = shares[shares["rank"].notna()].sort_values("rank").head(n)
-    return [{"country": c, "share": float(s)} for c, s in zip(ranked[who], ranked["share"], strict=True)]
 
 
 def _production_row(net, stage: str) -> dict | None:
@@ -45,14 +40,31 @@ def _production_row(net, stage: str) -> dict | None:
     if p.empty:
         return None
     tot = float(p.sum())
-    sh = p / tot
+    hhi, china, top = _share_summary(p)
     basis = info["production_basis"]
     src = info["production_source"] if basis == "series" else "critmin"
     return {"basis": "production", "what": "production share", "series_basis": basis,
             "material": info.get("production_material"), "source": src,
             "source_detail": info.get("production_source"), "year": info.get("production_year"),
-            "unit": info["unit"], "total": tot, "hhi": float((sh**2).sum()), "china_share": float(sh.get("CHN", 0.0)),
-            "top": [{"country": str(c), "share": float(v)} for c, v in sh.head(3).items()]}
+            "unit": info["unit"], "total": tot, "hhi": hhi, "china_share": china, "top": top}
+
+
+def _by_country(names: np.ndarray, values: np.ndarray) -> pd.Series:
+    """Sum of ``values`` by country name, largest first (positive sums only)."""
+    if not len(names):
+        return pd.Series(dtype=float)
+    keys, inv = np.unique(names.astype(str), return_inverse=True)
+    sums = np.bincount(inv, weights=np.nan_to_num(values))
+    v = pd.Series(sums, index=keys)
+    return v[v > 0].sort_values(ascending=False, kind="mergesort")
+
+
+def _share_summary(v: pd.Series) -> tuple[float, float, list[dict[str, Any]]]:
+    """HHI (0–1, ROW left out as in ``country_shares``), China's share and the top 3 countries (ROW unranked)."""
+    s = v / v.sum()
+    ranked = s.drop("ROW", errors="ignore")
+    top = [{"country": str(c), "share": float(x)} for c, x in ranked.head(3).items()]
+    return float((ranked**2).sum()), float(s.get("CHN", 0.0)), top
 
 
 def _export_row(world: World, tr: dict[str, pd.DataFrame], hs6: list[str], year: int | None,
@@ -62,22 +74,24 @@ def _export_row(world: World, tr: dict[str, pd.DataFrame], hs6: list[str], year:
     ``tr``: trade rows by HS code; ``year``: the network's trade year of the stage
     (else the latest at or before the brief's year); ``importers``: name → ISO3 members.
     """
-    tr = pd.concat([tr[c] for c in hs6 if c in tr]) if any(c in tr for c in hs6) else None
-    if tr is None:
+    parts = [tr[c] for c in hs6 if c in tr]
+    if not parts:
         return None
-    y = year if year is not None and (tr["year"] == year).any() else _latest_year(tr["year"], year)
+    years = np.concatenate([p["year"].to_numpy(dtype="int64") for p in parts])
+    y = year if year is not None and (years == year).any() else _latest_year(pd.Series(years), year)
     if y is None:
         return None
-    tr = tr[tr["year"] == y]
-    src = ", ".join(sorted(set(tr["source"])))
-    g = tr.groupby("exporter", as_index=False)["value_kusd"].sum().rename(columns={"exporter": "country"})
-    g["year"] = y
-    sh = country_shares(g, "value_kusd", ["year"], "country")
+    parts = [p[p["year"].to_numpy(dtype="int64") == y] for p in parts]
+    ex = np.concatenate([p["exporter"].to_numpy(dtype=object) for p in parts])
+    im = np.concatenate([p["importer"].to_numpy(dtype=object) for p in parts])
+    val = np.concatenate([p["value_kusd"].to_numpy(dtype="float64") for p in parts])
+    src = ", ".join(sorted({x for p in parts for x in p["source"].unique()}))
+    g = _by_country(ex, val)
+    hhi, china, top = _share_summary(g)
     imp = {}
     for code, members in importers.items():
-        t = tr[tr["importer"].isin(members) & ~tr["exporter"].isin(members)]
-        v = t.groupby("exporter")["value_kusd"].sum()
-        v = v[v > 0].sort_values(ascending=False)
+        sel = np.isin(im, members) & ~np.isin(ex, members)
+        v = _by_country(ex[sel], val[sel])
         total = float(v.sum())
         if total <= 0:
             imp[code] = {"imports_kusd": 0.0, "china_share": None, "partner_hhi": None, "top": []}
@@ -89,9 +103,8 @@ def _export_row(world: World, tr: dict[str, pd.DataFrame], hs6: list[str], year:
     what = "export-value share"
     if basket:
         what += f" (HS {', '.join(basket)} is a basket shared with other materials)"
-    return {"basis": "exports", "what": what, "hs6": hs6, "source": src, "year": y, "unit": "kUSD",
-            "total": float(g["value_kusd"].sum()), "hhi": float(sh["hhi"].iloc[0]),
-            "china_share": float(sh["china_share"].iloc[0]), "top": _top(sh, "country"), "importers": imp}
+    return {"basis": "exports", "what": what, "hs6": hs6, "source": src, "year": int(y), "unit": "kUSD",
+            "total": float(g.sum()), "hhi": hhi, "china_share": china, "top": top, "importers": imp}
 
 
 def _reliance(world: World, net, stage, importers: dict[str, list[str]], usgs: dict[str, dict]) -> list[dict]:
@@ -142,15 +155,15 @@ def usgs_nir(world: World, year: int | None = None) -> dict[str, dict]:
     s = s[s["statistic"].str.startswith("NIR")]
     if year is not None:
         s = s[s["year"].astype(int) <= year]
+    s = s[s["year"] == s.groupby("material")["year"].transform("max")]
+    main = s["statistic"].isin(["NIR_pct", "NIR_ct", "NIR_Compounds-Metals_t"])
+    s = s.assign(_main=main.to_numpy()).sort_values(["material", "_main"], ascending=[True, False], kind="mergesort")
     out: dict[str, dict] = {}
-    for m, g in s.groupby("material"):
-        g = g[g["year"] == g["year"].max()]
-        main = g[g["statistic"].isin(["NIR_pct", "NIR_ct", "NIR_Compounds-Metals_t"])]
-        r = (main if len(main) else g).iloc[0]
+    for r in s.drop_duplicates("material").to_dict("records"):
         v = r["value"]
         flag = str(r["flag"]).strip() if isinstance(r["flag"], str) else ""
-        out[str(m)] = {"value": None if pd.isna(v) else float(v) / 100.0, "flag": flag or None,
-                       "statistic": str(r["statistic"]), "year": int(r["year"])}
+        out[str(r["material"])] = {"value": None if pd.isna(v) else float(v) / 100.0, "flag": flag or None,
+                                   "statistic": str(r["statistic"]), "year": int(r["year"])}
     if "rare-earths" in out:
         out.setdefault("magnet-rare-earths", out["rare-earths"])
     return out

@@ -386,45 +386,55 @@ def _stage_trade(tr: dict[str, pd.DataFrame], codes: list[str], year: int | None
     """Recorded trade of one stage's codes (exporter, importer, hs6, t per year) under rule 2.
 
     ``tr``: trade rows by HS code (``World.trade_by_code``)."""
+    empty = pd.DataFrame(columns=["exporter", "importer", "hs6", "t"])
     if not codes:
-        return pd.DataFrame(columns=["exporter", "importer", "hs6", "t"]), {"trade_note": "not traded (no HS codes)"}
-    have = [tr[c] for c in codes if c in tr]
-    df = pd.concat(have, ignore_index=True) if have else pd.DataFrame(columns=["year", "hs6"])
-    years = df["year"].astype(int)
-    if year is not None and (years <= year).any():
-        df = df[years <= year]
-        years = df["year"].astype(int)
-    if df.empty:
-        return (
-            pd.DataFrame(columns=["exporter", "importer", "hs6", "t"]),
-            {"trade_note": f"no rows for HS {', '.join(codes)}", "trade_missing_hs6": codes},
-        )
-    y = int(years.max())
-    df = df[years == y]
-    best = df.groupby(["hs6", "source"]).size().reset_index(name="n")
-    best = best.sort_values(["hs6", "n", "source"], ascending=[True, False, True]).drop_duplicates("hs6")
-    df = df.merge(best[["hs6", "source"]], on=["hs6", "source"])
-    q = pd.to_numeric(df["quantity_t"], errors="coerce")
-    v = pd.to_numeric(df["value_kusd"], errors="coerce")
-    unit_value = (v / q).where(q > 0).groupby(df["hs6"]).transform("median")
-    imputed = int((q.isna() & v.notna() & unit_value.notna()).sum())
-    q = q.fillna(v / unit_value)
-    out = pd.DataFrame(
-        {
-            "exporter": df["exporter"].to_numpy(dtype=object),
-            "importer": df["importer"].to_numpy(dtype=object),
-            "hs6": df["hs6"].to_numpy(dtype=object),
-            "t": q.to_numpy(dtype="float64"),
-        }
-    )
-    no_t = sorted(set(out.loc[out["t"].isna(), "hs6"]))
+        return empty, {"trade_note": "not traded (no HS codes)"}
+    have = {c: tr[c] for c in codes if c in tr}
+    years = {c: f["year"].to_numpy(dtype="int64") for c, f in have.items()}
+    alln = np.concatenate(list(years.values())) if years else np.array([], dtype="int64")
+    if year is not None and (alln <= year).any():
+        alln = alln[alln <= year]
+    if not len(alln):
+        return empty, {"trade_note": f"no rows for HS {', '.join(codes)}", "trade_missing_hs6": codes}
+    y = int(alln.max())
+    cols: dict[str, list[np.ndarray]] = {"exporter": [], "importer": [], "hs6": [], "t": []}
+    sources: set[str] = set()
+    imputed = 0
+    no_t: list[str] = []
+    for c, f in have.items():
+        f = f[years[c] == y]
+        if f.empty:
+            continue
+        src = f["source"].to_numpy(dtype=object)
+        if len(set(src)) > 1:  # one source per code: the one with most rows (ties: alphabetical)
+            names, counts = np.unique(src.astype(str), return_counts=True)
+            keep = names[np.lexsort((names, -counts))][0]
+            f, src = f[src == keep], src[src == keep]
+        sources.add(str(src[0]))
+        q = f["quantity_t"].to_numpy(dtype="float64")
+        v = f["value_kusd"].to_numpy(dtype="float64")
+        ok = (q > 0) & np.isfinite(v)
+        uv = float(np.median(v[ok] / q[ok])) if ok.any() else np.nan
+        miss = np.isnan(q) & ~np.isnan(v)
+        if np.isfinite(uv) and uv > 0:
+            imputed += int(miss.sum())
+            q = np.where(miss, v / uv, q)
+        elif miss.any():
+            no_t.append(c)
+        cols["exporter"].append(f["exporter"].to_numpy(dtype=object))
+        cols["importer"].append(f["importer"].to_numpy(dtype=object))
+        cols["hs6"].append(np.full(len(f), c, dtype=object))
+        cols["t"].append(q)
+    if not cols["t"]:
+        return empty, {"trade_note": f"no rows for HS {', '.join(codes)} in {y}", "trade_missing_hs6": codes}
+    out = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
     out = out[(out["exporter"] != out["importer"]) & (out["t"] > 0)]
     used = sorted(set(out["hs6"]))
     info = {
         "trade_year": y,
         "trade_hs6": used,
         "trade_missing_hs6": [c for c in codes if c not in used],
-        "trade_sources": sorted(set(best["source"])),
+        "trade_sources": sorted(sources),
         "trade_t_imputed_rows": imputed,
     }
     if no_t:

@@ -262,18 +262,53 @@ class World:
 
         Text columns are plain Python strings (object dtype) so that per-stage work on them is cheap.
         """
+        import numpy as np
+        import pandas as pd
+
         cache: dict[str, pd.DataFrame] = self.__dict__.setdefault("_trade_by_code", {})
         want = [str(c) for c in hs6]
         missing = [c for c in dict.fromkeys(want) if c not in cache]
         if missing:
-            tr = self.table("trade")
-            sub = tr[tr["hs6"].isin(missing)] if not tr.empty else tr
+            tr = self.trade_dictionary() if "trade" not in self._tables else None
+            if tr is None:
+                tr = self.table("trade")
+            if tr.empty:
+                sub = tr
+            elif isinstance(tr["hs6"].dtype, pd.CategoricalDtype):
+                cats = np.isin(tr["hs6"].cat.categories.astype(str), missing)
+                sub = tr[cats[tr["hs6"].cat.codes.to_numpy()]]
+            else:
+                sub = tr[tr["hs6"].isin(missing)]
             sub = sub.astype({c: object for c in ("exporter", "importer", "hs6", "source") if c in sub.columns})
             for code, g in sub.groupby("hs6", sort=False):
                 cache[str(code)] = g.reset_index(drop=True)
             for c in missing:
                 cache.setdefault(c, sub.iloc[0:0])
         return {c: cache[c] for c in want if len(cache[c])}
+
+    def trade_dictionary(self) -> pd.DataFrame | None:
+        """The whole trade table read once with dictionary-encoded (categorical) text columns, or None when
+        the World's trade table is not a Parquet file (then use :meth:`table`). About ten times faster to
+        read than the generic reader; filter it on category codes, do not mutate it."""
+        if self.path is None:
+            return None
+        cache = self.__dict__.setdefault("_trade_dictionary", {})
+        if "df" not in cache:
+            try:
+                f = self.path / self.resource("trade")["path"]
+            except InputError:
+                return None
+            if f.suffix != ".parquet" or not f.is_file():
+                return None
+            import pyarrow.parquet as pq
+
+            try:
+                cache["df"] = pq.read_table(
+                    f, read_dictionary=["exporter", "importer", "hs6", "source"]).to_pandas()
+            except (OSError, ValueError) as exc:
+                detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise InputError(str(f), "trade", f"cannot read the table: {detail}") from None
+        return cache["df"]
 
     def governance(
         self, indicator: str | Iterable[str] | None = None, year: int | Iterable[int] | None = None

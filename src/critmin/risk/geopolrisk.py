@@ -135,21 +135,12 @@ def read_trade(world: World, years: tuple[int, ...] | None = None, source: str |
                hs6: list[str] | None = None) -> pd.DataFrame:
     """Trade rows (year, exporter, importer, hs6, value_kusd, quantity_t) with categorical country columns.
 
-    Reads the World's Parquet file directly with dictionary-encoded strings and filters pushed down
-    (about ten times faster than the generic table reader); falls back to ``world.table``.
+    Filters the World's dictionary-encoded trade read (:meth:`World.trade_dictionary`, read once per World,
+    about ten times faster than the generic table reader); falls back to ``world.table``.
     """
     cols = ["year", "exporter", "importer", "hs6", "value_kusd", "quantity_t"]
-    path = None
-    if world.path is not None:
-        try:
-            path = world.path / world.resource("trade")["path"]
-        except InputError:
-            path = None
-    if path is not None and path.suffix == ".parquet" and path.is_file():
-        import pyarrow.parquet as pq
-
-        tb = pq.read_table(path, columns=[*cols, "source"], read_dictionary=["exporter", "importer", "hs6", "source"])
-        df = tb.to_pandas()
+    df = world.trade_dictionary()
+    if df is not None:
         mask = np.ones(len(df), dtype=bool)
         if source is not None:
             mask &= (df["source"] == source).to_numpy()
