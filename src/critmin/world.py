@@ -59,6 +59,31 @@ CRITICAL_LISTS: dict[str, tuple[str, ...]] = {
     "japan-2009": ("japan_rare_metals_2009",),
 }
 
+#: Other names accepted for importers (blocs and countries): read as the canonical id, with an AliasHint.
+IMPORTER_ALIASES: dict[str, str] = {
+    "EU": "EU27", "EU-27": "EU27", "EUROPEAN UNION": "EU27", "US": "USA", "JP": "JPN", "JAPAN": "JPN",
+    "CN": "CHN", "CHINA": "CHN", "US+JP": "USA+JPN", "USA+JAPAN": "USA+JPN",
+}
+
+#: Other names accepted where a chain is expected (the registry's chain names among them).
+CHAIN_ALIASES: dict[str, str] = {
+    "batteries": "li-ion-batteries", "battery": "li-ion-batteries", "li-ion": "li-ion-batteries",
+    "lithium-ion": "li-ion-batteries", "gallium": "gallium-germanium", "germanium": "gallium-germanium",
+    "ga-ge": "gallium-germanium", "magnets": "rare-earth-magnets", "ree-magnets": "rare-earth-magnets",
+    "rare-earths": "rare-earth-magnets", "antimony": "antimony-tungsten", "tungsten": "antimony-tungsten",
+    "sb-w": "antimony-tungsten",
+}
+
+
+class AliasHint(UserWarning):
+    """A name was read as its canonical id (``EU`` as ``EU27``); the CLI prints it as one ``hint:`` line."""
+
+
+def _alias_hint(kind: str, name: str, canonical: str) -> None:
+    import warnings
+
+    warnings.warn(f"{kind} '{name}' read as '{canonical}'", AliasHint, stacklevel=3)
+
 
 def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
     if value is None:
@@ -330,9 +355,48 @@ class World:
         blocs = self.blocs()
         return {b: sorted(g["iso3"]) for b, g in blocs.groupby("bloc")} if not blocs.empty else {}
 
-    def bloc_members(self, name: str) -> list[str]:
-        """ISO3 members of a bloc, or ``[name]`` for a country; raises InputError (naming ``--importer``) otherwise."""
+    def importer_id(self, name: str) -> str:
+        """The canonical id of an importer: a bloc (``EU27``) or an ISO3 code, from an alias (``EU``) or any
+        case (``jpn``), with an :class:`AliasHint`; an unknown name is returned as given."""
         bmap = self.bloc_map()
+        countries = self.countries()
+        iso = set(countries["iso3"]) if not countries.empty else set()
+        if name in bmap or name in iso:
+            return name
+        key = name.strip().upper()
+        canonical = IMPORTER_ALIASES.get(key, key)
+        if canonical in bmap or canonical in iso:
+            if canonical != name:
+                _alias_hint("importer", name, canonical)
+            return canonical
+        return name
+
+    def importer_ids(self, names: str | Iterable[str] | None) -> list[str] | None:
+        """:meth:`importer_id` of each name (``None`` stays ``None``)."""
+        names = _as_list(names)
+        return None if names is None else [self.importer_id(n) for n in names]
+
+    def chain_id(self, name: str) -> str:
+        """The canonical id of a chain from its id, an alias (``batteries``, ``gallium``) or any case, with an
+        :class:`AliasHint`; InputError (naming ``chain``) listing the chains when there is none."""
+        chains = self.chains
+        if name in chains:
+            return name
+        key = name.strip().lower()
+        canonical = CHAIN_ALIASES.get(key, key)
+        if canonical in chains:
+            _alias_hint("chain", name, canonical)
+            return canonical
+        known = ", ".join(chains) or "none (the World has no chain files)"
+        more = did_you_mean(name, [*chains, *CHAIN_ALIASES], n=1)
+        raise InputError("chain", name, f"unknown chain{more}; chains: {known}")
+
+    def bloc_members(self, name: str) -> list[str]:
+        """ISO3 members of a bloc, or ``[name]`` for a country; raises InputError (naming ``--importer``) otherwise.
+
+        Aliases and other cases are read through :meth:`importer_id` (``EU`` → ``EU27``)."""
+        bmap = self.bloc_map()
+        name = self.importer_id(name)
         if name in bmap:
             return bmap[name]
         countries = self.countries()
@@ -390,6 +454,7 @@ class World:
         """
         from critmin.network import build_network
 
+        chain = self.chain_id(chain)
         key = (chain, None if year is None else int(year), case)
         cache = self.__dict__.setdefault("_networks", {})
         if key not in cache:
