@@ -32,6 +32,13 @@ One month, for each stage ``s`` upstream first (all countries and runs at once):
 6. **Rationing**: a short country serves every use (final sectors and downstream
    stages) the same fraction ρ = supply / need; unmet final demand is the
    **shortfall**; supply beyond need is carried as inventory.
+
+**Private working stocks** (``model.inventory0``: months of use per stage from the chain
+network × baseline use): every run starts with them at their target; they count as supply,
+so a cut in inflows is absorbed until they run out, and a short country's order (the pool's
+deficit, step 4) includes bringing its stock back towards the target over ``restock_months``
+(``defaults.yaml``), so restocking after a shock adds demand. Re-routing offers only what lies
+above a country's uses and wanted stock; stockpiles serve uses, not private restocking.
 7. **Price**: the constant-elasticity market-clearing rule. With demand
    D(P) = D₀P^ε_d and supply S(P) = (1 − u)D₀P^ε_s, where u is the world's
    unmet share of need this month, the clearing price index is
@@ -539,9 +546,31 @@ class _Context:
         self.sec_sel: list[slice | np.ndarray] = [
             runs_[0][0] if len(runs_) == 1 else ix for runs_, ix in zip(self.sec_runs, self.sec_of, strict=True)
         ]
+        # balancing items (network rule 3): the share of a stage's output that needs no recorded input
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bal = model.balancing if model.balancing is not None else np.zeros((S, C))
+            self.free_frac = np.where(q0 > 0, np.minimum(bal / np.where(q0 > 0, q0, 1.0), 1.0), 0.0)
+        self.has_free = [bool((self.free_frac[s] > 0).any()) and bool(self.inputs_of(s)) for s in range(S)]
+        # private working stocks (t): the target each country holds of each stage, and the restocking time
+        target = model.inventory0 if model.inventory0 is not None else np.zeros((S, C))
+        self.target = np.ascontiguousarray(target, dtype=np.float64)
+        self.has_target = [bool((self.target[s] > 0).any()) for s in range(S)]
+        self.restock_months = float(load_defaults()["inventories"]["restock_months"]["value"])
         self.restrict_origins = [
             sorted({int(o) for rs in plan.restrictions if rs["stages"][s] for o in rs["origins"]}) for s in range(S)
         ]
+
+
+    def inputs_of(self, s: int) -> list[tuple[int, float]]:
+        """(input stage, factor) pairs of stage ``s``."""
+        F = self.model.factors
+        return [(k, F[s, k]) for k in range(F.shape[0]) if F[s, k] > 0]
+
+    def input_base(self, target: np.ndarray, j: int) -> np.ndarray:
+        """The part of stage ``j``'s target output (runs, countries) that draws on its inputs: all of it
+        except its balancing items (unrecorded supply, which needs no recorded input)."""
+        t = target[:, j, :]
+        return t * (1.0 - self.free_frac[j])[None, :] if self.has_free[j] else t
 
 
 def _accumulate(acc: np.ndarray, buf: np.ndarray) -> None:
@@ -609,6 +638,7 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
     # run-summed arrays carry a leading scratch row for _accumulate
     inv_buf = np.zeros((R + 1, S, C))
     inv = inv_buf[1:]
+    inv[:] = ctx.target[None]  # every run starts with the working stocks at their target
     first_short = np.full((R, S), np.inf)
 
     out_short = out["shortfall"]
@@ -663,6 +693,10 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
 
         for s in range(S):
             Q = target[:, s, :]
+            free = None
+            if ctx.has_free[s]:  # balancing items: output that needs no recorded input (unrecorded supply)
+                free = Q * ctx.free_frac[s][None, :]
+                Q = Q - free
             for k, f in inputs[s]:
                 Q = np.minimum(Q, deliv[(k, s)] / f)
             for k, f in inputs[s]:
@@ -670,6 +704,8 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                 used = f * Q
                 used_by[:, k, :] += used
                 inv[:, k, :] += got - used  # delivered but not used: back to the input's stock
+            if free is not None:
+                Q = Q + free
             prod_t[:, s, :] = Q
 
             # trade along baseline shares, minus restrictions
@@ -695,6 +731,7 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
             home = Q * diag[s][None, :]
             imports = incoming - home
             exports = Q - home - kept
+            stock_before = inv[:, s, :].copy() if ctx.has_target[s] else None
             supply = incoming + kept + inv[:, s, :]
             inv[:, s, :] = 0.0
 
@@ -715,9 +752,16 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
             else:
                 need = np.zeros((R, C))
             for j, f in consumers[s]:
-                need = need + f * target[:, j, :]
-            surplus = np.maximum(supply - need, 0.0)
-            deficit = np.maximum(need - supply, 0.0)
+                need = need + f * ctx.input_base(target, j)
+            # what a country wants this month: its uses, plus (where it holds a working stock) its stock
+            # brought back towards the target over restock_months (ARIO-style orders; baseline: = target)
+            desired = need
+            if stock_before is not None:
+                tgt = ctx.target[s][None, :]
+                order = np.where(tgt > 0, stock_before + (tgt - stock_before) / ctx.restock_months, 0.0)
+                desired = need + order
+            surplus = np.maximum(supply - desired, 0.0)
+            deficit = np.maximum(desired - supply, 0.0)
 
             # re-routing pool
             offer = np.where(restricting, 0.0, surplus)
@@ -728,7 +772,8 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                 recv = deficit * np.where(d_tot > 0, moved / d_tot, 0.0)[:, None]
                 give = offer * np.where(offer_tot > 0, moved / offer_tot, 0.0)[:, None]
             supply = supply + recv - give
-            deficit = np.maximum(deficit - recv, 0.0)
+            # stockpiles serve uses, not private restocking
+            deficit = np.maximum(deficit - recv, 0.0) if stock_before is None else np.maximum(need - supply, 0.0)
 
             # stockpile releases
             release = np.zeros((R, C))
@@ -756,7 +801,7 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                 rho = np.where(need > 0, np.minimum(1.0, supply / np.where(need > 0, need, 1.0)), 1.0)
             rho = np.where(supply >= need * (1.0 - 1e-12), 1.0, rho)
             for j, f in consumers[s]:
-                deliv[(s, j)] = rho * f * target[:, j, :]
+                deliv[(s, j)] = rho * f * ctx.input_base(target, j)
             final_delivered = np.zeros((R, C))
             if nk:
                 # shortfall straight into the (float32) result: computed in float64, rounded on store

@@ -47,6 +47,7 @@ class ChainModel:
     factors: np.ndarray  # (S, S)
     demand0: np.ndarray  # (C, K) t/month
     balancing: np.ndarray  # (S, C) t/month added to q0 as unrecorded supply
+    inventory0: np.ndarray | None = None  # (S, C) t: target private working stock (months of use × use)
     members: dict[str, list[str]] = field(default_factory=dict)  # ROW -> lumped ISO3
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -92,6 +93,7 @@ def from_network(net: Any) -> ChainModel:
         sector_defence=a("sector_defence").astype(bool),
         q0=a("supply") / 12.0,
         flows=a("flows") / 12.0,
+        inventory0=np.nan_to_num(a("inventory_months"))[:, None] * a("flows").sum(axis=1) / 12.0,
         factors=a("factors").copy(),
         demand0=a("demand") / 12.0,
         balancing=a("balancing") / 12.0,
@@ -155,6 +157,7 @@ def lump(model: ChainModel, max_countries: int | None, keep: list[str] | tuple[s
         factors=model.factors,
         demand0=G.T @ model.demand0,
         balancing=model.balancing @ G,
+        inventory0=None if model.inventory0 is None else model.inventory0 @ G,
         members=members,
         provenance=model.provenance,
     )
