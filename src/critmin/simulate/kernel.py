@@ -323,10 +323,32 @@ def compile_plan(
         else:
             tonnes = plan.add(f"{path}.months_of_use", sp.months_of_use)
             scale = use0
+        reserve = None
+        if sp.reserve_for:
+            reserve = np.zeros(len(model.sectors), dtype=bool)
+            for j, name in enumerate(sp.reserve_for):
+                m = r.sector_mask(name, f"{path}.reserve_for[{j}]") & (model.sector_stage == s)
+                if not m.any():
+                    r.fail(f"{path}.reserve_for[{j}]", f"sector {name!r} has no demand at stage {model.stages[s]!r}"
+                           " (the stockpile's stage)")
+                reserve |= m
+        floors = None
+        if sp.floors:
+            if len(holders) < 2:
+                r.fail(f"{path}.floors", "floors need a pooled stockpile (a bloc holder with several members)")
+            floors = []
+            for name, v in sp.floors.items():
+                if name not in holders:
+                    r.fail(f"{path}.floors.{name}", f"{name!r} is not a member of {sp.holder!r}: {', '.join(holders)}")
+                c = model.country_index(name)
+                if c is not None:
+                    floors.append((c, float(v)))
         plan.stockpiles.append(
             {
                 "label": f"{sp.holder}:{model.stages[s]}#{i}",
                 "holders": hmask,
+                "reserve": reserve,
+                "floors": floors,
                 "stage": s,
                 "tonnes": tonnes,
                 "tonnes_scale": scale,
@@ -573,6 +595,41 @@ class _Context:
         return t * (1.0 - self.free_frac[j])[None, :] if self.has_free[j] else t
 
 
+def _triggered(sp: dict[str, Any], t: int, price_s: np.ndarray, R: int) -> np.ndarray:
+    """Whether a stockpile's release trigger holds in month ``t`` (0-based), per run."""
+    if sp["trigger"] == "month":
+        return np.full(R, t + 1 >= sp["trigger_value"])
+    if sp["trigger"] == "price":
+        return price_s >= sp["trigger_value"]
+    return np.ones(R, dtype=bool)
+
+
+def _pool_release(
+    deficit: np.ndarray, stock: np.ndarray, maxrel: np.ndarray, floor_left: np.ndarray, trig: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A pooled stock with member floors: (release per run × country, total per run).
+
+    ``floor_left`` (runs × countries, t) is what each member still holds of its floor; it is updated
+    in place. What lies above the floors serves every member's deficit pro rata; each member then
+    draws on its own floor for what it still lacks. The pool never goes below a member's floor to
+    serve another member. Everything within the monthly cap ``maxrel`` and the stock left.
+    """
+    cap = np.where(trig, np.minimum(stock, maxrel), 0.0)
+    free = np.maximum(stock - floor_left.sum(axis=1), 0.0)
+    dh = deficit.sum(axis=1)
+    first = np.minimum(np.minimum(free, cap), dh)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        give = deficit * np.where(dh > 0, first / dh, 0.0)[:, None]
+    own = np.minimum(np.maximum(deficit - give, 0.0), floor_left)
+    own_tot = own.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = own * np.where(own_tot > 0, np.minimum(1.0, (cap - first) / np.where(own_tot > 0, own_tot, 1.0)),
+                             0.0)[:, None]
+    floor_left -= own
+    give = give + own
+    return give, give.sum(axis=1)
+
+
 def _accumulate(acc: np.ndarray, buf: np.ndarray) -> None:
     """acc = ((acc + x[0]) + x[1]) + ... for ``x = buf[1:]`` (row 0 of ``buf`` is scratch).
 
@@ -633,6 +690,14 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
         stock[:, p] = samples[sp["tonnes"]] * sp["tonnes_scale"]
         if sp["max_release"] is not None:
             maxrel[:, p] = samples[sp["max_release"]]
+
+    floor_left = {}  # pooled stocks with member floors: t of each member's floor still held, per run
+    for p, sp in enumerate(plan.stockpiles):
+        if sp["floors"]:
+            fl = np.zeros(C)
+            for c, v in sp["floors"]:
+                fl[c] += v
+            floor_left[p] = np.minimum(np.tile(fl, (R, 1)), stock[:, p][:, None] * fl / max(fl.sum(), 1e-300))
 
     price = np.ones((R, S))
     # run-summed arrays carry a leading scratch row for _accumulate
@@ -778,18 +843,17 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
             # stockpile releases
             release = np.zeros((R, C))
             for p, sp in enumerate(plan.stockpiles):
-                if sp["stage"] != s:
+                if sp["stage"] != s or sp["reserve"] is not None:
                     continue
-                if sp["trigger"] == "month":
-                    trig = np.full(R, t + 1 >= sp["trigger_value"])
-                elif sp["trigger"] == "price":
-                    trig = price[:, s] >= sp["trigger_value"]
+                trig = _triggered(sp, t, price[:, s], R)
+                if sp["floors"]:
+                    give_rel, rel = _pool_release(deficit * sp["holders"][None, :], stock[:, p], maxrel[:, p],
+                                                  floor_left[p], trig)
                 else:
-                    trig = np.ones(R, dtype=bool)
-                dh = (deficit * sp["holders"][None, :]).sum(axis=1)
-                rel = np.where(trig, np.minimum(np.minimum(stock[:, p], maxrel[:, p]), dh), 0.0)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    give_rel = deficit * sp["holders"][None, :] * np.where(dh > 0, rel / dh, 0.0)[:, None]
+                    dh = (deficit * sp["holders"][None, :]).sum(axis=1)
+                    rel = np.where(trig, np.minimum(np.minimum(stock[:, p], maxrel[:, p]), dh), 0.0)
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        give_rel = deficit * sp["holders"][None, :] * np.where(dh > 0, rel / dh, 0.0)[:, None]
                 release += give_rel
                 deficit = np.maximum(deficit - give_rel, 0.0)
                 stock[:, p] -= rel
@@ -810,6 +874,24 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                     np.multiply(short_rho, Ds[:, :, loc], out=out_short[rs_, t, :, dst], casting="same_kind")
                 final_delivered = rho * need_final  # = sum over sectors of rho * Ds (one rationing ratio per country)
             inv[:, s, :] = np.maximum(supply - rho * need, 0.0)
+
+            # stockpiles reserved for chosen sectors: straight to those sectors' shortfall, after rationing
+            for p, sp in enumerate(plan.stockpiles):
+                if sp["stage"] != s or sp["reserve"] is None or not nk:
+                    continue
+                trig = _triggered(sp, t, price[:, s], R)
+                ks = np.flatnonzero(sp["reserve"])
+                view = out_short[rs_, t]  # (R, C, K) view of this month's shortfall
+                short = view[:, :, ks].astype(np.float64) * sp["holders"][None, :, None]
+                dh = short.sum(axis=(1, 2))
+                rel = np.where(trig, np.minimum(np.minimum(stock[:, p], maxrel[:, p]), dh), 0.0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    got = short * np.where(dh > 0, rel / dh, 0.0)[:, None, None]
+                view[:, :, ks] = np.maximum(view[:, :, ks] - got, 0.0)
+                stock[:, p] -= rel
+                out_release[rs_, t, p] = rel
+                release += got.sum(axis=2)
+                final_delivered = final_delivered + got.sum(axis=2)
 
             need_tot = need.sum(axis=1)
             unmet = ((1.0 - rho) * need).sum(axis=1)

@@ -312,6 +312,16 @@ class Stockpile(_Base):
         default=None, description="Release cap, t per month (none = no cap)."
     )
     trigger: Annotated[Trigger, BeforeValidator(_trigger)] = Field(default_factory=Trigger)
+    reserve_for: StrList | None = Field(
+        default=None,
+        description="End-use sectors of the stockpile's stage the release is reserved for (e.g. [defence]); "
+        "releases then go straight to those sectors' shortfall, after rationing.",
+    )
+    floors: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] | None = Field(
+        default=None,
+        description="Pooled stock only: t each member keeps for itself (ISO3 -> t); the pool never goes below a "
+        "member's floor to serve another member.",
+    )
     source: str | None = None
 
     @model_validator(mode="after")
