@@ -2,7 +2,11 @@
 
 Fixtures here are generic building blocks; keep each one in its own clearly named function.
 
-* ``critmin_cli``: run the real ``critmin`` command in a subprocess.
+* ``cli``: run the ``critmin`` command in this process (``critmin.cli.main.run`` under Typer's
+  ``CliRunner`` isolation); returns a ``CliResult`` with ``returncode``/``stdout``/``stderr`` like a
+  ``subprocess.CompletedProcess``. Most CLI tests use it: no interpreter start-up per call.
+* ``critmin_cli``: run the real ``critmin`` command in a subprocess (end-to-end smoke tests only).
+* ``brief_run``: one ``critmin brief --importer USA,JPN --json --html`` run per session (JSON, page path).
 * ``fresh_world``: a World built once per session by ``critmin data build`` from ``data/raw``.
 * ``world_copy``: a private copy of that World (for tests that pass it as ``--out``).
 * ``raw_tree``: a copy of ``data/raw`` (symlinks) in which single files can be replaced or removed.
@@ -16,10 +20,13 @@ import os
 import shutil
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW_DIR = ROOT / "data" / "raw"
@@ -40,6 +47,84 @@ def run_critmin(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
 def critmin_cli() -> Callable[..., subprocess.CompletedProcess]:
     """``critmin_cli("data", "info", "--json")`` runs the real CLI; returns the CompletedProcess."""
     return run_critmin
+
+
+@dataclass
+class CliResult:
+    """What an in-process ``critmin`` run left: the fields of a ``subprocess.CompletedProcess`` tests read."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+#: Attributes a ``rich.console.Console`` derives from the environment when it is built ($COLUMNS, $NO_COLOR, ...).
+_CONSOLE_ENV_ATTRS = ("_width", "_height", "no_color", "_color_system", "is_interactive", "legacy_windows")
+
+
+def run_cli(*args: str | os.PathLike[str], env: dict[str, str | None] | None = None, input: str | None = None,
+            cwd: Path | None = None) -> CliResult:
+    """Run ``critmin ARGS`` in this process, as :func:`run_critmin` runs it in a subprocess.
+
+    The console-script function ``critmin.cli.main.run`` itself runs (``sys.argv`` set to the arguments), so
+    its error handling (InputError -> one line and exit 2, usage errors, OSError) is the one under test. The
+    environment is the one a subprocess would see ($CRITMIN_WORLD unset, COLUMNS=200, NO_COLOR=1, then
+    ``env``); the Rich consoles made when ``critmin.cli.common`` was imported re-read it for this run and get
+    their state back afterwards, as do ``sys.argv``, the current folder and the CLI's remembered World. An
+    exception that ``run`` lets through becomes a traceback on stderr and exit status 1, as in Python.
+    """
+    from typer._click import formatting
+    from typer.testing import CliRunner
+
+    from critmin.cli import common
+    from critmin.cli import main as cli_main
+
+    argv = ["critmin", *map(str, args)]
+    overrides: dict[str, str | None] = {"CRITMIN_WORLD": None, "COLUMNS": "200", "NO_COLOR": "1"}
+    overrides.update(env or {})
+    consoles = (common.console, common.err_console)
+    saved_consoles = [{a: getattr(c, a) for a in _CONSOLE_ENV_ATTRS} for c in consoles]
+    saved_argv, saved_cwd, saved_state = sys.argv, os.getcwd(), dict(common._state)
+    code = 0
+    with CliRunner().isolation(input=input, env=overrides) as (out, err, _):
+        formatting.FORCED_WIDTH = None  # click sizes help from the terminal, as in a real run (restored on exit)
+        try:
+            for c in consoles:
+                fresh = Console(stderr=c.stderr)
+                for a in _CONSOLE_ENV_ATTRS:
+                    setattr(c, a, getattr(fresh, a))
+            common._state.update(world_path=None, world=None)
+            sys.argv = argv
+            os.chdir(cwd or ROOT)
+            try:
+                cli_main.run()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if exc.code is not None and not isinstance(exc.code, int):
+                    sys.stderr.write(f"{exc.code}\n")
+            except Exception:  # noqa: BLE001 - what the interpreter does with an uncaught exception
+                traceback.print_exc(file=sys.stderr)
+                code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            stdout = out.getvalue().decode("utf-8", "replace")
+            stderr = err.getvalue().decode("utf-8", "replace")
+            sys.argv = saved_argv
+            os.chdir(saved_cwd)
+            common._state.clear()
+            common._state.update(saved_state)
+            for c, saved in zip(consoles, saved_consoles, strict=True):
+                for a, v in saved.items():
+                    setattr(c, a, v)
+    return CliResult(argv[1:], code, stdout, stderr)
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable[..., CliResult]:
+    """``cli("data", "info", "--json")`` runs ``critmin`` in this process; returns a :class:`CliResult`."""
+    return run_cli
 
 
 @pytest.fixture(scope="session")

@@ -74,8 +74,8 @@ def test_brief_html_is_self_contained(brief_run) -> None:
     assert mode & stat.S_IRGRP and mode & stat.S_IROTH, oct(mode)  # not left 0600 by the atomic write
 
 
-def test_brief_text_table(critmin_cli) -> None:
-    res = critmin_cli("brief", "--importer", "G7")
+def test_brief_text_table(cli) -> None:
+    res = cli("brief", "--importer", "G7")
     assert res.returncode == 0, res.stderr
     assert "G7←CHN" in res.stdout and "rare" in res.stdout.lower()
 

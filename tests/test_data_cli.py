@@ -91,21 +91,21 @@ def _info(res) -> dict:
     return json.loads(res.stdout)
 
 
-def test_world_option_and_env_select_another_world(critmin_cli, imported_world: Path) -> None:
-    default = _info(critmin_cli("data", "info", "--json"))
+def test_world_option_and_env_select_another_world(cli, imported_world: Path) -> None:
+    default = _info(cli("data", "info", "--json"))
     other = json.loads((imported_world / "datapackage.json").read_text())["checksum"]
     assert default["checksum"] != other
-    assert _info(critmin_cli("--world", imported_world, "data", "info", "--json"))["checksum"] == other
-    assert _info(critmin_cli("data", "info", "--json", env={"CRITMIN_WORLD": str(imported_world)}))["checksum"] == other
+    assert _info(cli("--world", imported_world, "data", "info", "--json"))["checksum"] == other
+    assert _info(cli("data", "info", "--json", env={"CRITMIN_WORLD": str(imported_world)}))["checksum"] == other
     # --world wins over the environment
-    res = critmin_cli("--world", EMBEDDED_WORLD, "data", "info", "--json", env={"CRITMIN_WORLD": str(imported_world)})
+    res = cli("--world", EMBEDDED_WORLD, "data", "info", "--json", env={"CRITMIN_WORLD": str(imported_world)})
     assert _info(res)["checksum"] == default["checksum"]
 
 
-def test_import_baci_matches_raw_file(critmin_cli, imported_world: Path) -> None:
+def test_import_baci_matches_raw_file(cli, imported_world: Path) -> None:
     with SLICE.open(encoding="utf-8") as fh:
         raw = list(csv.DictReader(fh))
-    res = critmin_cli("--world", imported_world, "data", "query",
+    res = cli("--world", imported_world, "data", "query",
                       "SELECT year, count(*) AS n, sum(value_kusd) AS v, count(quantity_t) AS nq, "
                       "count(DISTINCT hs6) AS k FROM trade WHERE source = 'baci' GROUP BY year ORDER BY year",
                       "--json")
@@ -127,9 +127,9 @@ def test_import_baci_matches_raw_file(critmin_cli, imported_world: Path) -> None
     assert dp["derived_from"]["world_checksum"] == critmin.load(EMBEDDED_WORLD).checksum
 
 
-def test_import_baci_is_deterministic_and_chains_only(critmin_cli, imported_world: Path, tmp_path: Path) -> None:
+def test_import_baci_is_deterministic_and_chains_only(cli, imported_world: Path, tmp_path: Path) -> None:
     codes = RAW_DIR / "trade" / "baci_country_codes_V202201.csv"
-    res = critmin_cli("data", "import-baci", SLICE, "--out", tmp_path / "again", "--country-codes", codes)
+    res = cli("data", "import-baci", SLICE, "--out", tmp_path / "again", "--country-codes", codes)
     assert res.returncode == 0, res.stderr
     a = json.loads((imported_world / "datapackage.json").read_text())
     b = json.loads((tmp_path / "again" / "datapackage.json").read_text())
@@ -142,7 +142,7 @@ def test_import_baci_is_deterministic_and_chains_only(critmin_cli, imported_worl
     mixed = [lines[0]] + [ln.replace(",850650,", ",850760,") if n % 3 == 0 else ln for n, ln in enumerate(lines[1:])]
     assert all(",850650," in ln for ln in lines[1:])
     (tmp_path / "mixed.csv").write_text("\n".join(mixed) + "\n", encoding="utf-8")
-    res = critmin_cli("data", "import-baci", tmp_path / "mixed.csv", "--out", tmp_path / "chains", "--country-codes",
+    res = cli("data", "import-baci", tmp_path / "mixed.csv", "--out", tmp_path / "chains", "--country-codes",
                       codes, "--chains-only")
     assert res.returncode == 0, res.stderr
     rows = critmin.load(tmp_path / "chains").trade()
@@ -151,7 +151,7 @@ def test_import_baci_is_deterministic_and_chains_only(critmin_cli, imported_worl
     assert set(rows["hs6"]) <= chain_codes
 
 
-def test_import_baci_several_files_equal_one(critmin_cli, imported_world: Path, tmp_path: Path) -> None:
+def test_import_baci_several_files_equal_one(cli, imported_world: Path, tmp_path: Path) -> None:
     """The sample cut into three files (one of them padded so that it takes the checked read) imports to the
     very table the whole file gives: same rows in the same order, same checksum."""
     codes = RAW_DIR / "trade" / "baci_country_codes_V202201.csv"
@@ -164,7 +164,7 @@ def test_import_baci_several_files_equal_one(critmin_cli, imported_world: Path, 
         f = tmp_path / f"part{n}.csv"
         f.write_text("\n".join([header, *cut]) + "\n", encoding="utf-8")
         files.append(f)
-    res = critmin_cli("data", "import-baci", *files, "--out", tmp_path / "parts", "--country-codes", codes)
+    res = cli("data", "import-baci", *files, "--out", tmp_path / "parts", "--country-codes", codes)
     assert res.returncode == 0, res.stderr
     a = json.loads((imported_world / "datapackage.json").read_text())
     b = json.loads((tmp_path / "parts" / "datapackage.json").read_text())
@@ -173,7 +173,7 @@ def test_import_baci_several_files_equal_one(critmin_cli, imported_world: Path, 
     pd.testing.assert_frame_equal(parts, whole)
 
 
-def test_import_baci_replaces_only_the_imported_year_and_codes(critmin_cli, tmp_path: Path) -> None:
+def test_import_baci_replaces_only_the_imported_year_and_codes(cli, tmp_path: Path) -> None:
     """A one-year file of two base HS codes replaces those (year, hs6) pairs only: every other row of
     the base World's trade table stays, with its source label; imported rows are labelled 'baci'."""
     base = critmin.load(EMBEDDED_WORLD).trade()
@@ -191,7 +191,7 @@ def test_import_baci_replaces_only_the_imported_year_and_codes(critmin_cli, tmp_
                                for e, i, k in zip(pairs["exporter"], pairs["importer"], pairs["hs6"], strict=True)]
     f = tmp_path / "BACI_one_year.csv"
     f.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    res = critmin_cli("data", "import-baci", f, "--out", tmp_path / "w")
+    res = cli("data", "import-baci", f, "--out", tmp_path / "w")
     assert res.returncode == 0, res.stderr
     got = critmin.load(tmp_path / "w").trade()
     imported = got[got["source"] == "baci"]
@@ -216,23 +216,23 @@ SQL = "SELECT country, quantity FROM production WHERE material = 'rare-earths' A
       "AND source = 'wmd' ORDER BY quantity DESC LIMIT 3"
 
 
-def test_query_json(critmin_cli) -> None:
-    res = critmin_cli("data", "query", SQL, "--json")
+def test_query_json(cli) -> None:
+    res = cli("data", "query", SQL, "--json")
     assert res.returncode == 0, res.stderr
     rows = json.loads(res.stdout)
     assert rows[0] == {"country": "CHN", "quantity": 270000.0}
     assert len(rows) == 3
 
 
-def test_query_csv(critmin_cli) -> None:
-    res = critmin_cli("data", "query", SQL, "--csv")
+def test_query_csv(cli) -> None:
+    res = cli("data", "query", SQL, "--csv")
     assert res.returncode == 0, res.stderr
     df = pd.read_csv(io.StringIO(res.stdout))
     assert list(df.columns) == ["country", "quantity"] and df.iloc[0].tolist() == ["CHN", 270000.0]
 
 
-def test_query_table_view(critmin_cli) -> None:
-    res = critmin_cli("data", "query", SQL)
+def test_query_table_view(cli) -> None:
+    res = cli("data", "query", SQL)
     assert res.returncode == 0, res.stderr
     assert "CHN" in res.stdout and "country" in res.stdout
 

@@ -96,18 +96,18 @@ def test_corpus_has_at_least_20_files_and_a_readme() -> None:
 
 
 @pytest.mark.parametrize(("name", "field", "problem"), BACI_CASES, ids=[c[0] for c in BACI_CASES])
-def test_import_baci_rejects(critmin_cli, world_copy, tree_fingerprint, name, field, problem) -> None:
+def test_import_baci_rejects(cli, world_copy, tree_fingerprint, name, field, problem) -> None:
     before = tree_fingerprint(world_copy)
-    res = critmin_cli("data", "import-baci", BAD / name, "--out", world_copy)
+    res = cli("data", "import-baci", BAD / name, "--out", world_copy)
     assert_one_line_error(res, name, f": {field}", problem)
     assert_world_intact(world_copy, before, tree_fingerprint)
 
 
 @pytest.mark.parametrize(("name", "target", "field", "problem"), RAW_CASES, ids=[c[0] or c[1] for c in RAW_CASES])
-def test_build_rejects(critmin_cli, world_copy, raw_tree, tree_fingerprint, name, target, field, problem) -> None:
+def test_build_rejects(cli, world_copy, raw_tree, tree_fingerprint, name, target, field, problem) -> None:
     raw = raw_tree({target: BAD / name if name else None})
     before = tree_fingerprint(world_copy)
-    res = critmin_cli("data", "build", "--from", raw, "--out", world_copy)
+    res = cli("data", "build", "--from", raw, "--out", world_copy)
     assert_one_line_error(res, str(raw / target), f": {field}: " if field else ": ", problem)
     assert_world_intact(world_copy, before, tree_fingerprint)
 
@@ -129,45 +129,45 @@ def test_build_rejects_chain_references(world_copy, tree_fingerprint, tmp_path, 
 
 
 @pytest.mark.parametrize(("name", "field", "problem"), CHAIN_CASES, ids=[c[0] for c in CHAIN_CASES])
-def test_world_with_bad_chain_is_refused_by_the_cli(critmin_cli, world_copy, name, field, problem) -> None:
+def test_world_with_bad_chain_is_refused_by_the_cli(cli, world_copy, name, field, problem) -> None:
     shutil.copyfile(BAD / name, world_copy / "chains" / "gallium-germanium.yaml")
-    res = critmin_cli("--world", world_copy, "brief", "--json")
+    res = cli("--world", world_copy, "brief", "--json")
     assert_one_line_error(res, "gallium-germanium.yaml", f": {field}: ", problem)
 
 
 @pytest.mark.parametrize(("sql", "problem"), SQL_CASES, ids=[c[0] for c in SQL_CASES])
-def test_query_refuses_writes(critmin_cli, sql, problem) -> None:
-    res = critmin_cli("data", "query", sql)
+def test_query_refuses_writes(cli, sql, problem) -> None:
+    res = cli("data", "query", sql)
     assert_one_line_error(res, "SQL: ", problem)
     assert not Path("/tmp/critmin-test-x.csv").exists()
 
 
-def test_query_allows_reads_that_mention_write_words(critmin_cli) -> None:
-    res = critmin_cli("data", "query", "SELECT replace(name, 'a', 'b') AS n, 'drop table' AS s FROM countries "
+def test_query_allows_reads_that_mention_write_words(cli) -> None:
+    res = cli("data", "query", "SELECT replace(name, 'a', 'b') AS n, 'drop table' AS s FROM countries "
                       "WHERE iso3 = 'JPN'", "--csv")
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines()[1] == "Jbpbn,drop table"
 
 
-def test_query_syntax_error_is_one_line(critmin_cli) -> None:
-    assert_one_line_error(critmin_cli("data", "query", "SELECT FROM WHERE"), "SQL: ")
+def test_query_syntax_error_is_one_line(cli) -> None:
+    assert_one_line_error(cli("data", "query", "SELECT FROM WHERE"), "SQL: ")
 
 
-def test_brief_unknown_importer(critmin_cli) -> None:
-    assert_one_line_error(critmin_cli("brief", "--importer", "USA,XXX"), "--importer: XXX", "neither")
+def test_brief_unknown_importer(cli) -> None:
+    assert_one_line_error(cli("brief", "--importer", "USA,XXX"), "--importer: XXX", "neither")
 
 
 @pytest.mark.parametrize("year", ["1800", "2100"])
-def test_brief_year_outside_data(critmin_cli, year) -> None:
-    assert_one_line_error(critmin_cli("brief", "--year", year), f"--year: {year}", "outside the data")
+def test_brief_year_outside_data(cli, year) -> None:
+    assert_one_line_error(cli("brief", "--year", year), f"--year: {year}", "outside the data")
 
 
-def test_unknown_world_folder(critmin_cli, tmp_path) -> None:
-    assert_one_line_error(critmin_cli("--world", tmp_path / "nope", "data", "info"), "nope", "not a critmin World")
+def test_unknown_world_folder(cli, tmp_path) -> None:
+    assert_one_line_error(cli("--world", tmp_path / "nope", "data", "info"), "nope", "not a critmin World")
 
 
-def test_import_baci_out_must_differ_from_world(critmin_cli, world_copy, tree_fingerprint) -> None:
+def test_import_baci_out_must_differ_from_world(cli, world_copy, tree_fingerprint) -> None:
     before = tree_fingerprint(world_copy)
-    res = critmin_cli("--world", world_copy, "data", "import-baci", BAD / "baci_empty.csv", "--out", world_copy)
+    res = cli("--world", world_copy, "data", "import-baci", BAD / "baci_empty.csv", "--out", world_copy)
     assert_one_line_error(res, "--out", "must differ")
     assert_world_intact(world_copy, before, tree_fingerprint)

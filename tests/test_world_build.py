@@ -12,8 +12,8 @@ from critmin.build import TABLES, _normalise, table_digest
 from critmin.world import CORE_TABLES, load
 
 
-def test_data_info_json_lists_tables_with_sources_and_licences(critmin_cli) -> None:
-    res = critmin_cli("data", "info", "--json")
+def test_data_info_json_lists_tables_with_sources_and_licences(cli) -> None:
+    res = cli("data", "info", "--json")
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
     assert len(info["checksum"]) == 64 and int(info["checksum"], 16) >= 0
@@ -31,8 +31,8 @@ def test_data_info_json_lists_tables_with_sources_and_licences(critmin_cli) -> N
     assert {s["id"] for s in info["source_ids"]} >= {"wmd", "usgs-mcs-2025", "iea-2025", "baci-hs92-v202401b"}
 
 
-def test_data_info_plain_text(critmin_cli) -> None:
-    res = critmin_cli("data", "info")
+def test_data_info_plain_text(cli) -> None:
+    res = cli("data", "info")
     assert res.returncode == 0, res.stderr
     assert "trade" in res.stdout and "etalab-2.0" in res.stdout
 
