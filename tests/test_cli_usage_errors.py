@@ -7,7 +7,7 @@ Typer >= 0.20 raises its own vendored copy of click's exceptions; both kinds mus
 from __future__ import annotations
 
 import pytest
-from conftest import run_critmin
+from conftest import run_cli
 
 CASES = [
     (("simulate", "baseline", "--horizon", "abc"), "--horizon"),
@@ -27,7 +27,7 @@ CASES = [
 
 @pytest.mark.parametrize(("args", "names"), CASES, ids=[" ".join(a) for a, _ in CASES])
 def test_usage_error_is_one_line_exit_2(args: tuple[str, ...], names: str) -> None:
-    res = run_critmin(*args)
+    res = run_cli(*args)
     assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
     assert "Traceback" not in res.stderr
     lines = res.stderr.splitlines()
@@ -51,7 +51,7 @@ def test_unwritable_output_is_one_line_exit_2(args: tuple[str, ...], tmp_path) -
     """An output path inside a regular file (not a folder; fails for root too): one line, nothing left."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
-    res = run_critmin(*(a.format(bad=blocker) for a in args))
+    res = run_cli(*(a.format(bad=blocker) for a in args))
     assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
     assert "Traceback" not in res.stderr
     lines = res.stderr.splitlines()
@@ -60,7 +60,7 @@ def test_unwritable_output_is_one_line_exit_2(args: tuple[str, ...], tmp_path) -
 
 
 def test_simulate_checks_the_plot_name_before_running() -> None:
-    res = run_critmin("simulate", "baseline", "--runs", "2", "--plot", "fan.xyz")
+    res = run_cli("simulate", "baseline", "--runs", "2", "--plot", "fan.xyz")
     assert res.returncode == 2 and res.stderr.splitlines() == [
         "error: --plot: fan.xyz: use a .html, .png, .svg or .pdf file name"
     ]
@@ -98,7 +98,7 @@ def test_damaged_world_is_one_line_exit_2(damage, command, tmp_path) -> None:
     w = tmp_path / "world"
     shutil.copytree(EMBEDDED_WORLD_DIR, w)
     name, problem = damage(w)
-    res = run_critmin("--world", w, *command)
+    res = run_cli("--world", w, *command)
     assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
     lines = res.stderr.splitlines()
     assert len(lines) == 1 and name in lines[0] and problem in lines[0], res.stderr
@@ -118,9 +118,9 @@ def test_binary_file_is_one_line_exit_2(command, tmp_path) -> None:
     f.write_bytes(b"\x00\x01\xff\xfe binary")
     reg = tmp_path / "registry"
     if "{reg}" in command:
-        assert run_critmin("projects", "init", reg).returncode == 0
+        assert run_cli("projects", "init", reg).returncode == 0
     before = {p.name: p.read_bytes() for p in reg.iterdir()} if reg.exists() else {}
-    res = run_critmin(*(a.format(f=f, reg=reg) for a in command))
+    res = run_cli(*(a.format(f=f, reg=reg) for a in command))
     assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
     assert res.stderr.splitlines() == [f"error: {f}: byte 2: not a UTF-8 text file"]
     assert ({p.name: p.read_bytes() for p in reg.iterdir()} if reg.exists() else {}) == before
@@ -128,6 +128,6 @@ def test_binary_file_is_one_line_exit_2(command, tmp_path) -> None:
 
 def test_status_lines_are_not_wrapped_in_a_narrow_pipe(tmp_path) -> None:
     reg = tmp_path / "a-registry-folder-with-a-rather-long-name"
-    res = run_critmin("projects", "init", reg, env={"COLUMNS": "40"})
+    res = run_cli("projects", "init", reg, env={"COLUMNS": "40"})
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [f"registry copied to {reg}; use --registry {reg} or CRITMIN_REGISTRY={reg}"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import run_cli
 
 from critmin import registry
 from critmin.errors import InputError
@@ -20,13 +20,11 @@ from critmin.registry.cim import japanese_parent, read_cim
 ROOT = Path(__file__).resolve().parents[1]
 BAD = Path(__file__).parent / "registry_bad"
 CIM_CSV = ROOT / "data" / "raw" / "investment" / "cim_manufacturing_facilities_2024Q4.csv"
-BIN = Path(sys.executable).parent
 
 
-def critmin(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
-    env.pop("CRITMIN_REGISTRY", None)
-    return subprocess.run(["critmin", *args], capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
+def critmin(*args: str, cwd: Path | None = None):
+    """``critmin ARGS`` in this process (conftest.run_cli), $CRITMIN_REGISTRY unset."""
+    return run_cli(*args, env={"CRITMIN_REGISTRY": None}, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ Screenshots go to ``build/screenshots/registry/`` (or ``$CRITMIN_SCREENSHOTS``).
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -24,9 +24,9 @@ pytestmark = [
 ]
 
 
-def _critmin(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["critmin", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"})
+def _critmin(*args: str):
+    """``critmin ARGS`` in this process (conftest.run_cli)."""
+    return run_cli(*args)
 
 
 @pytest.fixture(scope="module")

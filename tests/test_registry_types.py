@@ -9,26 +9,22 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_cli
 
 from critmin import registry
 from critmin.errors import InputError
 from critmin.registry.plots import invest_map_figure
 
-BIN = Path(sys.executable).parent
 PLEDGE_ID = "jp-550bn-package"
 
 
-def critmin(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
-    env.pop("CRITMIN_REGISTRY", None)
-    return subprocess.run(["critmin", *args], capture_output=True, text=True, timeout=120, env=env)
+def critmin(*args: str):
+    """``critmin ARGS`` in this process (conftest.run_cli), $CRITMIN_REGISTRY unset."""
+    return run_cli(*args, env={"CRITMIN_REGISTRY": None})
 
 
 @pytest.fixture(scope="module")

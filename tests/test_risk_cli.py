@@ -1,19 +1,15 @@
-"""``critmin risk`` through the real command (subprocess)."""
+"""``critmin risk`` through the real command (in process: conftest.run_cli)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
-CRITMIN = str(Path(sys.executable).parent / "critmin")
 
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CRITMIN, "risk", *args], capture_output=True, text=True, timeout=300)
+def run(*args: str):
+    return run_cli("risk", *args)
 
 
 def test_concentration_json():

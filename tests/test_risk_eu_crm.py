@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from critmin.errors import InputError
 from critmin.risk.eu_crm import eu_sr, eu_sr_frame, read_inputs
 
 DATA = Path(__file__).parent / "data"
 BAD = Path(__file__).parent / "bad_risk"
-CRITMIN = str(Path(__import__("sys").executable).parent / "critmin")
 
 # (material, GS, EU, IR, EOL-RIR, SI_SR, recomputed SR [DERIVED], published SR [PRIMARY, 2017 Table 3])
 WORKED = [
@@ -52,8 +51,7 @@ def test_csv_reader_matches_formula():
 
 
 def test_cli_inputs_json():
-    r = subprocess.run([CRITMIN, "risk", "eu-crm", "--inputs", str(DATA / "eu_crm_2017_worked.csv"), "--json"],
-                       capture_output=True, text=True, timeout=120)
+    r = run_cli("risk", "eu-crm", "--inputs", str(DATA / "eu_crm_2017_worked.csv"), "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert [o["material"] for o in out] == [w[0] for w in WORKED]
@@ -87,8 +85,7 @@ def test_every_bad_file_is_covered():
 
 @pytest.mark.parametrize("name", ["not_a_number.csv", "missing_column.csv"])
 def test_cli_malformed_inputs_exit_2_one_line(name):
-    r = subprocess.run([CRITMIN, "risk", "eu-crm", "--inputs", str(BAD / name), "--json"], capture_output=True,
-                       text=True, timeout=120)
+    r = run_cli("risk", "eu-crm", "--inputs", str(BAD / name), "--json")
     assert r.returncode == 2
     assert r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1 and name in r.stderr
