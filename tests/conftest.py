@@ -136,6 +136,18 @@ def fresh_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def brief_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """One ``critmin brief --importer USA,JPN --json --html PAGE`` run of the real command (a subprocess: the
+    brief's end-to-end smoke test) for every test that reads a brief; returns (the JSON, the page's path)."""
+    import json
+
+    html = tmp_path_factory.mktemp("brief") / "brief.html"
+    res = run_critmin("brief", "--importer", "USA,JPN", "--json", "--html", html)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout), html
+
+
 @pytest.fixture
 def world_copy(fresh_world: Path, tmp_path: Path) -> Path:
     """A private copy of the session World at ``tmp_path/world``."""

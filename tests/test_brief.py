@@ -3,24 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 import stat
-from pathlib import Path
 
 import pytest
-from conftest import run_critmin
 
 import critmin
 from critmin.brief import brief_frame, briefing
-
-
-@pytest.fixture(scope="module")
-def brief_run(tmp_path_factory) -> tuple[dict, Path]:
-    html = tmp_path_factory.mktemp("brief") / "brief.html"
-    res = run_critmin("brief", "--importer", "USA,JPN", "--json", "--html", html)
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout), html
 
 
 def test_brief_json_has_chains_stages_evidence_and_sources(brief_run) -> None:

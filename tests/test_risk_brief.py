@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from conftest import run_cli
 
-import pytest
-
-CRITMIN = str(Path(sys.executable).parent / "critmin")
-
-
-@pytest.fixture(scope="module")
-def brief_run(tmp_path_factory) -> tuple[dict, Path]:
-    """One ``critmin brief --importer USA,JPN --json --html`` run (a few seconds) for every test here."""
-    html = tmp_path_factory.mktemp("risk_brief") / "b.html"
-    r = subprocess.run([CRITMIN, "brief", "--importer", "USA,JPN", "--json", "--html", str(html)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout), html
+# brief_run: the session's one ``critmin brief --importer USA,JPN --json --html`` run (conftest)
 
 
 def test_brief_has_risk_block(brief_run):
@@ -49,7 +33,6 @@ def test_brief_states_the_eu_sr_judgements(brief_run):
     assert without_sr and all(x["eu_sr_note"] is None for x in without_sr)
     page = html.read_text()
     assert f"EU SR {with_sr[0]['eu_sr_note']} (docs/risk.md)." in page
-    term = subprocess.run([CRITMIN, "brief", "--importer", "USA,JPN"], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "COLUMNS": "400"})
+    term = run_cli("brief", "--importer", "USA,JPN", env={"COLUMNS": "400"})
     assert term.returncode == 0, term.stderr
     assert f"EU SR {with_sr[0]['eu_sr_note']} (docs/risk.md)" in term.stdout
