@@ -26,24 +26,23 @@ from typing import Any
 
 import pandas as pd
 
-from critmin.atomic import atomic_path, atomic_write_text
+from critmin import palette
+from critmin.atomic import atomic_write_text
 from critmin.errors import InputError
 from critmin.registry.core import EMBEDDED_REGISTRY, Registry, totals_by_type
 from critmin.registry.schema import parse_date
 
 GEO_DIR = Path(__file__).resolve().parent.parent / "data" / "geo"
-#: Marker/bar colour per project status (presentation choice): ColorBrewer "Dark2" (8 colours), plus grey for retired.
-STATUS_COLOURS = {
-    "operating": "#1b9e77",
-    "commissioning": "#66a61e",
-    "construction": "#e6ab02",
-    "fid": "#d95f02",
-    "feasibility": "#7570b3",
-    "announced": "#a6761d",
-    "suspended": "#666666",
-    "cancelled": "#e7298a",
-    "retired": "#999999",
-}
+#: Marker/bar colour per project status (one palette for every figure: :mod:`critmin.palette`).
+STATUS_COLOURS = palette.STATUS_COLOURS
+#: What every registry figure names as its source.
+REGISTRY_SOURCE = ("critmin registry (curated projects and Clean Investment Monitor records; dates: "
+                   "framework_timeline.yaml, each with its source)")
+
+
+#: YlOrRd with exactly 0 (no record) in light grey, so "nothing recorded" never looks like a small amount.
+_NONE_GREY_YLORRD = [[0.0, "#e8e8e8"], [1e-9, "#ffffb2"], [0.25, "#fecc5c"], [0.5, "#fd8d3c"], [0.75, "#f03b20"],
+                     [1.0, "#bd0026"]]
 
 
 @lru_cache(maxsize=2)
@@ -66,12 +65,15 @@ def _centroids() -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float,
     return read("countries.csv", "iso3"), read("us_states.csv", "usps")
 
 
-def project_points(reg: Registry, us_only: bool = False) -> pd.DataFrame:
-    """Marker positions: the project's lat/lon, else its state's or country's centroid (``approx``)."""
+def project_points(reg: Registry, us_only: bool = False, ids: set[str] | None = None) -> pd.DataFrame:
+    """Marker positions: the project's lat/lon, else its state's or country's centroid (``approx``);
+    only the projects in ``ids`` when given."""
     countries, states = _centroids()
     rows = []
     for p in reg.projects:
         if us_only and p.country != "USA":
+            continue
+        if ids is not None and p.id not in ids:
             continue
         if p.lat is not None:
             lon, lat, approx = p.lon, p.lat, ""
@@ -85,7 +87,7 @@ def project_points(reg: Registry, us_only: bool = False) -> pd.DataFrame:
         rows.append({"id": p.id, "name": p.name, "lon": lon, "lat": lat, "approx": approx, "status": p.status,
                      "stage": p.stage, "country": p.country, "text": f"{p.name}<br>{p.stage}, {p.status}<br>{cap}"
                      + (f"<br>(position: {approx})" if approx else "")})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["id", "name", "lon", "lat", "approx", "status", "stage", "country", "text"])
 
 
 def _markers(fig: Any, pts: pd.DataFrame, geo: str = "geo") -> None:
@@ -151,6 +153,8 @@ def invest_map_figure(
             raise InputError("--programme", programme, "unknown programme")
         inv = inv[inv["programme"] == programme]
         title_bits.append(programme)
+    # with a filter, the markers are the projects the filtered investments go to (not every project)
+    ids = set(inv["project_id"].dropna().astype(str)) if title_bits else None
     fig = go.Figure()
     if world and amount_type is not None:
         raise InputError("--type", amount_type, "the world map counts projects, not amounts; --type is for the "
@@ -167,10 +171,10 @@ def invest_map_figure(
                 marker={"line": {"width": 0.4, "color": "#888"}},
             )
         )
-        _markers(fig, project_points(reg))
+        _markers(fig, project_points(reg, ids=ids))
         fig.update_geos(visible=False, projection_type="natural earth", showframe=False,
-                        lataxis_range=[-60, 85], lonaxis_range=[-180, 180])
-        title = "Registry projects by country"
+                        lataxis_range=[-58, 84], lonaxis_range=[-170, 190])
+        title = "Registry projects by country (count)"
     else:
         layers = state_layers(inv, types)
         if amount_type is not None and amount_type not in layers:
@@ -185,7 +189,7 @@ def invest_map_figure(
             counts = in_states["type"].value_counts() if len(in_states) else pd.Series(dtype=int)
             amount_type = max(layers, key=lambda ty: int(counts.get(ty, 0)))  # first of equals, vocab order
         gj = geojson("us_states")
-        # every state drawn (zero where no investment) so the shapes are always there
+        # every state drawn so the shapes are always there; a state without a record is grey, not the 0 colour
         all_states = [f["properties"]["usps"] for f in gj["features"]]
         base = "Investment by US state (US$ million, USD records)"
         bits = (" - " + ", ".join(title_bits)) if title_bits else ""
@@ -194,13 +198,14 @@ def invest_map_figure(
             fig.add_trace(
                 go.Choropleth(
                     geojson=gj, featureidkey="properties.usps", locations=all_states,
-                    z=[float(layers[ty].get(s, 0.0)) for s in all_states], colorscale="YlOrRd",
-                    colorbar={"title": f"US$ m<br>({ty})"}, name=f"investment by state: {ty}",
-                    hovertemplate=f"%{{location}}: US$ %{{z:,.0f}} m ({ty})<extra></extra>",
+                    z=[float(layers[ty].get(s, 0.0)) for s in all_states], colorscale=_NONE_GREY_YLORRD,
+                    zmin=0, colorbar={"title": f"US$ m<br>({ty})"}, name=f"investment by state: {ty}",
+                    text=["" if s in layers[ty] else " (no USD record: grey)" for s in all_states],
+                    hovertemplate=f"%{{location}}: US$ %{{z:,.0f}} m ({ty})%{{text}}<extra></extra>",
                     marker={"line": {"width": 0.5, "color": "#555"}}, visible=ty == amount_type,
                 )
             )
-        _markers(fig, project_points(reg, us_only=True))
+        _markers(fig, project_points(reg, us_only=True, ids=ids))
         n_markers = len(fig.data) - len(names)
         fig.update_geos(visible=False, projection_type="albers usa", fitbounds="locations")
         buttons = [
@@ -216,8 +221,16 @@ def invest_map_figure(
         title = f"{base}: {amount_type}"
     if title_bits:
         title += " - " + ", ".join(title_bits)
-    fig.update_layout(title=title, margin={"l": 0, "r": 0, "t": 40, "b": 0}, height=650,
-                      legend={"orientation": "h", "y": -0.02})
+    notes = [] if world else ["grey: no USD investment of this type recorded in the state"]
+    if ids is not None:
+        notes.append(f"markers: the {len(project_points(reg, us_only=not world, ids=ids))} project(s) these "
+                     "investments go to")
+    fig.update_geos(domain={"x": [0, 1], "y": [0, 1]})
+    fig.update_layout(legend={"orientation": "v", "x": 0.0, "y": 0.02, "yanchor": "bottom",
+                              "bgcolor": "rgba(255,255,255,0.8)", "font": {"size": 11}},
+                      margin={"l": 0, "r": 0, "b": 0})
+    palette.plotly_frame(fig, title, palette.subtitle(None, REGISTRY_SOURCE, notes))
+    fig.update_layout(margin={"l": 0, "r": 0, "b": 0})
     return fig
 
 
@@ -263,53 +276,66 @@ def timeline_figure(
         dash = "dot" if e.get("computed") else "solid"
         fig.add_shape(type="line", x0=d, x1=d, y0=0, y1=1, yref="paper",
                       line={"dash": dash, "color": "#c00", "width": 1})
-        fig.add_annotation(x=d, y=1.0 + 0.018 * ((k - 1) % 4), yref="paper", text=str(k), showarrow=False,
+        fig.add_annotation(x=d, y=1.0, yshift=2 + 13 * ((k - 1) % 4), yref="paper", text=str(k), showarrow=False,
                            font={"size": 10, "color": "#c00"}, yanchor="bottom")
         fig.add_trace(go.Scatter(
             x=[d], y=[projs[0].name], mode="markers", marker={"size": 0.1, "color": "#c00"}, legendgroup="dates",
             name=key[:110] + (" (computed)" if e.get("computed") else ""),
             hovertext=f"{d:%Y-%m-%d}: {e.get('label', e['id'])}", hoverinfo="text"))
-    fig.update_layout(title="Project milestones against the frameworks' dates (open = planned; dotted = computed)",
-                      height=max(400, 28 * len(projs) + 22 * len(events) + 260),
-                      margin={"l": 10, "r": 10, "t": 110, "b": 40},
+    fig.update_layout(height=max(400, 28 * len(projs) + 22 * len(events) + 300),
+                      margin={"l": 10, "r": 10, "t": 150, "b": 40}, plot_bgcolor="white",
                       legend={"orientation": "v", "y": -0.05, "yanchor": "top", "x": 0, "font": {"size": 10},
                               "title": {"text": "Framework dates"}},
-                      xaxis={"type": "date"}, yaxis={"autorange": "reversed"})
+                      xaxis={"type": "date", "title": "date", "gridcolor": "#e5e5e5"},
+                      yaxis={"autorange": "reversed", "automargin": True})
+    palette.plotly_frame(fig, "Project milestones against the frameworks' dates",
+                         palette.subtitle(None, REGISTRY_SOURCE, ["bar colour: project status; marker: milestone "
+                                                                  "(open = planned); red lines: framework dates "
+                                                                  "numbered as in the key (dotted = computed)"]))
+    fig.update_layout(margin={"t": 150})
     return fig
 
 
-def timeline_png(reg: Registry, out: Path, chain: str | None = None, country: str | None = None,
-                 status: str | None = None) -> None:
-    """The same Gantt as a PNG (matplotlib, Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def timeline_png_figure(reg: Registry, chain: str | None = None, country: str | None = None,
+                        status: str | None = None) -> Any:
+    """The Gantt of :func:`timeline_figure` as a matplotlib figure (framework dates numbered, key below)."""
+    plt = palette.pyplot()
     projs = _timeline_projects(reg, chain, country, status)
     if not projs:
         raise InputError("timeline", None, "no project with milestones matches the filters")
-    fig, ax = plt.subplots(figsize=(13, 0.32 * len(projs) + 2.5 + 0.13 * len(reg.events)))
+    events = _numbered_events(reg)
+    fig, ax = plt.subplots(figsize=(14, 0.3 * len(projs) + 2.5), layout="constrained")
     for i, p in enumerate(projs):
         ds = [parse_date(m.date) for m in p.milestones]
         col = STATUS_COLOURS.get(p.status, "#333")
         ax.plot([min(ds), max(ds)], [i, i], color=col, lw=5, solid_capstyle="butt")
         for m, d in zip(p.milestones, ds, strict=True):
             ax.plot([d], [i], "o", mfc="white" if m.planned else col, mec=col, ms=6)
-    events = _numbered_events(reg)
     for k, e, _ in events:
-        ax.axvline(e["date"], color="#c00", lw=0.8, ls=":" if e.get("computed") else "-")
-        ax.text(e["date"], -0.8 - 0.6 * ((k - 1) % 4), str(k), fontsize=7, color="#c00", ha="center", va="bottom")
-    legend = "\n".join(key[:120] for _, _, key in events)
-    fig.text(0.01, 0.005, legend, fontsize=6.5, color="#800", va="bottom", ha="left", family="DejaVu Sans")
-    ax.set_yticks(range(len(projs)), [p.name[:60] for p in projs], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_title("Project milestones against the frameworks' dates (numbered red lines; key below)", fontsize=10,
-                 pad=40)
-    fig.tight_layout(rect=(0, 0.018 * len(reg.events) + 0.02, 1, 1))
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+        ax.axvline(e["date"], color=palette.REFERENCE_COLOR, lw=0.8, ls=":" if e.get("computed") else "-")
+        ax.annotate(str(k), (e["date"], 1.0), xycoords=("data", "axes fraction"), xytext=(0, 2 + 9 * ((k - 1) % 4)),
+                    textcoords="offset points", fontsize=7, color=palette.REFERENCE_COLOR, ha="center", va="bottom")
+    ax.set_yticks(range(len(projs)), [palette.mpl_text(p.name[:60]) for p in projs], fontsize=7)
+    ax.set_ylim(len(projs) - 0.5, -0.5)
+    ax.set_xlabel("date (milestone: filled = reached, open = planned)")
+    ax.grid(axis="x", color="#e5e5e5", lw=0.6)
+    from matplotlib.lines import Line2D
+
+    seen = list(dict.fromkeys(p.status for p in projs))
+    ax.legend([Line2D([], [], color=STATUS_COLOURS.get(s, "#333"), lw=5) for s in seen], seen, title="status",
+              fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1), frameon=False)
+    ax.set_title("numbers on top: framework dates (solid = dated by a source, dotted = computed), key below",
+                 fontsize=8, color="#444", pad=44)
+    key = [key[:150] + (" (computed)" if e.get("computed") else "") for _, e, key in events]
+    lines = palette.subtitle(None, REGISTRY_SOURCE, ["Framework dates:", *key])
+    palette.mpl_frame(fig, "Project milestones against the frameworks' dates", lines, width=200)
+    return fig
+
+
+def timeline_png(reg: Registry, out: Path, chain: str | None = None, country: str | None = None,
+                 status: str | None = None) -> Path:
+    """:func:`timeline_png_figure` saved to ``out`` (PNG, at most 2400 px wide, nothing clipped)."""
+    return palette.save(timeline_png_figure(reg, chain, country, status), out)
 
 
 #: An empty base map registered under plotly.js's topojson names. Our geo layouts hide every
@@ -335,7 +361,11 @@ def offline_geo_script() -> str:
 
 def write_html(fig: Any, out: Path) -> None:
     """Write ``fig`` as a self-contained HTML file (plotly.js inlined; no CDN), atomically."""
-    html = fig.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False})
-    if any(getattr(t, "type", "") in ("choropleth", "scattergeo") for t in fig.data):
+    geo = any(getattr(t, "type", "") in ("choropleth", "scattergeo") for t in fig.data)
+    # a map without a set height fills the window (plotly's default is 100% wide, a fixed 450 px high)
+    height = "96vh" if geo and fig.layout.height is None else "100%"
+    html = fig.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False, "responsive": True},
+                       default_height=height)
+    if geo:
         html = html.replace("<head>", "<head>" + offline_geo_script(), 1)
     atomic_write_text(out, html)

@@ -10,38 +10,15 @@ import plotly.graph_objects as go
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
+from critmin import palette
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-#: China is always drawn in the same red; other countries get plotly's Dark24 + Light24 colours less the red-like
-#: ones (40), in order of first appearance on the page, repeating past 40 (presentation choices, no data meaning).
-CHINA_COLOR = "#d62728"
-
-
-def _reddish(hex_color: str) -> bool:
-    """True for colours a reader could mistake for China's red (hue within 20 degrees of red)."""
-    import colorsys
-
-    r, g, b = (int(hex_color.lstrip("#")[i: i + 2], 16) / 255 for i in (0, 2, 4))
-    h, lightness, sat = colorsys.rgb_to_hls(r, g, b)
-    return sat > 0.5 and 0.2 < lightness < 0.8 and (h < 20 / 360 or h > 340 / 360)
-
-
-def country_colors(codes: list[str]) -> dict[str, str]:
-    """Distinct colours for ``codes`` in order (China always red), so a country looks the same in every chart."""
-    from plotly.colors import qualitative
-
-    palette = [c for c in qualitative.Dark24 + qualitative.Light24 if not _reddish(c)]
-    out, k = {}, 0
-    for c in codes:
-        if c in out:
-            continue
-        if c == "CHN":
-            out[c] = CHINA_COLOR
-        else:
-            out[c] = palette[k % len(palette)]
-            k += 1
-    return out
+#: China's colour and the country colours: one palette for every critmin figure (:mod:`critmin.palette`).
+CHINA_COLOR = palette.CHINA_COLOR
+_reddish = palette.reddish
+country_colors = palette.country_colors
 
 
 def _chain_figure(chain: dict[str, Any], colors: dict[str, str]) -> str:
@@ -56,15 +33,20 @@ def _chain_figure(chain: dict[str, Any], colors: dict[str, str]) -> str:
         for t in r:
             if t["country"] not in countries:
                 countries.append(t["country"])
+    colors = {**palette.country_colors(countries), **colors}
     fig = go.Figure()
     for c in countries:
         fig.add_bar(name=c, orientation="h", y=labels, marker_color=colors[c],
                     x=[next((t["share"] * 100 for t in r if t["country"] == c), 0.0) for r in rows])
-    fig.add_bar(name="others", orientation="h", y=labels, marker_color="#cccccc",
+    fig.add_bar(name="others", orientation="h", y=labels, marker_color=palette.OTHER_COLOR,
                 x=[100 - sum(t["share"] * 100 for t in r) for r in rows])
-    fig.update_layout(barmode="stack", height=140 + 38 * len(labels), margin=dict(l=10, r=10, t=30, b=30),
-                      xaxis_title="share of stage (%)", legend_orientation="h", title=chain["title"])
+    fig.update_layout(barmode="stack", height=200 + 38 * len(labels), margin=dict(l=10, r=10, b=30),
+                      xaxis={"title": "share of the stage (%)", "range": [0, 100]}, legend_orientation="h",
+                      plot_bgcolor="white")
     fig.update_yaxes(autorange="reversed", automargin=True)
+    palette.plotly_frame(fig, f"{chain['title']}: country shares by stage",
+                         ["year and source: in each bar's label (basis, source, year); top 3 countries, the rest "
+                          "as 'others'"])
     return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False})
 
 

@@ -8,16 +8,22 @@ cumulative shortfall per sector (each sector is on one stage, so one unit) and p
 country, one bar per stage with final demand (a country's sectors are added within a
 stage only, never across content units such as t REO and t NdFeB). Countries are ranked
 by their largest share of any one stage's shortfall, a unit-free measure.
+
+:func:`figure` returns the figure (Plotly for ``kind="html"``, matplotlib for ``"png"``);
+:func:`plot` saves it. Colours come from :mod:`critmin.palette`: a country's bars are in its
+colour (China red) and stages are told apart by hatching; every figure names the scenario,
+the runs and seed, the horizon, units and the scenario's sources.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from critmin.atomic import atomic_path, atomic_write_text
+from critmin import palette
 from critmin.errors import InputError
 
 
@@ -81,94 +87,130 @@ def check_plot_path(path: str | Path) -> Path:
     return p
 
 
-def plot(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write the fan chart and the sector/country bars to ``path`` (.html, .png, .svg or .pdf)."""
-    p = check_plot_path(path)
-    suffix = p.suffix.lower()
-    p.parent.mkdir(parents=True, exist_ok=True)
+def _sources(ds: xr.Dataset) -> str:
+    """The scenario's sources as one short line (first two, then a count)."""
+    import json
+
+    try:
+        srcs = [str(x) for x in json.loads(ds.attrs.get("sources", "[]"))]
+    except (TypeError, ValueError):
+        srcs = [str(ds.attrs.get("sources"))] if ds.attrs.get("sources") else []
+    srcs = [x if len(x) <= 110 else x[:107] + "..." for x in srcs]
+    more = f" (+{len(srcs) - 2} more)" if len(srcs) > 2 else ""
+    return "; ".join(srcs[:2]) + more
+
+
+def _lines(ds: xr.Dataset) -> list[str]:
+    horizon = ds.attrs.get("horizon", ds.sizes.get("month"))
+    head = (f"{ds.attrs.get('runs')} runs, seed {ds.attrs.get('seed', 'n/a')}, horizon {horizon} months; "
+            "source: critmin simulation on the critmin World (production, trade, end uses)")
+    scen = _sources(ds)
+    return [head] + ([f"scenario sources: {scen}"] if scen else [])
+
+
+def figure(ds: xr.Dataset, kind: str = "html") -> Any:
+    """The fan chart and the sector/country bars of a simulation result ``ds`` as one figure."""
+    if kind not in ("html", "png"):
+        raise InputError("kind", kind, "choose html or png")
     series = _series(ds)
     cum = ds["shortfall"].sum("month")  # run, country, sector: one pass over the (large) shortfall
-    sec = _bars(cum, "sector")
+    sec_labels, sec_mean, sec_p95 = _bars(cum, "sector")
+    stage_of = dict(zip(ds["sector"].values.astype(str), ds["sector_stage"].values.astype(str), strict=True))
+    content = {str(st): str(ds["content"].sel(stage=st).values) for st in dict.fromkeys(ds["sector_stage"].values)}
+    short = {st: content[st].split(" (")[0] for st in content}  # "t magnet REE (Nd+Pr+Dy+Tb) in …" -> "t magnet REE"
+    stage_names = {st: f"{st} ({content[st]})" for st in content}
+    display = {stage_names[st]: f"{st} ({short[st]})" for st in content}
+    sec_stage = [stage_names[stage_of[s]] for s in sec_labels]
+    sec_text = [f"{s} ({short[stage_of[s]]})" for s in sec_labels]
     ctry_labels, ctry = _country_bars(cum, ds)
+    colors = palette.country_colors(ctry_labels)
+    scol = {name: palette.SERIES[k % len(palette.SERIES)] for k, name in enumerate(series)}
     months = ds["month"].values
-    title = f"{ds.attrs.get('title', ds.attrs.get('scenario', ''))} — {ds.attrs.get('runs')} runs"
-    if suffix == ".html":
+    title = f"{ds.attrs.get('title', ds.attrs.get('scenario', ''))}: shortfall ({ds.attrs.get('scenario', '')})"
+    lines = _lines(ds)
+    hatches = ["", "//", "..", "xx", "\\\\", "++"]
+    t_fan = "Shortfall per month by stage (band P5-P95, line P50, dotted mean)"
+    t_sec = "Cumulative shortfall by sector (mean, whisker P95)"
+    t_cty = "Cumulative shortfall by country and stage (mean, whisker P95)"
+    if kind == "html":
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
 
-        fig = make_subplots(
-            rows=2,
-            cols=2,
-            specs=[[{"colspan": 2}, None], [{}, {}]],
-            subplot_titles=(
-                "Shortfall per month (band P5-P95, line P50, dotted mean)",
-                "Cumulative shortfall by sector (mean, P95)",
-                "Cumulative shortfall by country and stage (mean, P95)",
-            ),
-        )
+        fig = make_subplots(rows=2, cols=2, specs=[[{"colspan": 2}, None], [{}, {}]],
+                            subplot_titles=(t_fan, t_sec, t_cty), vertical_spacing=0.12, horizontal_spacing=0.2)
         for name, s in series.items():
-            fig.add_trace(go.Scatter(x=months, y=s["p95"], line={"width": 0}, showlegend=False), 1, 1)
-            fig.add_trace(
-                go.Scatter(x=months, y=s["p5"], fill="tonexty", line={"width": 0}, name=f"{name} P5-P95"),
-                1,
-                1,
-            )
-            fig.add_trace(go.Scatter(x=months, y=s["p50"], name=f"{name} P50"), 1, 1)
-            fig.add_trace(go.Scatter(x=months, y=s["mean"], line={"dash": "dot"}, name=f"{name} mean"), 1, 1)
-        bars = [(sec[0], sec[1], sec[2], None, 1)]
-        bars += [(ctry_labels, mean, p95, name, 2) for name, (mean, p95) in ctry.items()]
-        for labels, mean, p95, name, col in bars:
-            fig.add_trace(
-                go.Bar(
-                    x=labels,
-                    y=mean,
-                    error_y={"type": "data", "array": p95 - mean, "symmetric": False, "arrayminus": 0 * mean},
-                    name=name,
-                    showlegend=name is not None,
-                ),
-                2,
-                col,
-            )
-        fig.update_layout(title=title, height=800, barmode="group")
-        fig.update_xaxes(title_text="month", row=1, col=1)
-        fig.update_yaxes(title_text="t per month", row=1, col=1)
-        fig.update_yaxes(title_text="t over the horizon", row=2)
-        text = fig.to_html(include_plotlyjs=True, full_html=True)
-        atomic_write_text(p, text)
-        return p
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(12, 8))
-    ax = fig.add_subplot(2, 1, 1)
+            c = scol[name]
+            fig.add_trace(go.Scatter(x=months, y=s["p95"], line={"width": 0, "color": c}, showlegend=False,
+                                     legendgroup=name, hoverinfo="skip"), 1, 1)
+            fig.add_trace(go.Scatter(x=months, y=s["p5"], fill="tonexty", line={"width": 0, "color": c},
+                                     name=f"{display.get(name, name)} P5-P95", legendgroup=name, opacity=0.3), 1, 1)
+            fig.add_trace(go.Scatter(x=months, y=s["p50"], name=f"{display.get(name, name)} P50", line={"color": c},
+                                     legendgroup=name), 1, 1)
+            fig.add_trace(go.Scatter(x=months, y=s["mean"], line={"dash": "dot", "color": c},
+                                     name=f"{display.get(name, name)} mean", legendgroup=name), 1, 1)
+        fig.add_trace(go.Bar(y=sec_text, x=sec_mean, orientation="h", showlegend=False,
+                             marker_color=[scol.get(s, palette.SERIES[0]) for s in sec_stage],
+                             error_x={"type": "data", "array": sec_p95 - sec_mean, "arrayminus": 0 * sec_mean,
+                                      "symmetric": False}), 2, 1)
+        for k, (name, (mean, p95)) in enumerate(ctry.items()):
+            fig.add_trace(go.Bar(
+                y=ctry_labels, x=mean, orientation="h", name=display.get(name, name),
+                marker={"color": [colors[c] for c in ctry_labels],
+                        "pattern": {"shape": ["", "/", ".", "x", "\\", "+"][k % 6], "fgcolor": "white"}},
+                error_x={"type": "data", "array": p95 - mean, "symmetric": False, "arrayminus": 0 * mean}), 2, 2)
+        fig.update_layout(height=1000, barmode="group", plot_bgcolor="white",
+                          legend={"orientation": "h", "y": -0.08, "yanchor": "top", "x": 0})
+        fig.update_xaxes(title_text="month", row=1, col=1, gridcolor="#e5e5e5")
+        fig.update_yaxes(title_text="t per month (stage content unit)", row=1, col=1, gridcolor="#e5e5e5")
+        fig.update_xaxes(title_text="t over the horizon (unit in the bar label)", row=2, col=1)
+        fig.update_xaxes(title_text="t over the horizon (stage content unit; hatching = stage)", row=2, col=2)
+        fig.update_yaxes(autorange="reversed", automargin=True, row=2)
+        palette.plotly_frame(fig, title, lines)
+        return fig
+    plt = palette.pyplot()
+    fig = plt.figure(figsize=(15, 12), layout="constrained")
+    grid = fig.add_gridspec(2, 2, height_ratios=[1, 1.2], width_ratios=[1.1, 1])
+    ax = fig.add_subplot(grid[0, :])
     for name, s in series.items():
-        ax.fill_between(months, s["p5"], s["p95"], alpha=0.25, label=f"{name} P5-P95")
-        ax.plot(months, s["p50"], label=f"{name} P50")
-        ax.plot(months, s["mean"], linestyle=":", label=f"{name} mean")
+        c = scol[name]
+        nm = palette.mpl_text(display.get(name, name))
+        ax.fill_between(months, s["p5"], s["p95"], alpha=0.25, color=c, label=f"{nm} P5-P95")
+        ax.plot(months, s["p50"], color=c, label=f"{nm} P50")
+        ax.plot(months, s["mean"], linestyle=":", color=c, label=f"{nm} mean")
     ax.set_xlabel("month")
-    ax.set_ylabel("shortfall, t per month")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-    bx = fig.add_subplot(2, 2, 3)
-    labels, mean, p95 = sec
-    bx.bar(labels, mean, yerr=[np.zeros_like(mean), p95 - mean], capsize=3)
-    bx.set_title("Cumulative shortfall by sector (mean, P95)", fontsize=9)
-    cx = fig.add_subplot(2, 2, 4)
-    width = 0.8 / max(len(ctry), 1)
-    x = np.arange(len(ctry_labels))
+    ax.set_ylabel("shortfall, t per month (stage content unit)")
+    ax.set_title(t_fan, fontsize=10)
+    ax.grid(color="#e5e5e5", lw=0.6)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, ncols=1)
+    bx = fig.add_subplot(grid[1, 0])
+    ypos = np.arange(len(sec_labels))
+    bx.barh(ypos, sec_mean, xerr=[np.zeros_like(sec_mean), sec_p95 - sec_mean], capsize=3,
+            color=[scol.get(s, palette.SERIES[0]) for s in sec_stage])
+    bx.set_yticks(ypos, [palette.mpl_text(t) for t in sec_text], fontsize=8)
+    bx.invert_yaxis()
+    bx.set_title(t_sec, fontsize=10)
+    bx.set_xlabel("t over the horizon (unit in the bar label)")
+    cx = fig.add_subplot(grid[1, 1])
+    height = 0.8 / max(len(ctry), 1)
+    ypos = np.arange(len(ctry_labels))
     for n, (name, (mean, p95)) in enumerate(ctry.items()):
-        cx.bar(x + (n - (len(ctry) - 1) / 2) * width, mean, width, yerr=[np.zeros_like(mean), p95 - mean],
-               capsize=2, label=name)
-    cx.set_xticks(x, ctry_labels)
-    cx.set_title("Cumulative shortfall by country and stage (mean, P95)", fontsize=9)
-    cx.legend(fontsize=6)
+        cx.barh(ypos + (n - (len(ctry) - 1) / 2) * height, mean, height,
+                xerr=[np.zeros_like(mean), p95 - mean], capsize=2, color=[colors[c] for c in ctry_labels],
+                hatch=hatches[n % len(hatches)], edgecolor="white", label=palette.mpl_text(display.get(name, name)))
+    cx.set_yticks(ypos, ctry_labels, fontsize=8)
+    cx.invert_yaxis()
+    cx.set_title(t_cty, fontsize=10)
+    cx.set_xlabel("t over the horizon (stage content unit; hatching = stage)")
+    leg = cx.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title="stage (hatching)", frameon=False)
+    for patch in leg.get_patches():
+        patch.set_facecolor("#999999")
     for axis in (bx, cx):
-        axis.tick_params(axis="x", rotation=60, labelsize=7)
-        axis.set_ylabel("t over the horizon")
-    fig.tight_layout()
-    with atomic_path(p) as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
-    return p
+        axis.grid(axis="x", color="#e5e5e5", lw=0.6)
+    palette.mpl_frame(fig, title, lines, width=160)
+    return fig
+
+
+def plot(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write the fan chart and the sector/country bars to ``path`` (.html, .png, .svg or .pdf)."""
+    p = check_plot_path(path)
+    return palette.save(figure(ds, "html" if p.suffix.lower() == ".html" else "png"), p, PLOT_SUFFIXES)

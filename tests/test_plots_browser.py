@@ -1,0 +1,130 @@
+"""Every plot kind, as the CLI makes it, saved as PNG and HTML; the HTML pages screenshotted in headless Chromium.
+
+Files go to ``build/screenshots/plots/`` (or ``$CRITMIN_PLOT_SHOTS``): ``<kind>.png`` straight from matplotlib,
+``<kind>.html`` from Plotly and ``<kind>.html.png`` its screenshot. Look at them: each needs a title, units,
+year, source and no overlapping labels.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = Path(os.environ.get("CRITMIN_PLOT_SHOTS", ROOT / "build" / "screenshots" / "plots"))
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+
+
+def build_all(out: Path) -> dict[str, list[Path]]:
+    """Write every plot kind to ``out`` (PNG and HTML, the CLI's arguments) and return the files per kind."""
+    import pandas as pd
+
+    import critmin
+    from critmin.brief import briefing
+    from critmin.palette import save
+    from critmin.registry.core import Registry
+    from critmin.registry.plots import invest_map_figure, timeline_figure, timeline_png, write_html
+    from critmin.report.html import render_brief
+    from critmin.risk.plot import risk_matrix, stacked_shares
+    from critmin.simulate.plot import plot as sim_plot
+
+    out.mkdir(parents=True, exist_ok=True)
+    w = critmin.load()
+    acc = w.risk
+    files: dict[str, list[Path]] = {}
+
+    def both(name: str, make: Any) -> None:
+        files[name] = [make(out / f"{name}.png"), make(out / f"{name}.html")]
+
+    sh = acc.concentration("rare-earths", None, 2024, "usgs-mcs-2025")
+    both("risk-concentration", lambda p: stacked_shares(
+        sh[sh["country"] != "ROW"], p, "rare-earths 2024 (usgs-mcs-2025): country shares by stage"))
+    y = max(acc.inputs().years)
+    d = acc.import_dependence(["USA", "JPN"], None, y, "CHN")
+    both("risk-dependence", lambda p: risk_matrix(
+        d.assign(label=d["material"] + " " + d["importer"]), "nir", "partner_share", "label", p,
+        f"Import dependence {y}", "net import reliance (fraction)", "share of imports from CHN"))
+    t = acc.geopolrisk(None, ["USA", "JPN"], None, True, critical_only=True)
+    g = t[t["status"] == "ok"]
+    g = g.assign(value=g["price"] * g["total_imports"], label=g["material"] + " " + g["importer"] + " "
+                 + g["year"].astype(str))
+    both("risk-geopolrisk", lambda p: risk_matrix(g, "value", "score", "label", p,
+                                                  "GeoPolRisk: supply risk against importance",
+                                                  "import value (kUSD)", "GeoPolRisk score"))
+    e = acc.eu_sr(None, None, si_sr=None)
+    both("risk-eu-crm", lambda p: risk_matrix(e.assign(ir_=e["ir"].fillna(0.0)), "ir_", "sr", "material", p,
+                                              "EU supply risk", "import reliance IR (fraction)", "supply risk SR"))
+    ex = acc.exposure(["USA", "JPN"], None, None)
+    rows = []
+    for r in ex.itertuples(index=False):
+        for kind, v in (("direct", r.china_share_direct), ("effective", r.china_share_effective)):
+            if v == v:
+                rows.append({"stage": f"{r.importer} {r.stage} {kind}", "country": "CHN", "share": v})
+                rows.append({"stage": f"{r.importer} {r.stage} {kind}", "country": "other", "share": 1 - v})
+    both("risk-exposure", lambda p: stacked_shares(pd.DataFrame(rows, columns=["stage", "country", "share"]), p,
+                                                   "China share by stage: direct vs effective", top=2))
+    tab = acc.table("hhi", None, None, critical_only=True)
+    both("risk-table-hhi", lambda p: risk_matrix(
+        tab.assign(label=tab["material"].astype(str) + " " + tab["importer"].astype(str)), "imports_t",
+        "partner_hhi", "label", p, "risk table: hhi", "imports_t", "partner_hhi"))
+    ds = w.simulate("ree-magnet-embargo-us-jpn-12m", runs=40, seed=0)
+    both("simulate", lambda p: sim_plot(ds, p))
+    reg = Registry.load()
+    timeline_png(reg, out / "projects-timeline.png")
+    write_html(timeline_figure(reg), out / "projects-timeline.html")
+    files["projects-timeline"] = [out / "projects-timeline.png", out / "projects-timeline.html"]
+    for name, kw in (("invest-map-us", {}), ("invest-map-world", {"world": True}),
+                     ("invest-map-jpn", {"investor_country": "JPN"})):
+        write_html(invest_map_figure(reg, **kw), out / f"{name}.html")
+        files[name] = [out / f"{name}.html"]
+    b = briefing(w, ["USA", "JPN"])
+    (out / "brief.html").write_text(render_brief(b), encoding="utf-8")
+    files["brief"] = [out / "brief.html"]
+    assert save  # the one saver every figure goes through
+    return files
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright import sync_api  # a dev dependency: missing is a failure, not a skip
+
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def test_every_plot_kind_screenshotted(browser) -> None:
+    files = build_all(SHOTS)
+    for name, paths in files.items():
+        for p in paths:
+            assert p.exists() and p.stat().st_size > 5_000, p
+            if p.suffix == ".png":
+                from PIL import Image
+
+                with Image.open(p) as im:
+                    assert im.width <= 2400, (p, im.size)
+                continue
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            requests: list[str] = []
+            page.on("request", lambda r, requests=requests: requests.append(r.url))
+            page.goto(p.as_uri())
+            page.wait_for_selector(".js-plotly-plot", timeout=30000)
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(p.with_suffix(".html.png")), full_page=True)
+            # every title says where the numbers come from, and nothing is fetched from the network
+            text = page.evaluate("document.body.innerText + ' ' + Array.from(document.querySelectorAll('svg text'))"
+                                 ".map(t => t.textContent).join(' ')")
+            assert "source" in text.lower() or name == "brief", (name, text[:300])
+            assert not [u for u in requests if not u.startswith(("file:", "data:", "blob:", "about:"))], name
+            page.close()
