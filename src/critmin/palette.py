@@ -149,7 +149,7 @@ def plotly_frame(fig: Any, title: str, lines: Iterable[str], width: int = 150) -
     """Title with the subtitle ``lines`` (year, source, notes) under it, and room for them at the top."""
     import html
 
-    lines = [wrap(html.escape(x), width).replace("\n", "<br>") for x in lines]
+    lines = [wrap(html.escape(x, quote=False), width).replace("\n", "<br>") for x in lines]
     n = sum(x.count("<br>") + 1 for x in lines)
     margin = fig.layout.margin.to_plotly_json() if fig.layout.margin else {}
     fig.update_layout(title={"text": html.escape(title, quote=False), "x": 0.01, "xanchor": "left", "y": 0.99,

@@ -119,7 +119,8 @@ def stacked_shares_figure(shares: pd.DataFrame, title: str, top: int = 6, kind: 
     wide = df.pivot_table(index="stage", columns="country", values="share", aggfunc="sum", sort=False,
                           dropna=False)
     wide = wide.reindex(stages)
-    nodata = [s for s in stages if wide.loc[s].isna().all()]
+    has = df.groupby("stage", sort=False)["share"].apply(lambda v: v.notna().any())
+    nodata = [s for s in stages if not has.get(s, False)]
     wide = wide.fillna(0.0) * 100  # within a stage with data, a country without a row has no share
     order = [c for c in keep if c in wide.columns and c != "other"] + (["other"] if "other" in wide.columns else [])
     wide = wide[order]
