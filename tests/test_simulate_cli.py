@@ -1,4 +1,5 @@
-"""The real ``critmin simulate`` / ``critmin scenarios`` commands, run as subprocesses."""
+"""The real ``critmin simulate`` / ``critmin scenarios`` commands, run in process (conftest.run_cli); one test
+runs the installed command as a subprocess (the simulate end-to-end smoke test)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import xarray as xr
 import yaml
+from conftest import run_cli
 from test_simulate_support import tables, two_stage_chain, write_world
 
 from critmin.simulate import library, library_names, load_scenario, parse_scenario
@@ -28,7 +30,14 @@ def expected_field(path: Path) -> str:
     return first.removeprefix("# expect: ").strip()
 
 
-def critmin(*args: str, world: Path | None = None) -> subprocess.CompletedProcess[str]:
+def critmin(*args: str, world: Path | None = None):
+    """``critmin [--world W] ARGS`` in this process."""
+    pre = ["--world", str(world)] if world else []
+    return run_cli(*pre, *args, env={"COLUMNS": "200"})
+
+
+def critmin_subprocess(*args: str, world: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``critmin [--world W] ARGS``: the installed console script in a subprocess."""
     env = dict(os.environ, COLUMNS="200")
     pre = ["--world", str(world)] if world else []
     return subprocess.run([CRITMIN, *pre, *args], capture_output=True, text=True, env=env, timeout=300)
@@ -200,15 +209,17 @@ def test_library_resolves_against_the_embedded_world():
     assert parse_scenario({"name": "x", "title": "x", "chain": "rare-earth-magnets"}).horizon == 36
 
 
+@pytest.mark.slow
 def test_cli_full_country_resolution_by_default():
     """Without --max-countries every country of the World is its own row (no ROW lumping)."""
-    full = critmin("simulate", "ree-magnet-embargo-us-jpn-12m", "--runs", "20", "--json")
+    full = critmin_subprocess("simulate", "ree-magnet-embargo-us-jpn-12m", "--runs", "20", "--json")
     assert full.returncode == 0, full.stderr
-    lumped = critmin("simulate", "ree-magnet-embargo-us-jpn-12m", "--runs", "20", "--json", "--max-countries", "10")
+    lumped = critmin_subprocess("simulate", "ree-magnet-embargo-us-jpn-12m", "--runs", "20", "--json",
+                                "--max-countries", "10")
     assert lumped.returncode == 0, lumped.stderr
     f, lump = json.loads(full.stdout), json.loads(lumped.stdout)
     # ("ROW" also exists at full resolution: the sources' own rest-of-world rows)
     assert len(f["countries"]) > 100 and {"USA", "JPN", "CHN", "VNM", "DEU"} <= set(f["countries"])
     assert "ROW" in lump["countries"] and len(lump["countries"]) <= 11 < len(f["countries"])
-    bad = critmin("simulate", "baseline", "--runs", "5", "--max-countries", "-1")
+    bad = critmin_subprocess("simulate", "baseline", "--runs", "5", "--max-countries", "-1")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--max-countries" in bad.stderr
