@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
 from critmin.cli.common import (
     JsonFlag,
+    XlsxOpt,
+    busy,
     console,
     err_console,
     get_world,
+    print_csv,
     print_json,
-    rich_table,
     say,
     set_world_path,
+    show_table,
+    show_text,
+    sources_frame,
+    write_xlsx,
 )
+from critmin.errors import InputError
 
 app = typer.Typer(help="Build, describe and query the World dataset.", no_args_is_help=True)
 
@@ -31,14 +37,16 @@ def build(
     from critmin.ingest import default_raw_dir
 
     raw_dir = raw or default_raw_dir()
-    with console.status(f"building World from {raw_dir}"):
+    with busy(f"building World from {raw_dir}"):
         dp = build_world(raw_dir, out)
     say(f"wrote {out}  checksum {dp['checksum']}  ({len(dp['resources'])} tables)")
 
 
 @app.command("info")
-def info(as_json: JsonFlag = False) -> None:
+def info(as_json: JsonFlag = False, xlsx: XlsxOpt = None) -> None:
     """List the World's tables, row counts, sources and licences, and its checksum."""
+    if as_json and xlsx is not None:
+        raise InputError("--xlsx", None, "cannot be combined with --json")
     world = get_world()
     dp = world.datapackage
     tables = []
@@ -78,10 +86,15 @@ def info(as_json: JsonFlag = False) -> None:
             for t in tables
         ]
     )
-    console.print(rich_table(rows, title=f"World {world.path}  checksum {str(dp.get('checksum'))[:16]}…"))
+    ids = pd.DataFrame(payload["source_ids"])
+    if xlsx is not None:
+        write_xlsx(xlsx, {"tables": rows, "source_ids": ids},
+                   sources_frame(world, [s.get("name") for s in payload["sources"]]))
+        say(f"wrote {xlsx}")
+        return
+    show_table(rows, title=f"World {world.path}  checksum {dp.get('checksum')}", max_rows=None)
     if payload["source_ids"]:
-        ids = pd.DataFrame(payload["source_ids"])
-        console.print(rich_table(ids, title="Source ids used in the 'source' columns"))
+        show_table(ids, title="Source ids used in the 'source' columns", max_rows=None)
 
 
 @app.command("query")
@@ -90,19 +103,42 @@ def query(
     as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
     limit: int = typer.Option(0, "--limit", help="Show at most this many rows in the table view (0 = 60)."),
+    xlsx: XlsxOpt = None,
+    timeout: float = typer.Option(None, "--timeout", min=0.001, help="Time limit in seconds (default 30)."),
+    memory_limit: str = typer.Option(None, "--memory-limit", help="Memory limit, e.g. 2GB (default 1GB)."),
+    max_rows: int = typer.Option(None, "--max-rows", min=1, help="Row limit (default 1,000,000)."),
 ) -> None:
-    """Run read-only SQL (DuckDB) over the World's tables; anything that writes is refused."""
-    from critmin.query import run_query
+    """Run one read-only query (DuckDB SQL) over the World's tables; anything else is refused."""
+    import re
 
-    df = run_query(get_world(), sql)
+    from critmin.query import DEFAULT_MAX_ROWS, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, csv_ready, run_query
+
+    chosen = [n for n, on in (("--json", as_json), ("--csv", as_csv), ("--xlsx", xlsx is not None)) if on]
+    if len(chosen) > 1:
+        raise InputError(chosen[1], None, f"cannot be combined with {chosen[0]}")
+    world = get_world()
+    df = run_query(world, sql, timeout_s=DEFAULT_TIMEOUT_S if timeout is None else timeout,
+                   memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT,
+                   max_rows=DEFAULT_MAX_ROWS if max_rows is None else max_rows)
     if as_json:
-        from critmin.cli.common import frame_records
-
-        print_json(frame_records(df))
+        print_json(df)
     elif as_csv:
-        df.to_csv(sys.stdout, index=False, lineterminator="\n")
+        print_csv(csv_ready(df))
+    elif xlsx is not None:
+        words = set(re.findall(r"[A-Za-z_]+", sql.lower()))
+        used = [t for t in world.table_names if t.lower() in words]
+        ids = df["source"].dropna().astype(str).unique().tolist() if "source" in df.columns else []
+        write_xlsx(xlsx, {"query": csv_ready(df), "sql": _sql_frame(sql)}, sources_frame(world, ids, used))
+        say(f"wrote {xlsx}")
     else:
-        console.print(rich_table(df, max_rows=limit or 60))
+        show_table(df, max_rows=limit or 60, more="--limit N, --json, --csv or --xlsx F")
+
+
+def _sql_frame(sql: str):  # noqa: ANN202 - a DataFrame
+    """The query text as a one-cell sheet (what the workbook's numbers answer)."""
+    import pandas as pd
+
+    return pd.DataFrame({"sql": [sql]})
 
 
 @app.command("import-baci")
@@ -137,6 +173,7 @@ def check(
     topic: str = typer.Option(None, "--topic", help="Only this topic (magnets, batteries, ga-ge, rare-earths, ...)."),
     world_path: str = typer.Option(None, "--world", help="World folder to check (as critmin --world)."),
     figures: Path = typer.Option(None, "--figures", help="Figures CSV (default: the shipped published_figures.csv)."),
+    xlsx: XlsxOpt = None,
 ) -> None:
     """Compare critmin's values with published figures; exit 1 if any fails (or is missing) without a reason."""
     from rich.table import Table
@@ -145,7 +182,8 @@ def check(
 
     if world_path:
         set_world_path(world_path)
-    results = check_figures(get_world(), figures, topic=topic)
+    with busy("checking published figures"):
+        results = check_figures(get_world(), figures, topic=topic)
     counts = summary(results)
     line = (f"{counts['figures']} figures: {counts['passed']} passed, {counts['explained']} explained, "
             f"{counts['failed']} failed ({counts['missing']} missing)")
@@ -154,12 +192,19 @@ def check(
 
         print_json({"summary": counts, "figures": frame_records(results)})
     elif as_csv:
-        results.to_csv(sys.stdout, index=False, lineterminator="\n")
+        print_csv(results)
+    elif xlsx is not None:
+        cited = results[["source", "url_or_doi", "year"]].drop_duplicates("source")
+        extra = [{"source": r.source, "title": r.url_or_doi, "year": r.year} for r in cited.itertuples(index=False)]
+        write_xlsx(xlsx, {"figures": results},
+                   sources_frame(get_world(), tables=("production", "trade"), extra=extra))
+        say(f"wrote {xlsx}")
+        say(line)
     else:
+        from critmin.cli.format import fmt_num
+
         def num(v: float) -> str:
-            if v != v:
-                return ""
-            return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:,.4g}"
+            return fmt_num(v)
 
         t = Table(header_style="bold", title="critmin against published figures", title_justify="left")
         for col in ("id", "topic", "what", "published", "critmin", "diff", "tolerance", "status"):
@@ -169,14 +214,10 @@ def check(
             unit = "%" if r.unit == "%" else f" {r.unit}"
             t.add_row(r.id, r.topic, r.what, num(r.published) + unit, num(r.critmin), num(r.diff), r.tolerance,
                       f"[{style[r.status]}]{r.status}[/]")
-        from rich.console import Console
-
-        # piped or captured: a wide virtual terminal, so that the table folds less (it never truncates)
-        out = console if console.is_terminal else Console(width=max(console.width, 200), no_color=True)
-        out.print(t)
+        console.print(t)  # piped or captured: printed at its natural width (nothing wraps or is cut)
         for r in results[results["status"] != "pass"].itertuples(index=False):
             why = f"reason: {r.reason}" if r.status == "explained" else f"critmin: {r.detail}"
-            console.print(f"{r.id}: {why}", markup=False, highlight=False, soft_wrap=True)
+            show_text(f"{r.id}: {why}")
         say(line)
     if counts["failed"]:
         raise typer.Exit(1)

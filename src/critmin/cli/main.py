@@ -12,7 +12,7 @@ import sys
 import typer
 
 from critmin.cli import brief_cmd, data_cmd, network_cmd, registry_cmd, risk_cmd, simulate_cmd
-from critmin.cli.common import err_console, set_world_path
+from critmin.cli.common import err_console, hint, set_world_path
 from critmin.errors import InputError
 
 app = typer.Typer(
@@ -31,6 +31,29 @@ def _main(
     ),
 ) -> None:
     set_world_path(world)
+    _show_alias_hints()
+
+
+def _show_alias_hints() -> None:
+    """Print each :class:`critmin.world.AliasHint` once per command as a ``hint:`` line on stderr."""
+    import warnings
+
+    from critmin.world import AliasHint
+
+    seen: set[str] = set()
+    previous = getattr(warnings.showwarning, "_critmin_previous", warnings.showwarning)
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202 - warnings API
+        if issubclass(category, AliasHint):
+            if str(message) not in seen:
+                seen.add(str(message))
+                hint(str(message))
+            return
+        previous(message, category, filename, lineno, file, line)
+
+    show._critmin_previous = previous  # type: ignore[attr-defined]
+    warnings.filterwarnings("always", category=AliasHint)
+    warnings.showwarning = show
 
 
 app.add_typer(data_cmd.app, name="data")

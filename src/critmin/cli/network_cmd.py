@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from critmin.cli.common import JsonFlag, console, get_world, print_json, say, set_world_path
-from critmin.errors import InputError, did_you_mean
+from critmin.errors import InputError
 
 if TYPE_CHECKING:  # imported where used: `critmin --help` does not load pandas
     import pandas as pd
@@ -59,18 +59,19 @@ def chain_years(world: World, chain_id: str) -> tuple[int, int] | None:
 
 
 def load_network(chain: str, year: int | None) -> ChainNetwork:
-    """The network of ``chain`` at ``year`` from the CLI's World; InputError naming CHAIN / --year."""
+    """The network of ``chain`` (id or alias) at ``year`` from the CLI's World; InputError naming CHAIN / --year."""
     world = get_world()
-    chains = world.chains
-    if chain not in chains:
-        known = ", ".join(chains) or "none (the World has no chain files)"
-        raise InputError("CHAIN", chain, f"unknown chain{did_you_mean(chain, list(chains))}; chains: {known}")
+    try:
+        chain = world.chain_id(chain)
+    except InputError as exc:
+        raise InputError("CHAIN", chain, exc.problem) from None
     if year is not None:
         span = chain_years(world, chain)
         if span is None:
             raise InputError("--year", str(year), f"the World has no data for chain {chain}")
         if not span[0] <= year <= span[1]:
-            raise InputError("--year", str(year), f"outside the data of chain {chain} ({span[0]}-{span[1]})")
+            raise InputError("--year", str(year), f"outside the data of chain {chain} ({span[0]}-{span[1]}; "
+                             "production series, BACI trade and published figures)")
     return world.network(chain, year)
 
 
@@ -234,9 +235,7 @@ def sources_table(net: ChainNetwork) -> pd.DataFrame:
 def write_xlsx(net: ChainNetwork, path: Path) -> None:
     """Write the workbook (sheets ``stages``, ``production``, ``trade``, ``final_demand``, ``sources``)
     to ``path`` atomically, with openpyxl."""
-    import pandas as pd
-
-    from critmin.atomic import atomic_path
+    from critmin.cli.format import write_xlsx as write_workbook
 
     sheets = {
         "stages": net.summary(),
@@ -245,15 +244,7 @@ def write_xlsx(net: ChainNetwork, path: Path) -> None:
         "final_demand": final_demand_table(net),
         "sources": sources_table(net),
     }
-    with atomic_path(path) as tmp:
-        with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
-            for name, df in sheets.items():
-                df.to_excel(xw, sheet_name=name, index=False)
-                ws = xw.sheets[name]
-                ws.freeze_panes = "A2"
-                for col in ws.columns:  # readable widths: the longest cell, capped
-                    width = max((len(str(c.value)) for c in col if c.value is not None), default=8)
-                    ws.column_dimensions[col[0].column_letter].width = min(max(width, 8) + 2, 60)
+    write_workbook(path, sheets)
 
 
 # ---------------------------------------------------------------------------------------------- terminal
@@ -280,12 +271,10 @@ def print_network(net: ChainNetwork, top: int = 10) -> None:
     """Stage by stage: a table of producers (production with its unit, share), the stage's basis,
     source, year and trade year; then the summary (world output, China's share, balancing items) and
     the problems found by :meth:`ChainNetwork.check`."""
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    # piped or captured: a wide virtual terminal without colour, so that nothing is cut
-    out = console if console.is_terminal else Console(width=max(console.width, 200), no_color=True)
+    out = console  # piped or captured: printed at natural width (critmin.cli.format), nothing is cut
     year = net.attrs.get("year")
     out.print(Text(f"{net.chain_id}: {net.attrs.get('title', '')}"
                    f"{'' if year is None or int(year) < 0 else f' (year {year})'}", style="bold"), soft_wrap=True)
@@ -365,7 +354,10 @@ def show(
         raise InputError("--top", str(top), "must be 0 (all) or a positive number of countries")
     if world_path:
         set_world_path(world_path)
-    net = load_network(chain, year)
+    from critmin.cli.common import busy
+
+    with busy(f"building the {chain} network"):
+        net = load_network(chain, year)
     if as_json:
         print_json(network_json(net, year, top))
     elif as_csv:

@@ -7,12 +7,23 @@ read-only one (``critmin projects init DIR`` copies it to a writable folder).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
-from critmin.cli.common import JsonFlag, console, frame_records, print_json, rich_table, say
+from critmin.cli.common import (
+    JsonFlag,
+    XlsxOpt,
+    console,
+    frame_records,
+    get_world,
+    print_csv,
+    print_json,
+    say,
+    show_table,
+    sources_frame,
+    write_xlsx,
+)
 from critmin.errors import InputError
 
 projects_app = typer.Typer(help="Projects registry: list, show, add, timeline.", no_args_is_help=True)
@@ -45,28 +56,64 @@ def _out_path(out: Path, suffixes: tuple[str, ...]) -> Path:
     return out
 
 
+def _registry_chain(chain: str | None) -> str | None:
+    """The registry's name of a chain given by its World id or an alias (``li-ion-batteries`` and
+    ``batteries`` → ``batteries``): one chain vocabulary across commands. Registry-only chains pass as given."""
+    if chain is None:
+        return None
+    import pandas as pd
+
+    from critmin.registry import EMBEDDED_REGISTRY
+
+    smap = pd.read_csv(EMBEDDED_REGISTRY / "chain_stage_map.csv", dtype=str, keep_default_na=False)
+    to_registry = dict(zip(smap["chain"], smap["registry_chain"], strict=True))
+    registry_names = set(smap["registry_chain"])
+    try:
+        canonical = get_world().chain_id(chain)  # hints when an alias is read
+    except InputError:
+        return chain  # a registry-only chain (base-metals, scandium, ...): the registry checks it
+    if chain in registry_names:
+        return chain
+    return to_registry.get(canonical, chain)
+
+
+def _project_sources(df) -> object:  # noqa: ANN001 - DataFrame in, DataFrame out
+    """The ``sources`` sheet of a project table: every cited source with the projects citing it."""
+    cites: dict[str, list[str]] = {}
+    for pid, srcs in zip(df["id"], df["sources"], strict=True):
+        for src in srcs or []:
+            cites.setdefault(str(src), []).append(str(pid))
+    return sources_frame(None, extra=[{"source": k, "title": "cited by " + ", ".join(v)} for k, v in cites.items()])
+
+
 @projects_app.command("list")
 def list_projects(
-    chain: str = typer.Option(None, "--chain", help="Chain id, e.g. rare-earth-magnets, batteries."),
+    chain: str = typer.Option(None, "--chain", help="Chain id, e.g. rare-earth-magnets, li-ion-batteries."),
     stage: str = typer.Option(None, "--stage", help="Stage, e.g. mining, separation, magnet, cell."),
     country: str = typer.Option(None, "--country", help="ISO3 country, e.g. USA, AUS, JPN."),
     status: str = typer.Option(None, "--status", help="Status, e.g. operating, construction, announced."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a list of objects)."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
+    xlsx: XlsxOpt = None,
 ) -> None:
     """List projects (capacity_tpy is t/yr of the stated content; capex_musd US$ million)."""
     if as_json and as_csv:
         raise InputError("--json/--csv", None, "choose one output format")
-    df = _reg().filter_projects(chain=chain, stage=stage, country=country, status=status)
+    if xlsx is not None and (as_json or as_csv):
+        raise InputError("--xlsx", None, "cannot be combined with --json or --csv")
+    df = _reg().filter_projects(chain=_registry_chain(chain), stage=stage, country=country, status=status)
     if as_json:
         print_json(frame_records(df))
     elif as_csv:
         out = df.copy()
         out["sources"] = out["sources"].map(" | ".join)
-        out.to_csv(sys.stdout, index=False)
+        print_csv(out)
+    elif xlsx is not None:
+        write_xlsx(xlsx, {"projects": df}, _project_sources(df))
+        say(f"wrote {xlsx}")
     else:
         cols = ["id", "country", "state", "stage", "material", "capacity_tpy", "status", "start_year"]
-        console.print(rich_table(df[cols], title=f"{len(df)} projects"))
+        show_table(df[cols], title=f"{len(df)} projects", more="--json, --csv or --xlsx F")
 
 
 @projects_app.command("show")
@@ -139,15 +186,32 @@ def timeline(
 
 
 @projects_app.command("standing")
-def standing_cmd(as_json: JsonFlag = False) -> None:
-    """Every project against the US-Japan six-month financing deadline."""
+def standing_cmd(
+    as_json: JsonFlag = False,
+    all_: bool = typer.Option(False, "--all", help="List every project (default: a count per phase and the "
+                              "projects with financing since the framework)."),
+    xlsx: XlsxOpt = None,
+) -> None:
+    """Every project against the US-Japan six-month financing deadline (a summary unless --all)."""
     from critmin.registry import standing
 
     df = standing(_reg())
     if as_json:
         print_json(frame_records(df))
-    else:
-        console.print(rich_table(df, title="Projects against the framework dates", max_rows=400))
+        return
+    if xlsx is not None:
+        write_xlsx(xlsx, {"standing": df}, _project_sources(_reg().filter_projects()))
+        say(f"wrote {xlsx}")
+        return
+    if all_:
+        show_table(df, title="Projects against the framework dates", max_rows=None)
+        return
+    counts = df.groupby(["phase", "vs_deadline"], dropna=False).size().reset_index(name="projects")
+    show_table(counts, title=f"Projects against the framework dates ({len(df):,} projects)", max_rows=None)
+    fin = df[df["financing_since_signature"].fillna(False).astype(bool)]
+    show_table(fin, title=f"{len(fin)} projects with financing since the framework", max_rows=40,
+               more="--all, --json or --xlsx F")
+    say(f"{len(df):,} projects in all: critmin projects standing --all (or --json, --xlsx F) lists every one")
 
 
 @invest_app.command("summary")
@@ -155,6 +219,7 @@ def summary(
     by: str = typer.Option("programme", "--by", help="state | sector | year | programme | investor_country | type"),
     amount_type: str = typer.Option(None, "--type", help="Only this amount type, e.g. pledge, tranche, announced."),
     as_json: JsonFlag = False,
+    xlsx: XlsxOpt = None,
 ) -> None:
     """Investment totals per amount type (US$ million; never added across types; other currencies counted, not summed).
 
@@ -167,17 +232,29 @@ def summary(
     if as_json:
         print_json(frame_records(df))
         return
+    if xlsx is not None:
+        inv = reg.investments_frame()
+        if amount_type is not None:
+            inv = inv[inv["type"] == amount_type]
+        extra = []
+        if "source" in inv.columns:
+            for src, g in inv.groupby("source", sort=True):
+                extra.append({"source": src, "title": "cited by " + ", ".join(map(str, g["id"])),
+                              "year": ", ".join(sorted({str(int(y)) for y in g["year"].dropna()}))})
+        write_xlsx(xlsx, {f"by_{by}": df, "investments": inv}, sources_frame(None, extra=extra))
+        say(f"wrote {xlsx}")
+        return
     if df.empty:
         say(f"no investments{' of type ' + amount_type if amount_type else ''}")
         return
     vocab = reg.context.vocab["amount_types"]
+    musd = {c: "US$ m" for c in df.columns if str(c) in ("amount", "total", "usd_m", "amount_m")}
     if by == "type":
-        console.print(rich_table(df, title="Investment by amount type (US$ million; one total per type)",
-                                 floatfmt="{:,.1f}"))
+        show_table(df, title="Investment by amount type (US$ million; one total per type)", units=musd)
     else:
         for ty, grp in df.groupby("type", sort=False):
-            console.print(rich_table(grp.drop(columns="type"), title=f"{ty}: {vocab.get(ty, '')}\n"
-                                     f"Investment by {by} (US$ million)", max_rows=200, floatfmt="{:,.1f}"))
+            show_table(grp.drop(columns="type"), title=f"{ty}: {vocab.get(ty, '')}; investment by {by} "
+                       "(US$ million)", max_rows=200, units=musd, more="--json or --xlsx F")
     console.print("Amounts of different types are not added together (a pledge, its tranches and the "
                   "candidates under it overlap); parts_not_added counts parts whose parent is in the same row.",
                   highlight=False)

