@@ -8,7 +8,7 @@ Fixtures here are generic building blocks; keep each one in its own clearly name
 * ``critmin_cli``: run the real ``critmin`` command in a subprocess (end-to-end smoke tests only).
 * ``brief_run``: one ``critmin brief --importer USA,JPN --json --html`` run per session (JSON, page path).
 * ``fresh_world``: a World built once per session by ``critmin data build`` from ``data/raw``.
-* ``world_copy``: a private copy of that World (for tests that pass it as ``--out``).
+* ``world_copy``: a private copy of the embedded World (for tests that pass it as ``--out``).
 * ``raw_tree``: a copy of ``data/raw`` (symlinks) in which single files can be replaced or removed.
 * ``tree_fingerprint``: a folder's file list and bytes digest, to show a World was left untouched.
 """
@@ -41,6 +41,13 @@ def run_critmin(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "critmin.cli.main", *map(str, args)], capture_output=True,
                           text=True, env=full_env, cwd=cwd, timeout=timeout)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests (headless Chromium, seconds each) are slow tests too: ``-m "not slow"`` leaves them out."""
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -149,10 +156,12 @@ def brief_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
 
 
 @pytest.fixture
-def world_copy(fresh_world: Path, tmp_path: Path) -> Path:
-    """A private copy of the session World at ``tmp_path/world``."""
+def world_copy(tmp_path: Path) -> Path:
+    """A private copy of the embedded World at ``tmp_path/world`` (a valid World to overwrite or leave intact;
+    the committed one, which ``test_fresh_build_equals_committed_world`` shows equals a fresh build, so that
+    these tests need no 12 s build of their own)."""
     dst = tmp_path / "world"
-    shutil.copytree(fresh_world, dst)
+    shutil.copytree(EMBEDDED_WORLD_DIR, dst)
     return dst
 
 

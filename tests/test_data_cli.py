@@ -173,6 +173,7 @@ def test_import_baci_several_files_equal_one(cli, imported_world: Path, tmp_path
     pd.testing.assert_frame_equal(parts, whole)
 
 
+@pytest.mark.slow
 def test_import_baci_replaces_only_the_imported_year_and_codes(cli, tmp_path: Path) -> None:
     """A one-year file of two base HS codes replaces those (year, hs6) pairs only: every other row of
     the base World's trade table stays, with its source label; imported rows are labelled 'baci'."""

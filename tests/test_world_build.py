@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import EMBEDDED_WORLD_DIR
 
 from critmin.build import TABLES, _normalise, table_digest
@@ -50,6 +51,7 @@ def _manifest(folder: Path) -> dict:
     return json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow
 def test_fresh_build_equals_committed_world(fresh_world: Path) -> None:
     """The committed World is what `critmin data build` makes today (built twice: then and now)."""
     fresh, committed = _manifest(fresh_world), _manifest(EMBEDDED_WORLD_DIR)
@@ -63,6 +65,7 @@ def test_fresh_build_equals_committed_world(fresh_world: Path) -> None:
     assert chains == sorted(p.name for p in (EMBEDDED_WORLD_DIR / "chains").glob("*.yaml")) == fresh["chains"]
 
 
+@pytest.mark.slow
 def test_table_hashes_match_file_contents(fresh_world: Path) -> None:
     """Each table's recorded hash is the digest of what is on disk (the build is its own reference)."""
     world = load(fresh_world)
@@ -71,6 +74,7 @@ def test_table_hashes_match_file_contents(fresh_world: Path) -> None:
     assert set(TABLES) == set(world.table_names)
 
 
+@pytest.mark.slow
 def test_build_is_deterministic_in_process(fresh_world: Path, tmp_path: Path) -> None:
     """Writing the same tables twice gives identical bytes for every CSV table and the same checksum."""
     from critmin.build import write_world
@@ -89,8 +93,6 @@ def test_build_is_deterministic_in_process(fresh_world: Path, tmp_path: Path) ->
 def test_publish_puts_the_previous_world_back_when_the_swap_fails(tmp_path: Path, monkeypatch) -> None:
     """A failed rename of the new folder into place leaves the previous World where it was, whole."""
     import os
-
-    import pytest
 
     from critmin.datapackage import publish_world
 
