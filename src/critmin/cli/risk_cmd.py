@@ -193,7 +193,11 @@ def concentration(
 def _trend(material: str, stage: str | None, years: tuple[int, int] | list[int], source: str | None,
            as_json: bool, as_csv: bool, xlsx: Path | None, plot: Path | None) -> None:
     """``risk concentration --years``: the year × production HHI / China share / top-3 table (and chart)."""
-    t = _risk().concentration_trend(material, stage, years, source)
+    try:
+        t = _risk().concentration_trend(material, stage, years, source)
+    except InputError as exc:  # the core names its parameters; the CLI names its options
+        raise InputError(f"--{exc.source}" if exc.source in ("years", "source") else exc.source, exc.field,
+                         exc.problem) from None
     if plot:
         _trend_chart(t, plot)
     if as_json:
