@@ -18,6 +18,7 @@ import math
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -290,12 +291,12 @@ def frame_records(df: pd.DataFrame) -> list[dict[str, Any]]:
             lst = s.tolist()
             if (v != v).any():
                 lst = [None if x != x else x for x in lst]
-        elif s.hasnans if hasattr(s, "hasnans") else False:
+        elif s.hasnans:
             lst = s.astype(object).where(s.notna(), None).tolist()
         else:
             lst = s.tolist()
         cols.append(lst)
-    return [dict(zip(names, row, strict=True)) for row in zip(*cols, strict=True)]
+    return list(map(dict, map(zip, repeat(names), zip(*cols, strict=True))))  # C loops: no per-row Python frame
 
 
 def print_csv(df: pd.DataFrame) -> None:
