@@ -46,7 +46,9 @@ WRITE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("args", WRITE_CASES, ids=[" ".join(a[:2]) + " " + a[-2] for a in WRITE_CASES])
+@pytest.mark.parametrize("args", [pytest.param(a, marks=pytest.mark.slow) if a[:2] == ("data", "build") else a
+                                  for a in WRITE_CASES],  # data build reads every raw file first: seconds
+                         ids=[" ".join(a[:2]) + " " + a[-2] for a in WRITE_CASES])
 def test_unwritable_output_is_one_line_exit_2(args: tuple[str, ...], tmp_path) -> None:
     """An output path inside a regular file (not a folder; fails for root too): one line, nothing left."""
     blocker = tmp_path / "not-a-folder"
