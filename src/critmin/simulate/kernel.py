@@ -409,7 +409,7 @@ BLOCK_RUNS = 64
 
 #: Outputs of :func:`simulate_chunk` with a row per run, and those summed over runs.
 PER_RUN_OUTPUTS = ("shortfall", "price", "release", "balance_residual")
-SUM_OUTPUTS = ("production_sum", "demand_sum", "inventory_sum")
+SUM_OUTPUTS = ("production_sum", "demand_sum", "inventory_sum", "exports_sum")
 
 
 def zeros(shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
@@ -442,6 +442,7 @@ def allocate_outputs(model: ChainModel, plan: Plan, runs: int, shortfall: bool =
         "production_sum": np.zeros((M, S, C)),
         "demand_sum": np.zeros((M, C, K)),
         "inventory_sum": np.zeros((M, S, C)),
+        "exports_sum": np.zeros((M, S, C)),
     }
     if shortfall:
         out["shortfall"] = zeros((runs, M, C, K), np.float32)
@@ -461,7 +462,8 @@ def simulate_chunk(
     index of the month, ``release`` (R, M, P) t,
     ``balance_residual`` (R, M, S) t (max |residual| over countries, plus the world
     trade residual), and run sums for means: ``production_sum`` (M, S, C),
-    ``demand_sum`` (M, C, K), ``inventory_sum`` (M, S, C).
+    ``demand_sum`` (M, C, K), ``inventory_sum`` (M, S, C), ``exports_sum`` (M, S, C) (each exporter's
+    shipments to other countries, after restrictions).
 
     ``out`` (optional) holds arrays of these shapes to fill in place (e.g. views into
     the whole result, so no chunk is copied again); the per-run arrays are written,
@@ -715,6 +717,9 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
     inv_sum = out["inventory_sum"]
     prod_buf = np.zeros((R + 1, S, C))
     prod_t = prod_buf[1:]
+    exp_sum = out["exports_sum"]
+    exp_buf = np.zeros((R + 1, S, C))
+    exp_t = exp_buf[1:]
     dem_buf = np.zeros((R + 1, C, K))
     dem_t = dem_buf[1:]
     dbuf = [np.empty((R, C, len(ix))) for ix in sec_of]
@@ -796,6 +801,7 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
             home = Q * diag[s][None, :]
             imports = incoming - home
             exports = Q - home - kept
+            exp_t[:, s, :] = exports
             stock_before = inv[:, s, :].copy() if ctx.has_target[s] else None
             supply = incoming + kept + inv[:, s, :]
             inv[:, s, :] = 0.0
@@ -912,6 +918,7 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
         out_resid[rs_, t, :] += np.abs(resid).max(axis=2)
         out_price[rs_, t] = new_price
         _accumulate(prod_sum[t], prod_buf)
+        _accumulate(exp_sum[t], exp_buf)
         _accumulate(dem_sum[t], dem_buf)
         _accumulate(inv_sum[t], inv_buf)
         price = new_price
