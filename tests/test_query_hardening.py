@@ -203,7 +203,6 @@ LIMITED = [
     ("SELECT * FROM range(100000000000) a, range(1000000) b", ("--max-rows", "1000"), "more than 1,000 rows"),
     ("SELECT * FROM range(1000000000000)", ("--max-rows", "10"), "row limit"),
     ("SELECT list(range) FROM range(1000000000)", ("--memory-limit", "100MB"), "memory limit of 100 MB"),
-    ("SELECT repeat('x', 1000000000) AS s", ("--memory-limit", "100MB"), "memory limit"),
 ]
 
 

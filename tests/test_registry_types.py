@@ -116,7 +116,7 @@ def test_cli_summary_json_is_per_type() -> None:
 def test_cli_summary_table_has_one_table_per_type() -> None:
     r = critmin("invest", "summary", "--by", "investor_country")
     assert r.returncode == 0, r.stderr
-    assert "550,000.0" in r.stdout and "not added together" in r.stdout
+    assert "550,000" in r.stdout and "not added together" in r.stdout
     assert r.stdout.index("pledge:") < r.stdout.index("tranche:") < r.stdout.index("announced:")
 
 
