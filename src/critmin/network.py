@@ -445,6 +445,14 @@ def _stage_trade(tr: dict[str, pd.DataFrame], codes: list[str], year: int | None
 # ---------------------------------------------------------------------------------------------- build
 
 
+def network_of(world: Any, chain: Any, year: int | None = None) -> ChainNetwork:
+    """The network of a :class:`~critmin.chains.Chain` object: the World's cached one when ``chain`` is the
+    World's own chain, else one built for it (a chain edited or made in code, e.g. in a test)."""
+    if world.chains.get(chain.id) is chain:
+        return world.network(chain.id, year)
+    return build_network(world, chain, year)
+
+
 def build_network(world: Any, chain: Any, year: int | None = None, case: str = "reported") -> ChainNetwork:
     """Build the :class:`ChainNetwork` of ``chain`` (a Chain or chain id) from ``world`` (module doc)."""
     if case not in CASES:

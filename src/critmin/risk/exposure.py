@@ -41,10 +41,9 @@ OUT_COLUMNS = ["chain", "stage", "material", "importer", "year", "china_share_di
 def _stage_data(world: World, chain, year: int) -> dict[str, dict]:
     """Per stage, from the chain network: trade rows (exporter, importer, q in t) and production
     (country → t, with the network's basis: series, published or derived from inputs)."""
-    from critmin.network import build_network
+    from critmin.network import network_of
 
-    chains = world.chains
-    net = world.network(chain.id, year) if chains.get(chain.id) is chain else build_network(world, chain, year)
+    net = network_of(world, chain, year)
     out = {}
     for s in chain.stages:
         t = net.trade(s.id).rename(columns={"t": "q"})

@@ -110,14 +110,9 @@ def build_model(
 ) -> ChainModel:
     """The balanced monthly baseline of ``chain``: the World's chain network (``world.network``) in
     t/month, optionally lumped to ``max_countries`` (see module doc)."""
-    from critmin.network import build_network
+    from critmin.network import network_of
 
-    chains = world.chains if hasattr(world, "chains") else {}
-    if chains.get(chain.id) is chain and hasattr(world, "network"):
-        net = world.network(chain.id, year)
-    else:  # a chain that is not the World's own (e.g. built in a test)
-        net = build_network(world, chain, year)
-    return lump(from_network(net), max_countries, keep)
+    return lump(from_network(network_of(world, chain, year)), max_countries, keep)
 
 
 def lump(model: ChainModel, max_countries: int | None, keep: list[str] | tuple[str, ...] = ()) -> ChainModel:
