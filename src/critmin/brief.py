@@ -67,7 +67,7 @@ def _share_summary(v: pd.Series) -> tuple[float, float, list[dict[str, Any]]]:
     return float((ranked**2).sum()), float(s.get("CHN", 0.0)), top
 
 
-def _export_row(world: World, tr: dict[str, pd.DataFrame], hs6: list[str], year: int | None,
+def _export_row(tr: dict[str, pd.DataFrame], hs6: list[str], year: int | None,
                 importers: dict[str, list[str]], basket: list[str]) -> dict | None:
     """Export-value evidence of one stage: world export shares and each importer's partner shares.
 
@@ -107,7 +107,7 @@ def _export_row(world: World, tr: dict[str, pd.DataFrame], hs6: list[str], year:
             "total": float(g.sum()), "hhi": hhi, "china_share": china, "top": top, "importers": imp}
 
 
-def _reliance(world: World, net, stage, importers: dict[str, list[str]], usgs: dict[str, dict]) -> list[dict]:
+def _reliance(net, stage, importers: dict[str, list[str]], usgs: dict[str, dict]) -> list[dict]:
     """Import reliance of each importer at one stage (see module doc); fractions 0–1."""
     out = []
     info = net.stage_info[stage.id]
@@ -204,12 +204,12 @@ def briefing(world: World, importers: list[str], year: int | None = None) -> dic
             if st.hs6:
                 info = net.stage_info[st.id]
                 basket = info.get("basket_hs6", [])
-                erow = _export_row(world, tr, st.hs6, info.get("trade_year") or year, members, basket)
+                erow = _export_row(tr, st.hs6, info.get("trade_year") or year, members, basket)
                 if erow:
                     evidence.append(erow)
             if evidence:
                 stages.append({"stage": st.id, "name": st.name, "material": st.material, "content": st.content,
-                               "evidence": evidence, "reliance": _reliance(world, net, st, members, usgs)})
+                               "evidence": evidence, "reliance": _reliance(net, st, members, usgs)})
         out_chains.append({"chain": cid, "title": ch.title, "stages": stages})
     from critmin.risk.brief import risk_block  # risk metrics per stage material and importer (docs/risk.md)
 
