@@ -574,7 +574,7 @@ class _Context:
         with np.errstate(invalid="ignore", divide="ignore"):
             bal = model.balancing if model.balancing is not None else np.zeros((S, C))
             self.free_frac = np.where(q0 > 0, np.minimum(bal / np.where(q0 > 0, q0, 1.0), 1.0), 0.0)
-        self.has_free = [bool((self.free_frac[s] > 0).any()) and bool(self.inputs_of(s)) for s in range(S)]
+        self.has_free = [bool((self.free_frac[s] > 0).any()) and bool(self.inputs[s]) for s in range(S)]
         # private working stocks (t): the target each country holds of each stage, and the restocking time
         target = model.inventory0 if model.inventory0 is not None else np.zeros((S, C))
         self.target = np.ascontiguousarray(target, dtype=np.float64)
@@ -584,11 +584,6 @@ class _Context:
             sorted({int(o) for rs in plan.restrictions if rs["stages"][s] for o in rs["origins"]}) for s in range(S)
         ]
 
-
-    def inputs_of(self, s: int) -> list[tuple[int, float]]:
-        """(input stage, factor) pairs of stage ``s``."""
-        F = self.model.factors
-        return [(k, F[s, k]) for k in range(F.shape[0]) if F[s, k] > 0]
 
     def input_base(self, target: np.ndarray, j: int) -> np.ndarray:
         """The part of stage ``j``'s target output (runs, countries) that draws on its inputs: all of it
