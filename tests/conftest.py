@@ -198,3 +198,25 @@ def folder_fingerprint(folder: Path) -> dict[str, str]:
 def tree_fingerprint() -> Callable[[Path], dict[str, str]]:
     """``tree_fingerprint(folder)`` -> {relative path: sha256} of every file under it."""
     return folder_fingerprint
+
+
+#: Debian's Chromium, driven by Playwright in the browser tests (installed by .ci/run).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+#: Marks for a browser test module: ``pytestmark = BROWSER_MARKS``.
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session's browser tests (offline flags; see CHROMIUM_ARGS)."""
+    from playwright import sync_api  # a dev dependency: missing is a failure, not a skip
+
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()

@@ -11,18 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
+from conftest import BROWSER_MARKS
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = Path(os.environ.get("CRITMIN_PLOT_SHOTS", ROOT / "build" / "screenshots" / "plots"))
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
-]
+pytestmark = BROWSER_MARKS
 
 
 def build_all(out: Path) -> dict[str, list[Path]]:
@@ -73,7 +67,7 @@ def build_all(out: Path) -> dict[str, list[Path]]:
                 rows.append({"stage": f"{r.importer} {r.stage} {kind}", "country": "other", "share": 1 - v})
     both("risk-exposure", lambda p: stacked_shares(pd.DataFrame(rows, columns=["stage", "country", "share"]), p,
                                                    "China share by stage: direct vs effective", top=2))
-    tab = acc.table("hhi", None, None, critical_only=True)
+    tab = acc.table("hhi-import", None, None, critical_only=True)
     both("risk-table-hhi", lambda p: risk_matrix(
         tab.assign(label=tab["material"].astype(str) + " " + tab["importer"].astype(str)), "imports_t",
         "partner_hhi", "label", p, "risk table: hhi", "imports_t", "partner_hhi"))
@@ -92,16 +86,6 @@ def build_all(out: Path) -> dict[str, list[Path]]:
     files["brief"] = [out / "brief.html"]
     assert save  # the one saver every figure goes through
     return files
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright import sync_api  # a dev dependency: missing is a failure, not a skip
-
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def test_every_plot_kind_screenshotted(browser) -> None:

@@ -9,34 +9,18 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import BROWSER_MARKS, run_cli
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[1]
 STATE_SHAPES = "g.choroplethlocation, path.choroplethlocation"
 SHOTS = Path(os.environ.get("CRITMIN_SCREENSHOTS", ROOT / "build" / "screenshots" / "registry"))
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
-]
+pytestmark = BROWSER_MARKS
 
 
 def _critmin(*args: str):
     """``critmin ARGS`` in this process (conftest.run_cli)."""
     return run_cli(*args)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright import sync_api  # a dev dependency: missing is a failure, not a skip
-
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _open(browser, html: Path, shot: str, drawn: tuple[str, int]) -> tuple[object, list[str], list[str]]:
