@@ -199,3 +199,19 @@ def test_invest_map_investor_filter_keeps_only_its_markers() -> None:
     world_jpn = invest_map_figure(reg, world=True, investor_country="JPN")
     assert markers(world_jpn) <= len(jpn_projects) < len(reg.projects)
     assert "investor JPN" in jpn.layout.title.text
+
+
+def test_exposure_shares_pairs_china_with_the_rest_and_drops_missing() -> None:
+    import pandas as pd
+
+    from critmin.risk.plot import exposure_shares
+
+    ex = pd.DataFrame({"importer": ["USA", "JPN"], "stage": ["magnet", "magnet"],
+                       "china_share_direct": [0.25, float("nan")], "china_share_effective": [0.75, 0.5]})
+    rows = exposure_shares(ex)
+    assert list(rows.columns) == ["stage", "country", "share"]
+    assert len(rows) == 6  # JPN direct is missing: left out, not drawn as 0
+    assert "JPN magnet direct" not in set(rows["stage"])
+    assert rows.groupby("stage")["share"].sum().eq(1.0).all()
+    usa = rows[rows["stage"] == "USA magnet effective"].set_index("country")["share"]
+    assert usa["CHN"] == 0.75 and usa["other"] == 0.25

@@ -21,7 +21,6 @@ pytestmark = BROWSER_MARKS
 
 def build_all(out: Path) -> dict[str, list[Path]]:
     """Write every plot kind to ``out`` (PNG and HTML, the CLI's arguments) and return the files per kind."""
-    import pandas as pd
 
     import critmin
     from critmin.brief import briefing
@@ -29,7 +28,7 @@ def build_all(out: Path) -> dict[str, list[Path]]:
     from critmin.registry.core import Registry
     from critmin.registry.plots import invest_map_figure, timeline_figure, timeline_png, write_html
     from critmin.report.html import render_brief
-    from critmin.risk.plot import risk_matrix, stacked_shares
+    from critmin.risk.plot import exposure_shares, risk_matrix, stacked_shares
     from critmin.simulate.plot import plot as sim_plot
 
     out.mkdir(parents=True, exist_ok=True)
@@ -59,14 +58,8 @@ def build_all(out: Path) -> dict[str, list[Path]]:
     both("risk-eu-crm", lambda p: risk_matrix(e.assign(ir_=e["ir"].fillna(0.0)), "ir_", "sr", "material", p,
                                               "EU supply risk", "import reliance IR (fraction)", "supply risk SR"))
     ex = acc.exposure(["USA", "JPN"], None, None)
-    rows = []
-    for r in ex.itertuples(index=False):
-        for kind, v in (("direct", r.china_share_direct), ("effective", r.china_share_effective)):
-            if v == v:
-                rows.append({"stage": f"{r.importer} {r.stage} {kind}", "country": "CHN", "share": v})
-                rows.append({"stage": f"{r.importer} {r.stage} {kind}", "country": "other", "share": 1 - v})
-    both("risk-exposure", lambda p: stacked_shares(pd.DataFrame(rows, columns=["stage", "country", "share"]), p,
-                                                   "China share by stage: direct vs effective", top=2))
+    both("risk-exposure", lambda p: stacked_shares(exposure_shares(ex), p, "China share by stage: direct vs effective",
+                                                   top=2))
     tab = acc.table("hhi-import", None, None, critical_only=True)
     both("risk-table-hhi", lambda p: risk_matrix(
         tab.assign(label=tab["material"].astype(str) + " " + tab["importer"].astype(str)), "imports_t",

@@ -429,23 +429,15 @@ def exposure(
     plot: Path = typer.Option(None, "--plot", help="Stacked direct vs effective China share by stage."),
 ) -> None:
     """Direct and effective China share per chain stage (origins traced through third countries), and NIR."""
-    import pandas as pd
 
     _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     acc = _risk()
     with busy("tracing exposure through third countries"):
         e = acc.exposure(_split(importer), year, _split(chain))
     if plot:
-        from critmin.risk.plot import stacked_shares
+        from critmin.risk.plot import exposure_shares, stacked_shares
 
-        rows = []
-        for r in e.itertuples(index=False):
-            for kind, v in (("direct", r.china_share_direct), ("effective", r.china_share_effective)):
-                if v == v:
-                    rows.append({"stage": f"{r.importer} {r.stage} {kind}", "country": "CHN", "share": v})
-                    rows.append({"stage": f"{r.importer} {r.stage} {kind}", "country": "other", "share": 1 - v})
-        stacked_shares(pd.DataFrame(rows, columns=["stage", "country", "share"]), plot,
-                       "China share by stage: direct vs effective", top=2)
+        stacked_shares(exposure_shares(e), plot, "China share by stage: direct vs effective", top=2)
     if as_json:
         cols = ["chain", "material", "stage", "importer", "year", "china_share_direct", "china_share_effective",
                 "nir", "imports_t", "production_t", "effective_supply_t", "unattributed", "production_basis"]

@@ -162,6 +162,18 @@ def stacked_shares_figure(shares: pd.DataFrame, title: str, top: int = 6, kind: 
     return fig
 
 
+def exposure_shares(exposure: pd.DataFrame) -> pd.DataFrame:
+    """Rows ``stage, country, share`` for :func:`stacked_shares` from an exposure table: per importer and
+    stage, China's direct and effective share and the rest ("other"); rows without a share are left out."""
+    rows = []
+    for r in exposure.itertuples(index=False):
+        for kind, v in (("direct", r.china_share_direct), ("effective", r.china_share_effective)):
+            if v == v:  # not NaN
+                rows.append({"stage": f"{r.importer} {r.stage} {kind}", "country": "CHN", "share": v})
+                rows.append({"stage": f"{r.importer} {r.stage} {kind}", "country": "other", "share": 1 - v})
+    return pd.DataFrame(rows, columns=["stage", "country", "share"])
+
+
 def stacked_shares(shares: pd.DataFrame, path: str | Path, title: str, top: int = 6, **kw: Any) -> Path:
     """:func:`stacked_shares_figure` saved to ``path`` (.png or .html)."""
     kind = _kind(path)
