@@ -188,57 +188,43 @@ def trade_total(world: World, fig: dict[str, Any], cache: dict[Any, Any]) -> tup
 
 
 # ---------------------------------------------------------------------------------------------- chain network
-def _network(world: World, fig: dict[str, Any], cache: dict[Any, Any]) -> Any:
-    """The chain network ``world.network(chain, year)`` (built once per check), or a string saying why not."""
-    if not hasattr(type(world), "network"):  # the network API is not in this critmin yet
-        return "world.network() is not available"
-    key = ("net", fig["chain"], fig["year"])
-    if key not in cache:
-        try:
-            cache[key] = world.network(fig["chain"], fig["year"])
-        except InputError as exc:  # a chain or year this World has no network for
-            cache[key] = f"no network: {exc}"
-    return cache[key]
+def _on_network(world: World, fig: dict[str, Any], read: Callable[[Any], tuple[float, str]]) -> tuple[float, str]:
+    """``read(world.network(chain, year))`` (the World caches each network), or missing with the reason when
+    the World has no such chain, year, stage or element."""
+    try:
+        return read(world.network(fig["chain"], fig["year"]))
+    except InputError as exc:
+        return _nan(str(exc))
 
 
 def network_total(world: World, fig: dict[str, Any], cache: dict[Any, Any]) -> tuple[float, str]:
     """World total of chain ``stage`` (t/yr of the stage's content unit, GWh/yr for cells)."""
-    net = _network(world, fig, cache)
-    if isinstance(net, str):
-        return _nan(net)
-    try:
+
+    def read(net: Any) -> tuple[float, str]:
         unit = str(net.unit(fig["stage"]))
-        dim = UNITS[fig["unit"]][0]
-        if ("GWh" in unit) != (dim == "energy"):
+        if ("GWh" in unit) != (UNITS[fig["unit"]][0] == "energy"):
             return _nan(f"critmin's unit is {unit}, the figure's {fig['unit']}")
         return float(net.total(fig["stage"])), unit
-    except InputError as exc:  # the network has no such stage
-        return _nan(str(exc))
+
+    return _on_network(world, fig, read)
 
 
 def network_share(world: World, fig: dict[str, Any], cache: dict[Any, Any]) -> tuple[float, str]:
     """``country``'s share (fraction 0-1) of chain ``stage``'s world output."""
-    net = _network(world, fig, cache)
-    if isinstance(net, str):
-        return _nan(net)
-    try:
-        return float(net.share(fig["stage"], fig["country"])), f"{fig['country']} of {net.total(fig['stage']):,.6g}"
-    except InputError as exc:  # the network has no such stage
-        return _nan(str(exc))
+    return _on_network(world, fig, lambda net: (
+        float(net.share(fig["stage"], fig["country"])), f"{fig['country']} of {net.total(fig['stage']):,.6g}"))
 
 
 def network_element_total(world: World, fig: dict[str, Any], cache: dict[Any, Any]) -> tuple[float, str]:
     """World total (t/yr) of ``element`` (NdPr or DyTb) at chain ``stage``."""
-    net = _network(world, fig, cache)
-    if isinstance(net, str):
-        return _nan(net)
-    try:
+
+    def read(net: Any) -> tuple[float, str]:
         s = net.element_production(fig["stage"], fig["element"])
-    except InputError as exc:  # the network does not carry this element or stage
-        return _nan(str(exc))
-    if s is None or len(s) == 0:
-        return _nan(f"no {fig['element']} series at {fig['stage']}")
-    return float(s.sum()), f"{fig['element']}, {len(s)} countries"
+        if len(s) == 0:
+            return _nan(f"no {fig['element']} series at {fig['stage']}")
+        return float(s.sum()), f"{fig['element']}, {len(s)} countries"
+
+    return _on_network(world, fig, read)
 
 
 PRODUCTION = ("material", "stage", "source_series")
