@@ -1,9 +1,10 @@
 """End-to-end speed of the CLI where people wait (issue 11), as subprocesses of the installed ``critmin``.
 
-    python benchmarks/cli_speed.py [--runs 5]
+    python benchmarks/cli_speed.py [--runs 5] [--baseline REV]
 
-Runs each command ``--runs`` times (output to a temporary file, as when redirected) after one warm-up
-run, and prints every run, the median and whether the target is met:
+Runs each command ``--runs`` times after one warm-up run (alternating with the code at git revision
+REV when ``--baseline`` is given) and prints every run, the medians, their ratio and whether the
+target is met:
 
 - ``critmin risk geopolrisk --all --json``: median under 1.5 s;
 - ``critmin --help``: median under 0.5 s.
@@ -14,13 +15,9 @@ Exit status 1 when a target is missed. Medians, because the machine may be share
 from __future__ import annotations
 
 import argparse
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
+
+from _timing import compare
 
 #: (command arguments, target median in seconds)
 CASES: list[tuple[list[str], float]] = [
@@ -29,47 +26,13 @@ CASES: list[tuple[list[str], float]] = [
 ]
 
 
-def critmin_command() -> list[str]:
-    """The ``critmin`` console script next to this Python, else on PATH, else ``python -m``."""
-    here = Path(sys.executable).with_name("critmin")
-    if here.exists():
-        return [str(here)]
-    found = shutil.which("critmin")
-    return [found] if found else [sys.executable, "-m", "critmin.cli.main"]
-
-
-def time_once(cmd: list[str], out: Path) -> float:
-    """Wall time of one run with stdout redirected to ``out``; raises if the command fails."""
-    with out.open("wb") as fh:
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.PIPE, check=False)
-        dt = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
-    return dt
-
-
 def main() -> int:
-    """Run the cases; print runs, median and target met/not; 0 when every target is met."""
+    """Run the cases; print runs, medians, ratio and target met/not; 0 when every target is met."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="timed runs per command (default 5)")
+    ap.add_argument("--baseline", default=None, help="git revision to time side by side (e.g. 8f2b0f1)")
     args = ap.parse_args()
-    base = critmin_command()
-    ok = True
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "stdout"
-        for argv, target in CASES:
-            cmd = [*base, *argv]
-            time_once(cmd, out)  # warm-up: file-system cache, .pyc files
-            runs = [time_once(cmd, out) for _ in range(args.runs)]
-            med = statistics.median(runs)
-            met = med < target
-            ok &= met
-            print(f"critmin {' '.join(argv)}")
-            print(f"  runs:   {', '.join(f'{r:.3f}' for r in runs)} s")
-            print(f"  median: {med:.3f} s  (min {min(runs):.3f}, max {max(runs):.3f}; output {out.stat().st_size:,} "
-                  "bytes)")
-            print(f"  target: < {target} s  {'met' if met else 'NOT met'}")
+    ok = all([compare(" ".join(argv), argv, args.runs, target, args.baseline) for argv, target in CASES])
     return 0 if ok else 1
 
 
