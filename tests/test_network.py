@@ -205,3 +205,10 @@ def test_trade_derived_reliance_is_stage_matched_and_labelled(world) -> None:
     assert all(r["value"] is None and "mining" in r["reason"] for r in rows if r["stage"] in mining)
     frame = pd.DataFrame(rows)
     assert frame["value"].dropna().between(0, 1).all()
+
+
+def test_trade_is_never_taken_from_a_later_year(world) -> None:
+    net = world.network("rare-earth-magnets", 1996)
+    assert net.stage_info["magnet"].get("trade_year") is None  # HS 850511 rows start in 2022
+    assert "at or before 1996" in net.stage_info["magnet"]["trade_note"]
+    assert all((net.stage_info[s].get("trade_year") or 0) <= 1996 for s in net.stages)

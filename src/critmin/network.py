@@ -392,10 +392,11 @@ def _stage_trade(tr: dict[str, pd.DataFrame], codes: list[str], year: int | None
     have = {c: tr[c] for c in codes if c in tr}
     years = {c: f["year"].to_numpy(dtype="int64") for c, f in have.items()}
     alln = np.concatenate(list(years.values())) if years else np.array([], dtype="int64")
-    if year is not None and (alln <= year).any():
+    if year is not None:  # rule 2: at or before the year, never a later one
         alln = alln[alln <= year]
     if not len(alln):
-        return empty, {"trade_note": f"no rows for HS {', '.join(codes)}", "trade_missing_hs6": codes}
+        when = f" at or before {year}" if year is not None else ""
+        return empty, {"trade_note": f"no rows for HS {', '.join(codes)}{when}", "trade_missing_hs6": codes}
     y = int(alln.max())
     cols: dict[str, list[np.ndarray]] = {"exporter": [], "importer": [], "hs6": [], "t": []}
     sources: set[str] = set()
