@@ -13,6 +13,7 @@ from critmin.cli.common import (
     XlsxOpt,
     console,
     err_console,
+    frame_records,
     get_world,
     print_json,
     say,
@@ -205,3 +206,91 @@ def simulate(
         say(f"wrote {out}")
     if plot is not None:
         say(f"wrote {plot}")
+
+
+def _range_text(lo: object, hi: object) -> str:
+    from critmin.cli.format import fmt_cell
+
+    a, b = fmt_cell(lo, "num"), fmt_cell(hi, "num")
+    return a if a == b else f"{a} to {b}"
+
+
+def backtest(
+    name: str = typer.Argument(None, help="Episode name (see src/critmin/backtests) or a YAML file; "
+                                          "default: every library episode."),
+    runs: int = typer.Option(500, "--runs", help="Monte Carlo runs per episode."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same result)."),
+    threshold: float = typer.Option(
+        0.01, "--threshold", help="first_shortfall_month: share of baseline demand that counts as short "
+                                  "(default 0.01, a judgement)."),
+    max_countries: int = typer.Option(
+        0, "--max-countries", help="Countries kept, the rest lumped into ROW (0 = every country in the World)."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 1 when a calibration episode's figure is outside its real range "
+                                "without a 'why' in the data."),
+    as_json: JsonFlag = False,
+    xlsx: XlsxOpt = None,
+) -> None:
+    """Run real disruption episodes and print the model's figures against history, with a verdict each."""
+    import pandas as pd
+
+    from critmin.cli.format import fmt_cell
+    from critmin.simulate.backtest import backtest as run_backtest
+    from critmin.simulate.backtest import episodes, strict_failures
+
+    if xlsx is not None and as_json:
+        raise InputError("--xlsx", None, "cannot be combined with --json")
+    if xlsx is not None and xlsx.suffix.lower() != ".xlsx":
+        raise InputError("--xlsx", str(xlsx), "the workbook must end in .xlsx")
+    if runs < 1:
+        raise InputError("--runs", str(runs), "runs must be a positive whole number")
+    if seed < 0:
+        raise InputError("--seed", str(seed), "seed must be a non-negative whole number")
+    if not 0 <= threshold <= 1:
+        raise InputError("--threshold", str(threshold), "must be between 0 and 1")
+    if max_countries < 0:
+        raise InputError("--max-countries", str(max_countries), "must be 0 (all countries) or a positive number")
+    episodes(name)  # a bad episode file stops here, before the World is loaded
+    world = get_world()
+    from critmin.cli.format import busy
+
+    with busy("running backtests"):
+        table = run_backtest(world, name, runs=runs, seed=seed, threshold=threshold,
+                             max_countries=max_countries or None)
+    failing = strict_failures(table)
+    if as_json:
+        print_json({"runs": runs, "seed": seed, "threshold": threshold, "outcomes": frame_records(table)})
+    elif xlsx is not None:
+        cited = [{"source": s} for s in dict.fromkeys(table["source"].dropna())]
+        meta = pd.DataFrame([{"runs": runs, "seed": seed, "threshold": threshold}])
+        write_xlsx(xlsx, {"backtest": table, "run": meta}, sources_frame(None, extra=cited))
+        say(f"wrote {xlsx}")
+    else:
+        shown = pd.DataFrame(
+            {
+                "episode": table["episode"],
+                "outcome": table["outcome"],
+                "metric": table["metric"],
+                "where": table["where"],
+                "month": table["month"].where(table["month"].notna(), None),
+                "real": [_range_text(a, b) for a, b in zip(table["real_low"], table["real_high"], strict=True)],
+                "model": [fmt_cell(v, "num") for v in table["model"]],
+                "verdict": table["verdict"],
+                "off_by": [fmt_cell(v, "num") for v in table["off_by"]],
+                "off_by_rel": [fmt_cell(v, "num") for v in table["off_by_rel"]],
+                "why": [w if v == "outside" else (n or "") for w, v, n in
+                        zip(table["why"], table["verdict"], table["model_note"], strict=True)],
+            }
+        )
+        show_table(shown, title=f"Backtests: model vs history ({runs} runs, seed {seed}; changes as fractions, "
+                                "months as YYYY-MM)", max_rows=None)
+        counts = table["verdict"].value_counts()
+        console.print(", ".join(f"{k}: {v}" for k, v in counts.items()), soft_wrap=True, markup=False,
+                      highlight=False)
+    if strict and len(failing):
+        from critmin.cli.format import err_console as errc
+
+        ids = ", ".join(f"{e}/{o}" for e, o in zip(failing["episode"], failing["outcome"], strict=True))
+        errc.print(f"strict: calibration figures outside their real range without a why: {ids}", markup=False,
+                   soft_wrap=True, highlight=False)
+        raise typer.Exit(1)

@@ -453,3 +453,22 @@ def stockpile_summary(ds: xr.Dataset) -> pd.DataFrame:
             "released_p95_t": np.percentile(r, 95, axis=0) if r.size else [],
         }
     )
+
+
+def mean_shortfall(ds: xr.Dataset) -> xr.DataArray:
+    """Mean shortfall over runs, (month, country, sector) t/month, from a full or a summary result."""
+    if "shortfall_mean" in ds:
+        return ds["shortfall_mean"]
+    return ds["shortfall"].astype(np.float64).mean("run")
+
+
+def regional_prices(ds: xr.Dataset) -> xr.DataArray:
+    """Price index per run, month, stage and region (baseline 1).
+
+    The model's regional prices where the result has them (a variable ``price_region`` with dims
+    run, month, stage, region), else the world index ``price`` as the one region ``world``.
+    """
+    for name in ("price_region", "regional_price", "price_by_region"):
+        if name in ds and ds[name].dims == ("run", "month", "stage", "region"):
+            return ds[name]
+    return ds["price"].expand_dims(region=["world"], axis=3)
