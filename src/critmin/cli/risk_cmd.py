@@ -437,7 +437,11 @@ def exposure(
     if plot:
         from critmin.risk.plot import exposure_shares, stacked_shares
 
-        stacked_shares(exposure_shares(e), plot, "China share by stage: direct vs effective", top=2)
+        yrs = sorted({int(y) for y in e["year"].dropna()}) if "year" in e else []
+        when = (str(yrs[0]) if len(yrs) == 1 else f"{yrs[0]}-{yrs[-1]}") if yrs else None
+        who = ", ".join(dict.fromkeys(e["importer"].astype(str)))
+        title = f"China share by stage: direct vs effective ({who}{', ' + when if when else ''})"
+        stacked_shares(exposure_shares(e), plot, title, top=2, year=when)
     if as_json:
         cols = ["chain", "material", "stage", "importer", "year", "china_share_direct", "china_share_effective",
                 "nir", "imports_t", "production_t", "effective_supply_t", "unattributed", "production_basis"]
@@ -497,7 +501,14 @@ def table(
              "nir": "imports_t", "exposure": "china_share_direct"}[metric]
         who = "stage" if metric == "hhi-production" else "importer"
         lab = t["material"].astype(str) + " " + t[who].astype(str)
-        risk_matrix(t.assign(label=lab), x, y, "label", plot, f"risk table: {metric}", x, y)
+        if "year" in t and t["year"].nunique() > 1:  # one point per year: say which
+            lab = lab + " " + t["year"].astype(str)
+        title = {"geopolrisk": "GeoPolRisk score against total imports, by importer and material",
+                 "hhi-import": "Import-partner concentration (HHI) against imports, by importer and material",
+                 "hhi-production": "Production concentration (HHI) against China's share, by material and stage",
+                 "nir": "Net import reliance against imports, by importer and material",
+                 "exposure": "Effective against direct China share, by importer and stage"}[metric]
+        risk_matrix(t.assign(label=lab), x, y, "label", plot, title, x, y)
     if out is not None:
         from critmin.atomic import atomic_write_text
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import textwrap
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -280,9 +281,10 @@ def timeline_figure(
                            font={"size": 10, "color": "#c00"}, yanchor="bottom")
         fig.add_trace(go.Scatter(
             x=[d], y=[projs[0].name], mode="markers", marker={"size": 0.1, "color": "#c00"}, legendgroup="dates",
-            name=key[:110] + (" (computed)" if e.get("computed") else ""),
+            name="<br>    ".join(textwrap.wrap(key + (" (computed)" if e.get("computed") else ""), 110)),
             hovertext=f"{d:%Y-%m-%d}: {e.get('label', e['id'])}", hoverinfo="text"))
-    fig.update_layout(height=max(400, 28 * len(projs) + 22 * len(events) + 300),
+    key_lines = sum(len(textwrap.wrap(key, 110)) for _k, _e, key in events)
+    fig.update_layout(height=max(400, 28 * len(projs) + 22 * key_lines + 300),
                       margin={"l": 10, "r": 10, "t": 150, "b": 40}, plot_bgcolor="white",
                       legend={"orientation": "v", "y": -0.05, "yanchor": "top", "x": 0, "font": {"size": 10},
                               "title": {"text": "Framework dates"}},

@@ -156,7 +156,7 @@ def stacked_shares_figure(shares: pd.DataFrame, title: str, top: int = 6, kind: 
                            font={"color": palette.MISSING_COLOR})
     fig.update_layout(barmode="stack", xaxis={"title": "share of the stage (%)", "range": [0, 100]},
                       yaxis={"autorange": "reversed", "automargin": True}, legend_title_text="country",
-                      height=260 + 26 * len(labels), plot_bgcolor="white")
+                      height=max(260 + 26 * len(labels), 240 + 24 * len(order)), plot_bgcolor="white")
     fig.update_xaxes(gridcolor="#e5e5e5")
     palette.plotly_frame(fig, title, lines)
     return fig
