@@ -12,6 +12,7 @@ import sys
 import typer
 
 from critmin.cli import brief_cmd, data_cmd, network_cmd, registry_cmd, risk_cmd, simulate_cmd
+from critmin.cli import optimize_cmd
 from critmin.cli.common import err_console, hint, set_world_path
 from critmin.errors import InputError
 
@@ -65,6 +66,7 @@ app.add_typer(simulate_cmd.scenarios_app, name="scenarios")
 app.add_typer(registry_cmd.projects_app, name="projects")
 app.add_typer(registry_cmd.invest_app, name="invest")
 app.command("brief")(brief_cmd.brief)
+app.add_typer(optimize_cmd.app, name="optimize")
 
 
 def run() -> None:

@@ -466,6 +466,7 @@ def solve(pb: Problem, ensemble: Ensemble, holders: list[tuple[str, list[str]]] 
     _solve_linopy(m, pb)
     t2 = time.perf_counter()
     stock = np.asarray(m.variables["stock"].solution.values, float)
+    stock = np.where(np.abs(stock) < 1e-7, 0.0, stock)  # solver residue
     r = np.nan_to_num(np.asarray(m.variables["release"].solution.values, float))
     r = np.clip(r, 0.0, pb.d)
     shadow = None
