@@ -11,8 +11,19 @@ import sys
 
 import typer
 
-from critmin.cli import brief_cmd, data_cmd, network_cmd, registry_cmd, risk_cmd, simulate_cmd
-from critmin.cli import optimize_cmd
+from critmin.cli import (
+    audit_cmd,
+    brief_cmd,
+    data_cmd,
+    network_cmd,
+    optimize_cmd,
+    registry_cmd,
+    risk_cmd,
+    serve_cmd,
+    simulate_cmd,
+    users_cmd,
+    worker_cmd,
+)
 from critmin.cli.common import err_console, hint, set_world_path
 from critmin.errors import InputError
 
@@ -66,6 +77,10 @@ app.add_typer(simulate_cmd.scenarios_app, name="scenarios")
 app.add_typer(registry_cmd.projects_app, name="projects")
 app.add_typer(registry_cmd.invest_app, name="invest")
 app.command("brief")(brief_cmd.brief)
+app.command("serve")(serve_cmd.serve)
+app.command("worker")(worker_cmd.worker)
+app.add_typer(users_cmd.app, name="users")
+app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(optimize_cmd.app, name="optimize")
 
 
