@@ -91,9 +91,12 @@ def test_build_is_deterministic_in_process(fresh_world: Path, tmp_path: Path) ->
 
 
 def test_publish_puts_the_previous_world_back_when_the_swap_fails(tmp_path: Path, monkeypatch) -> None:
-    """A failed rename of the new folder into place leaves the previous World where it was, whole."""
+    """A failed swap leaves the previous World where it was, whole: the atomic exchange failing outright, and,
+    on a file system without an exchange (EINVAL), the second of the two fallback renames failing."""
+    import errno
     import os
 
+    from critmin import atomic
     from critmin.datapackage import publish_world
 
     out = tmp_path / "world"
@@ -101,19 +104,33 @@ def test_publish_puts_the_previous_world_back_when_the_swap_fails(tmp_path: Path
     (out / "datapackage.json").write_text("old", encoding="utf-8")
     new = tmp_path / "new"
     new.mkdir()
-    real_replace = os.replace
+    real_exchange, real_replace = atomic.exchange, os.replace
+
+    def exchange_failing(a, b):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "exchange", exchange_failing)
+    with pytest.raises(OSError, match="No space left"):
+        publish_world(new, out, {"name": "new"})
+    assert (out / "datapackage.json").read_text(encoding="utf-8") == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "world"]
+
+    def no_exchange(a, b):
+        raise OSError(errno.EINVAL, "Invalid argument")
 
     def replace_failing_for_new(src, dst):
         if Path(src) == new:
-            raise OSError(28, "No space left on device")
+            raise OSError(errno.ENOSPC, "No space left on device")
         real_replace(src, dst)
 
+    monkeypatch.setattr(atomic, "exchange", no_exchange)
     monkeypatch.setattr(os, "replace", replace_failing_for_new)
     with pytest.raises(OSError, match="No space left"):
         publish_world(new, out, {"name": "new"})
     assert (out / "datapackage.json").read_text(encoding="utf-8") == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "world"]
-    monkeypatch.undo()
+    monkeypatch.setattr(atomic, "exchange", real_exchange)
+    monkeypatch.setattr(os, "replace", real_replace)
     publish_world(new, out, {"name": "new"})
     assert json.loads((out / "datapackage.json").read_text(encoding="utf-8")) == {"name": "new"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]

@@ -4,26 +4,27 @@ The build reads each raw release with its reader in :mod:`critmin.ingest`,
 checks it (any problem is an :class:`InputError` naming file, row/field and
 problem), writes every table as Parquet (CSV where tiny) into a temporary
 folder next to the target, writes ``datapackage.json`` with per-table columns,
-units, sources and licences plus a content checksum, and only then renames the
-folder into place — a failed build leaves any existing World untouched.
+units, sources and licences, file sizes and hashes plus a content checksum, and only
+then swaps the folder into place in one step (:mod:`critmin.atomic`) — a failed or
+killed build leaves any existing World untouched, and only ever replaces a World.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from critmin.atomic import check_world_out, fault_point, world_writer
 from critmin.chains import check_chain_references, load_chains
 from critmin.datapackage import (
     DATAPACKAGE_NAME,
     TABLES,
     WORLD_VERSION,
+    file_entry,
     publish_world,
     resource_entry,
     world_checksum,
@@ -140,20 +141,22 @@ def read_all(raw: Path, chains_dir: Path | None = None) -> tuple[dict[str, pd.Da
     return tables, chain_files
 
 
-def _resource(name: str, df: pd.DataFrame, path: str, digest: str) -> dict[str, Any]:
+def _resource(name: str, df: pd.DataFrame, path: str, digest: str, file: dict[str, Any]) -> dict[str, Any]:
     used = sorted(set(df["source"])) if "source" in df.columns and not name.startswith("chain_") else []
-    return resource_entry(name, len(df), used, path, digest)
+    return resource_entry(name, len(df), used, path, digest, file)
 
 
 def write_world(
-    tables: dict[str, pd.DataFrame], chain_files: dict[str, bytes], out: Path, extra: dict | None = None
+    tables: dict[str, pd.DataFrame], chain_files: dict[str, bytes], out: Path, extra: dict | None = None,
+    option: str = "--out", inputs: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
-    """Write tables + chains + datapackage.json to ``out`` atomically; return the datapackage."""
-    out = Path(out).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
-    tmp.chmod(0o755)
-    try:
+    """Write tables + chains + datapackage.json to ``out`` atomically; return the datapackage.
+
+    ``out`` must be new, an empty folder or a World (:func:`critmin.atomic.check_world_out`, errors naming
+    ``option``), and hold none of ``inputs``; writers of one ``out`` queue on its lock, and the new World
+    replaces the old one in one step (:func:`critmin.atomic.world_writer`).
+    """
+    with world_writer(out, "building", option, inputs) as (tmp, target):
         resources, digests = [], {}
         for name in TABLES:
             if name not in tables:
@@ -166,7 +169,8 @@ def write_world(
                 df.to_csv(tmp / rel, index=False, lineterminator="\n", float_format="%.17g")
             else:
                 df.to_parquet(tmp / rel, index=False, compression="zstd")
-            resources.append(_resource(name, df, rel, digests[name]))
+            resources.append(_resource(name, df, rel, digests[name], file_entry(tmp / rel)))
+            fault_point("build:table-written")
         (tmp / "chains").mkdir()
         for fname, data in chain_files.items():
             (tmp / "chains" / fname).write_bytes(data)
@@ -185,14 +189,17 @@ def write_world(
             "chains": sorted(chain_files),
             **(extra or {}),
         }
-        publish_world(tmp, out, dp)
+        publish_world(tmp, target, dp)
         return dp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
-def build_world(raw: str | os.PathLike[str], out: str | os.PathLike[str], chains_dir: Path | None = None) -> dict:
-    """Build the World from raw files into ``out`` (atomic); return its datapackage dict."""
+def build_world(raw: str | os.PathLike[str], out: str | os.PathLike[str], chains_dir: Path | None = None,
+                option: str = "--out") -> dict:
+    """Build the World from raw files into ``out`` (atomic); return its datapackage dict.
+
+    ``out`` is checked before the raw files are read (a bad target fails at once, naming ``option``).
+    """
+    inputs = (Path(raw), chains_dir or CHAINS_DIR)
+    check_world_out(out, option, inputs)
     tables, chain_files = read_all(Path(raw), chains_dir)
-    return write_world(tables, chain_files, Path(out))
+    return write_world(tables, chain_files, Path(out), option=option, inputs=inputs)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -199,8 +198,12 @@ def world_checksum(digests: dict[str, str], chain_files: dict[str, bytes]) -> st
     return h.hexdigest()
 
 
-def resource_entry(name: str, rows: int, used_sources: list[str], path: str, digest: str) -> dict[str, Any]:
+def resource_entry(name: str, rows: int, used_sources: list[str], path: str, digest: str,
+                   file: dict[str, Any] | None = None) -> dict[str, Any]:
     """The datapackage entry of table ``name``: path, columns with units, rows, hash, sources, licences.
+
+    ``hash`` is the content digest (what the checksum combines); ``file`` the :func:`file_entry` of the
+    written file (``bytes``, ``file_hash``), checked when the table is read.
 
     ``used_sources`` are the source ids found in the table's ``source`` column (added to the
     table's documented sources; each must be listed in :mod:`critmin.ingest.sources`).
@@ -225,30 +228,165 @@ def resource_entry(name: str, rows: int, used_sources: list[str], path: str, dig
         "description": meta["description"],
         "rows": int(rows),
         "hash": f"sha256:{digest}",
+        **(file or {}),
         "schema": {"fields": fields, "primaryKey": meta["key"]},
         "sources": [source_entry(s) for s in ids],
         "licenses": lic,
     }
 
 
-def publish_world(tmp: Path, out: Path, datapackage: dict[str, Any]) -> None:
-    """Write ``datapackage.json`` into the finished folder ``tmp``, then swap it into place at ``out``.
+def file_entry(path: Path) -> dict[str, Any]:
+    """``{"bytes": size, "file_hash": "sha256:..."}`` of a table file, as its datapackage entry records them
+    (checked whenever the World reads the table; see :func:`critmin.world.World.table_file`)."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return {"bytes": size, "file_hash": f"sha256:{h.hexdigest()}"}
 
-    The previous World at ``out`` (if any) is moved aside by one rename and deleted only after the
-    new folder is in place, so readers never see a half-written World; if the new folder cannot be
-    moved in, the previous one is moved back.
+
+def publish_world(tmp: Path, out: Path, datapackage: dict[str, Any]) -> None:
+    """Write ``datapackage.json`` into the finished folder ``tmp``, then put it in place at ``out`` in one step.
+
+    ``tmp`` and ``out`` come from :func:`critmin.atomic.world_writer` (lock held); the swap is
+    :func:`critmin.atomic.swap_into_place`: readers see the previous World or the new one, never neither.
     """
+    from critmin.atomic import fault_point, swap_into_place
+
     text = json.dumps(datapackage, indent=1, ensure_ascii=False) + "\n"
-    (tmp / "datapackage.json").write_text(text, encoding="utf-8")
-    backup = None
-    if out.exists():
-        backup = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, backup)
+    with open(tmp / "datapackage.json", "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    fault_point("publish:written")
+    swap_into_place(tmp, out)
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def check_datapackage(dp: Any, source: str) -> dict[str, Any]:  # noqa: ANN401 - parsed JSON
+    """Check the structure a World's ``datapackage.json`` must have before any table is read: an object whose
+    ``resources`` is a list of objects, each with a unique ``name`` and a relative ``path`` (text), ``rows``
+    a whole number >= 0 and ``bytes`` / ``file_hash`` of the right form where given. InputError naming
+    ``source`` and the field otherwise."""
+    import re
+
+    from critmin.validate import check_number
+
+    if not isinstance(dp, dict):
+        raise InputError(source, None, f"must be a JSON object, not {type(dp).__name__}")
+    resources = dp.get("resources")
+    if not isinstance(resources, list):
+        raise InputError(source, "resources", "missing or not a list")
+    names: set[str] = set()
+    for n, r in enumerate(resources):
+        where = f"resources[{n}]"
+        if not isinstance(r, dict):
+            raise InputError(source, where, f"must be an object, not {type(r).__name__}")
+        name, path = r.get("name"), r.get("path")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+            raise InputError(source, f"{where}.name", f"not a table name: {name!r}")
+        if name in names:
+            raise InputError(source, f"{where}.name", f"table {name!r} is listed twice")
+        names.add(name)
+        if not isinstance(path, str) or not path or "\0" in path:
+            raise InputError(source, f"{where}.path", f"not a file path: {path!r}")
+        if "rows" in r:
+            check_number(r["rows"], source, f"{where}.rows", low=0, whole=True)
+        if "bytes" in r:
+            check_number(r["bytes"], source, f"{where}.bytes", low=0, whole=True)
+        fh = r.get("file_hash")
+        if fh is not None and (not isinstance(fh, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", fh)):
+            raise InputError(source, f"{where}.file_hash", f"not a sha256 hash: {fh!r}")
+        schema = r.get("schema", {})
+        if not isinstance(schema, dict) or not isinstance(schema.get("fields", []), list) or not all(
+                isinstance(f, dict) and isinstance(f.get("name"), str) for f in schema.get("fields", [])):
+            raise InputError(source, f"{where}.schema", "must be an object with a list of named fields")
+    return dp
+
+
+def table_path(world: Path, res: dict[str, Any]) -> Path:
+    """The file of table entry ``res`` of the World in folder ``world``; InputError unless it lies inside it
+    (a ``path`` of ``../../etc/passwd`` or an absolute path, or a symbolic link out of the folder)."""
+    root = world.resolve()
+    rel = res["path"]
+    f = (root / rel).resolve()
+    if Path(rel).is_absolute() or root not in f.parents:
+        raise InputError(str(world / "datapackage.json"), f"table {res['name']}",
+                         f"path {rel!r} is outside the World folder")
+    return f
+
+
+#: Environment variable of the folder holding the cache of verified table files (default: the user cache).
+CACHE_ENV = "CRITMIN_CACHE"
+_verified: dict[str, list] | None = None
+
+
+def _cache_file() -> Path:
+    base = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "critmin")
+    return Path(base) / "verified-tables.json"
+
+
+def _cache() -> dict[str, list]:
+    global _verified
+    if _verified is None:
+        try:
+            data = json.loads(_cache_file().read_text(encoding="utf-8"))
+            _verified = data if isinstance(data, dict) else {}
+        except (OSError, ValueError, RecursionError):
+            _verified = {}
+    return _verified
+
+
+def _remember(key: str, stamp: list) -> None:
+    """Record a verified file in the cache (best effort: a read-only or full cache folder is ignored)."""
+    cache = _cache()
+    cache[key] = stamp
+    while len(cache) > 2000:
+        cache.pop(next(iter(cache)))
     try:
-        os.replace(tmp, out)
-    except BaseException:
-        if backup is not None:
-            os.replace(backup, out)
-        raise
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
+        from critmin.atomic import atomic_write_text
+
+        atomic_write_text(_cache_file(), json.dumps(cache))
+    except OSError:
+        pass
+
+
+def verify_table_file(world: Path, res: dict[str, Any]) -> Path:
+    """The checked file of table entry ``res`` in World folder ``world``: inside the folder, present, and, where
+    the entry records them, of its ``bytes`` and ``file_hash``. InputError naming the World and the table if
+    the file was truncated, edited or swapped.
+
+    Fast path: a file whose (size, mtime, ctime, inode) match those of its last successful check (cached
+    in ``$CRITMIN_CACHE`` or ``~/.cache/critmin``) is not hashed again; any write to a file changes its ctime.
+    """
+    f = table_path(world, res)
+    name = res["name"]
+    try:
+        st = f.stat()
+    except FileNotFoundError:
+        raise InputError(str(world), f"table {name}", f"table file {res['path']} is missing: the World is "
+                         "incomplete (rebuild: critmin data build)") from None
+    except OSError as exc:
+        raise InputError(str(world), f"table {name}", f"cannot read {res['path']}: {exc.strerror}") from None
+    if not f.is_file():
+        raise InputError(str(world), f"table {name}", f"{res['path']} is not a file")
+    expected = res.get("file_hash")
+    size = res.get("bytes")
+    if size is not None and st.st_size != size:
+        raise InputError(str(world), f"table {name}", f"damaged table file {res['path']}: {st.st_size:,} bytes, "
+                         f"datapackage.json records {size:,} (truncated, edited or replaced; rebuild the World)")
+    if expected is None:
+        return f
+    key = str(f)
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, expected]
+    if _cache().get(key) == stamp:
+        return f
+    actual = file_entry(f)["file_hash"]
+    if actual != expected:
+        raise InputError(str(world), f"table {name}", f"damaged table file {res['path']}: its content does not "
+                         "match the hash in datapackage.json (edited or swapped; rebuild the World)")
+    _remember(key, stamp)
+    return f

@@ -14,14 +14,13 @@ pandas DataFrames; quantities are metric tonnes of the stated content unless a
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from critmin.errors import InputError, did_you_mean, read_user_text
+from critmin.errors import InputError, did_you_mean
 
 if TYPE_CHECKING:  # pandas is imported where tables are read, so `import critmin` stays light for the CLI
     import pandas as pd
@@ -125,10 +124,10 @@ class World:
         dp_file = p / "datapackage.json"
         if not dp_file.is_file():
             raise InputError(str(p), "datapackage.json", "not a critmin World (no datapackage.json)")
-        try:
-            dp = json.loads(read_user_text(dp_file))
-        except json.JSONDecodeError as exc:
-            raise InputError(str(dp_file), f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
+        from critmin.datapackage import check_datapackage
+        from critmin.safeio import read_json
+
+        dp = check_datapackage(read_json(dp_file), str(dp_file))
         return cls(tables={}, datapackage=dp, path=p)
 
     # ------------------------------------------------------------------ raw access
@@ -158,9 +157,7 @@ class World:
                 return pd.DataFrame()
             raise InputError("table", name, f"no such table; tables: {', '.join(self.table_names)}")
         res = self.resource(name)
-        f = self.path / res["path"]
-        if not f.is_file():
-            raise InputError(str(f), name, "table file missing: the World is incomplete (rebuild: critmin data build)")
+        f = self.table_file(name)
         try:
             if f.suffix == ".parquet":
                 df = pd.read_parquet(f)
@@ -187,8 +184,21 @@ class World:
                     df[c] = values.astype("Int64") if typ == "integer" else values
                 elif typ == "boolean":  # CSV text "True"/"False"; a non-empty string is always truthy
                     df[c] = df[c].str.lower().map({"true": True, "false": False}).astype(bool)
+        rows = res.get("rows")
+        if rows is not None and len(df) != rows:  # e.g. a broken quote that merged lines in a CSV table
+            raise InputError(str(f), name, f"{len(df):,} rows read, datapackage.json records {rows:,} "
+                             "(a broken quote or an edited file?)")
         self._tables[name] = df
         return df
+
+    def table_file(self, name: str) -> Path:
+        """The file of table ``name``, checked: inside the World folder, and of the size and hash its
+        datapackage entry records (see :func:`critmin.datapackage.verify_table_file`)."""
+        from critmin.datapackage import verify_table_file
+
+        if self.path is None:
+            raise InputError("table", name, "an in-memory World has no table files")
+        return verify_table_file(self.path, self.resource(name))
 
     @property
     def checksum(self) -> str | None:
@@ -320,11 +330,12 @@ class World:
         cache = self.__dict__.setdefault("_trade_dictionary", {})
         if "df" not in cache:
             try:
-                f = self.path / self.resource("trade")["path"]
+                res = self.resource("trade")
             except InputError:
                 return None
-            if f.suffix != ".parquet" or not f.is_file():
+            if not str(res["path"]).endswith(".parquet"):
                 return None
+            f = self.table_file("trade")  # checked: a damaged or missing file is named
             import pyarrow.parquet as pq
 
             try:

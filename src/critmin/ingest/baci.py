@@ -18,6 +18,7 @@ import duckdb
 
 from critmin.errors import InputError
 from critmin.ingest import MAPPINGS
+from critmin.validate import YEAR_MAX, YEAR_MIN
 
 if TYPE_CHECKING:  # pandas only where a DataFrame is returned: import-baci never needs it
     import pandas as pd
@@ -27,6 +28,11 @@ BACI_COLUMNS = ("t", "i", "j", "k", "v", "q")
 #: SQL for the HS code ``k`` trimmed and padded to six digits ("10121" -> "010121"). A longer code is
 #: kept as written (``lpad`` would cut it to the width) for :func:`validate_relation` to reject.
 K6_SQL = "CASE WHEN length(trim(k)) < 6 THEN lpad(trim(k), 6, '0') ELSE trim(k) END"
+
+#: SQL for a year column ``{col}`` read as text: the year where it is a whole number in 1900-2100, else NULL
+#: (:func:`validate_relation` names the row).
+YEAR_SQL = (f"CASE WHEN regexp_full_match(trim({{col}}), '[0-9]{{{{4}}}}') AND CAST(trim({{col}}) AS INTEGER) "
+            f"BETWEEN {YEAR_MIN} AND {YEAR_MAX} THEN CAST(trim({{col}}) AS INTEGER) END")
 
 
 def _read_small_csv(path: Path, required: list[str]) -> tuple[list[str], list[list[str]]]:
@@ -154,14 +160,15 @@ def baci_relation(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: Iterabl
     src = str(path).replace("'", "''")
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {name}_raw AS SELECT * FROM read_csv('{src}', header=true,
-            columns={{'t':'INTEGER','i':'INTEGER','j':'INTEGER','k':'VARCHAR','v':'DOUBLE','q':'VARCHAR'}},
+            columns={{'t':'VARCHAR','i':'INTEGER','j':'INTEGER','k':'VARCHAR','v':'DOUBLE','q':'VARCHAR'}},
             strict_mode=true, null_padding=false, quote='"', auto_detect=false)"""
     )
     where = hs_where(hs_filter)
+    # t is read as text: DuckDB's INTEGER read rounds "2022.5" to 2023; a year must be written as one.
     con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW {name} AS SELECT t, i, j, {K6_SQL} AS k, v,
+        f"""CREATE OR REPLACE TEMP VIEW {name} AS SELECT {YEAR_SQL.format(col='t')} AS t, i, j, {K6_SQL} AS k, v,
             CASE WHEN q IS NULL OR trim(q) IN ('', 'NA') THEN NULL ELSE TRY_CAST(trim(q) AS DOUBLE) END AS q,
-            q AS q_text FROM {name}_raw {where}"""
+            q AS q_text, t AS t_text FROM {name}_raw {where}"""
     )
     return name
 
@@ -194,7 +201,10 @@ def na_forms(path: Path, sample_bytes: int = NA_SAMPLE_BYTES) -> list[str]:
 
 
 def baci_typed_source(path: Path) -> str:
-    """SQL ``read_csv`` of a BACI file with every column typed (q as DOUBLE): the import's fast read.
+    """SQL ``read_csv`` of a BACI file with every column typed (t and q as DOUBLE): the import's fast read.
+
+    ``t`` is read as DOUBLE so that a year such as 2022.5 stays visible (an INTEGER read rounds it);
+    the import keeps it only where it is a whole number in 1900-2100.
 
     Stricter than the view of :func:`baci_relation`: ``q`` must be a number, empty, ``NA`` or ``NA``
     padded with spaces as in the first MiB of the file (DuckDB's ``nullstr`` matches whole fields, and
@@ -205,7 +215,7 @@ def baci_typed_source(path: Path) -> str:
     src = str(path).replace("'", "''")
     nulls = ", ".join(f"'{f}'" for f in na_forms(path))
     return (f"""read_csv('{src}', header=true,
-            columns={{'t':'INTEGER','i':'INTEGER','j':'INTEGER','k':'VARCHAR','v':'DOUBLE','q':'DOUBLE'}},
+            columns={{'t':'DOUBLE','i':'INTEGER','j':'INTEGER','k':'VARCHAR','v':'DOUBLE','q':'DOUBLE'}},
             strict_mode=true, null_padding=false, quote='"', auto_detect=false, nullstr=[{nulls}])""")
 
 
@@ -213,16 +223,21 @@ def validate_relation(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> 
     """Scan a registered BACI view for type errors, negatives, bad HS codes; raise on the first."""
     try:
         bad = con.execute(
-            f"""SELECT t, i, j, k, v, q_text,
-                   CASE WHEN t IS NULL OR i IS NULL OR j IS NULL OR k IS NULL OR v IS NULL THEN 'missing value'
+            f"""SELECT t_text, i, j, k, v, q_text,
+                   CASE WHEN t_text IS NOT NULL AND NOT regexp_full_match(trim(t_text), '-?[0-9]+')
+                             THEN 'year t is not a whole number'
+                        WHEN t_text IS NOT NULL AND t IS NULL THEN 'year t is outside {YEAR_MIN}-{YEAR_MAX}'
+                        WHEN t IS NULL OR i IS NULL OR j IS NULL OR k IS NULL OR v IS NULL THEN 'missing value'
                         WHEN NOT regexp_full_match(k, '[0-9]{{6}}') THEN 'HS code is not six digits'
+                        WHEN NOT isfinite(v) THEN 'value v is not a finite number'
                         WHEN v < 0 THEN 'negative value v'
                         WHEN q IS NULL AND NOT (q_text IS NULL OR trim(q_text) IN ('', 'NA'))
                              THEN 'quantity q is not a number'
+                        WHEN NOT isfinite(q) THEN 'quantity q is not a finite number'
                         WHEN q < 0 THEN 'negative quantity q' END AS problem
                 FROM {name}
                 WHERE t IS NULL OR i IS NULL OR j IS NULL OR k IS NULL OR v IS NULL
-                   OR NOT regexp_full_match(k, '[0-9]{{6}}') OR v < 0 OR q < 0
+                   OR NOT regexp_full_match(k, '[0-9]{{6}}') OR NOT isfinite(v) OR v < 0 OR NOT isfinite(q) OR q < 0
                    OR (q IS NULL AND NOT (q_text IS NULL OR trim(q_text) IN ('', 'NA')))
                 LIMIT 1"""
         ).fetchall()
@@ -231,6 +246,18 @@ def validate_relation(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> 
     if bad:
         t, i, j, k, v, q, problem = bad[0]
         raise InputError(str(path), f"row t={t}, i={i}, j={j}, k={k}", f"{problem} (v={v}, q={q!r})")
+    check_baci_rows(con, name, path)
+
+
+def check_baci_rows(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
+    """Refuse a BACI file with no rows (a header-only file) or with two rows of one flow (t, i, j, k)."""
+    rows = con.execute(f"SELECT count(*) FROM {name}_raw").fetchone()[0]
+    if not rows:
+        raise InputError(str(path), "line 2", "no data rows (the file has only a header)")
+    dup = con.execute(f"SELECT t, i, j, k FROM {name} GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchall()
+    if dup:
+        t, i, j, k = dup[0]
+        raise InputError(str(path), f"row t={t}, i={i}, j={j}, k={k}", "duplicate row: this flow is listed twice")
 
 
 def check_country_codes(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:

@@ -22,18 +22,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from critmin.datapackage import TABLES, publish_world, resource_entry, world_checksum
+from critmin.atomic import check_world_out, world_writer
+from critmin.datapackage import TABLES, file_entry, publish_world, resource_entry, world_checksum
 from critmin.errors import InputError
 from critmin.ingest.baci import (
     baci_relation,
     baci_typed_source,
+    check_baci_rows,
     check_country_codes,
     duck_error,
     hs_where,
@@ -42,6 +43,7 @@ from critmin.ingest.baci import (
     validate_relation,
 )
 from critmin.ingest.sources import source_entry
+from critmin.validate import YEAR_MAX, YEAR_MIN
 from critmin.world import World
 
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -72,8 +74,7 @@ def _world_iso3(world: World) -> set[str]:
     """The World's country codes, read without pandas when the World is a folder (fast start-up)."""
     if world.path is None:
         return set(world.countries()["iso3"])
-    res = world.resource("countries")
-    f = (Path(world.path) / res["path"]).as_posix().replace("'", "''")
+    f = world.table_file("countries").as_posix().replace("'", "''")
     reader = f"read_parquet('{f}')" if f.endswith(".parquet") else f"read_csv('{f}', all_varchar=true)"
     con = duckdb.connect(":memory:")
     try:
@@ -106,75 +107,95 @@ def import_baci(
     files = [Path(f) for f in files]
     if not files:
         raise InputError("FILE", None, "no BACI files given")
-    out = Path(out).resolve()
-    if world.path is not None and out == Path(world.path).resolve():
-        raise InputError("--out", str(out), "must differ from the World being read")
+    if world.path is not None and Path(out).resolve() == Path(world.path).resolve():
+        raise InputError("--out", str(Path(out).resolve()), "must differ from the World being read")
+    inputs = (*files, *([Path(country_codes)] if country_codes else []), *([world.path] if world.path else []))
+    check_world_out(out, "--out", inputs)
     known = _world_iso3(world)
     codes = read_country_codes(Path(country_codes) if country_codes else _default_country_codes(), known)
     hs_filter = chain_hs_codes(world) if chains_only else None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.importing-", dir=out.parent))
-    tmp.chmod(0o755)
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-        # Keep file order (no global sort): output and checksum are deterministic for the same inputs,
-        # and nothing has to be held in memory or spilled to sort 10 M rows.
-        con.execute("SET preserve_insertion_order = true")
-        spill = tmp / ".spill"
-        spill.mkdir()
-        con.execute(f"SET temp_directory = '{spill.as_posix()}'")
-        # Codes -> ISO3 by an Arrow gather in the writer thread (no join: rows stay in file order, so output
-        # and checksum are deterministic without a sort).
-        to_trade = _TradeBatches(_IsoCodes(dict(codes)))
-        parts = []
-        scan = None
-        if progress:
-            progress(0, len(files))
-        for n, path in enumerate(files):
-            name = baci_relation(con, path, hs_filter)
-            part = tmp / f".trade-{n:04d}.parquet"
-            try:
-                _copy_fast(con, path, hs_filter, to_trade, part)
-                scan = _scan(con, part)
-            except (duckdb.Error, _NeedsCheckedRead):
-                scan = None
-            if scan is None or scan["bad"]:
-                # Something the typed read or the checks reject: redo the file through the text view,
-                # which accepts exactly what the text read accepts and names the first bad row.
-                register_codes(con, codes)  # the table its country-code check joins
-                scan = _copy_checked(con, name, path, to_trade, part)
-            parts.append(part)
-            if progress:
-                progress(n + 1, len(files))
-        trade_file = tmp / "trade.parquet"
-        if len(parts) > 1 and scan is not None:  # statistics of the imported rows, all files together
+    with world_writer(out, "importing", "--out", inputs) as (tmp, target):
+        con = duckdb.connect(":memory:")
+        try:
+            return _import_into(con, world, files, tmp, target, hs_filter, codes, chains_only, memory_limit,
+                                progress)
+        finally:
+            con.close()
+
+
+def _import_into(con: duckdb.DuckDBPyConnection, world: World, files: list[Path], tmp: Path, out: Path,
+                 hs_filter: set[str] | None, codes: list[tuple[int, str]], chains_only: bool, memory_limit: str,
+                 progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+    """The body of :func:`import_baci`: the new World assembled in ``tmp`` and published at ``out``."""
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    # Keep file order (no global sort): output and checksum are deterministic for the same inputs,
+    # and nothing has to be held in memory or spilled to sort 10 M rows.
+    con.execute("SET preserve_insertion_order = true")
+    spill = tmp / ".spill"
+    spill.mkdir()
+    con.execute(f"SET temp_directory = '{spill.as_posix()}'")
+    # Codes -> ISO3 by an Arrow gather in the writer thread (no join: rows stay in file order, so output
+    # and checksum are deterministic without a sort).
+    to_trade = _TradeBatches(_IsoCodes(dict(codes)))
+    parts = []
+    scan = None
+    if progress:
+        progress(0, len(files))
+    for n, path in enumerate(files):
+        name = baci_relation(con, path, hs_filter)
+        part = tmp / f".trade-{n:04d}.parquet"
+        try:
+            _copy_fast(con, path, hs_filter, to_trade, part)
+            scan = _scan(con, part)
+            if not scan["rows"]:
+                check_baci_rows(con, name, path)  # a header-only file is refused (else: no chain codes in it)
+        except (duckdb.Error, _NeedsCheckedRead) as exc:
+            _raise_if_disk(exc)
             scan = None
-        kept = _kept_base_rows(con, world, parts, tmp / ".trade-base.parquet")
-        if kept is not None:
-            parts.insert(0, kept)
-        if len(parts) == 1:
-            os.replace(parts[0], trade_file)
-        else:
-            if scan is None:  # the imported rows' statistics, before the base rows join them
-                scan = _scan_parts(con, parts[1:] if kept is not None else parts)
-            stats_scan = scan
-            _merge_parts(parts, trade_file)
-            for p in parts:
-                p.unlink()
-            scan = {**_scan(con, trade_file), **{k: stats_scan[k] for k in ("products", "y0", "y1")},
-                    "imported": stats_scan["rows"]}
-        shutil.rmtree(spill, ignore_errors=True)
-        if scan is None:
-            scan = _scan(con, trade_file)
-        imported = scan.get("imported", scan["rows"])
-        stats = (imported, scan["products"], scan["y0"], scan["y1"], scan["rows"])
-        return _assemble(world, tmp, out, scan["digest"], stats, chains_only)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        con.close()
+        if scan is None or scan["bad"]:
+            # Something the typed read or the checks reject: redo the file through the text view,
+            # which accepts exactly what the text read accepts and names the first bad row.
+            register_codes(con, codes)  # the table its country-code check joins
+            scan = _copy_checked(con, name, path, to_trade, part)
+        parts.append(part)
+        if progress:
+            progress(n + 1, len(files))
+    trade_file = tmp / "trade.parquet"
+    if len(parts) > 1 and scan is not None:  # statistics of the imported rows, all files together
+        scan = None
+    kept = _kept_base_rows(con, world, parts, tmp / ".trade-base.parquet")
+    if kept is not None:
+        parts.insert(0, kept)
+    if len(parts) == 1:
+        os.replace(parts[0], trade_file)
+    else:
+        if scan is None:  # the imported rows' statistics, before the base rows join them
+            scan = _scan_parts(con, parts[1:] if kept is not None else parts)
+        stats_scan = scan
+        _merge_parts(parts, trade_file)
+        for p in parts:
+            p.unlink()
+        scan = {**_scan(con, trade_file), **{k: stats_scan[k] for k in ("products", "y0", "y1")},
+                "imported": stats_scan["rows"]}
+    shutil.rmtree(spill, ignore_errors=True)
+    if scan is None:
+        scan = _scan(con, trade_file)
+    imported = scan.get("imported", scan["rows"])
+    stats = (imported, scan["products"], scan["y0"], scan["y1"], scan["rows"])
+    return _assemble(world, tmp, out, scan["digest"], stats, chains_only)
+
+
+def _raise_if_disk(exc: BaseException) -> None:
+    """Re-raise a DuckDB I/O error writing the temporary folder (a full disk, no permission) as an OSError,
+    which :func:`critmin.atomic.world_writer` reports against ``--out``; other errors return."""
+    import errno
+
+    text = str(exc)
+    if isinstance(exc, duckdb.IOException) or "No space left" in text or "Permission denied" in text:
+        code = errno.ENOSPC if "No space left" in text else errno.EACCES if "Permission denied" in text \
+            else errno.EIO
+        if code != errno.EIO or isinstance(exc, duckdb.IOException) and "temp" in text.lower():
+            raise OSError(code, os.strerror(code)) from None
 
 
 def _kept_base_rows(con: duckdb.DuckDBPyConnection, world: World, parts: list[Path], dest: Path) -> Path | None:
@@ -187,9 +208,7 @@ def _kept_base_rows(con: duckdb.DuckDBPyConnection, world: World, parts: list[Pa
 
     if world.path is None:
         return None
-    base_file = Path(world.path) / world.resource("trade")["path"]
-    if not base_file.is_file():
-        raise InputError(str(base_file), "trade", "table file missing: the World is incomplete")
+    base_file = world.table_file("trade")
     files = ", ".join("'" + p.as_posix().replace("'", "''") + "'" for p in parts)
     codes_by_year: dict[int, list[str]] = {}
     for y, h in con.execute(f"SELECT DISTINCT year, hs6 FROM read_parquet([{files}])").fetchall():
@@ -308,7 +327,8 @@ def _copy_fast(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: set[str] |
     """
     _stream_to_parquet(
         con,
-        f"""SELECT t AS year, i AS exporter, j AS importer,
+        f"""SELECT CASE WHEN t = floor(t) AND t BETWEEN {YEAR_MIN} AND {YEAR_MAX} THEN CAST(t AS INTEGER) END
+                   AS year, i AS exporter, j AS importer,
                    CASE WHEN length(k) < 6 THEN lpad(k, 6, '0') ELSE k END AS hs6, v AS value_kusd,
                    q AS quantity_t
             FROM {baci_typed_source(path)} {hs_where(hs_filter)}""",
@@ -470,13 +490,17 @@ def _scan(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, Any]:
     columns = _columns(con, path)
     if tuple(c for c, _ in columns) != _TRADE_COLUMNS:
         raise ValueError(f"unexpected columns in {path}: {columns}")
-    rows, row_hashes, products, y0, y1, n_year, n_exp, n_imp, n_hs6, n_v, v0, q0, bad_hs6 = con.execute(
+    rows, row_hashes, products, y0, y1, n_year, n_exp, n_imp, n_hs6, n_v, v0, q0, bad_hs6, infinite = con.execute(
         _hash_sql(path, columns, """, count(DISTINCT hs6), min(year), max(year), count(year), count(exporter),
                   count(importer), count(hs6), count(value_kusd), min(value_kusd), min(quantity_t),
-                  count(*) FILTER (WHERE NOT hs6 GLOB '[0-9][0-9][0-9][0-9][0-9][0-9]')""")
+                  count(*) FILTER (WHERE NOT hs6 GLOB '[0-9][0-9][0-9][0-9][0-9][0-9]'),
+                  count(*) FILTER (WHERE NOT isfinite(value_kusd) OR NOT isfinite(quantity_t))""")
     ).fetchall()[0]
     missing = 5 * rows - (n_year + n_exp + n_imp + n_hs6 + n_v)
-    bad = missing + bad_hs6 + int(v0 is not None and v0 < 0) + int(q0 is not None and q0 < 0)
+    bad = missing + bad_hs6 + infinite + int(v0 is not None and v0 < 0) + int(q0 is not None and q0 < 0)
+    if not bad and rows:  # one flow (year, exporter, importer, product) listed twice
+        bad = con.execute(f"""SELECT count(*) FROM (SELECT year, exporter, importer, hs6
+                              FROM read_parquet('{path.as_posix()}') GROUP BY ALL HAVING count(*) > 1)""").fetchone()[0]
     return {"rows": rows, "products": products, "y0": y0, "y1": y1, "bad": bad,
             "digest": _digest(columns, rows, row_hashes)}
 
@@ -508,8 +532,9 @@ def _assemble(world: World, tmp: Path, out: Path, trade_digest: str, stats: tupl
         name = res["name"]
         if name == "trade":
             continue
-        src = Path(world.path) / res["path"]
+        src = world.table_file(name)  # checked against its size and hash: a damaged base table is named
         shutil.copy2(src, tmp / res["path"])
+        res = {**res, **file_entry(tmp / res["path"])}
         if res.get("hash"):
             digests[name] = res["hash"].removeprefix("sha256:")
         else:
@@ -520,7 +545,8 @@ def _assemble(world: World, tmp: Path, out: Path, trade_digest: str, stats: tupl
     base_meta = next((r for r in world.datapackage["resources"] if r["name"] == "trade"), None)
     base_sources = [x["name"] for x in (base_meta or {}).get("sources", []) if x.get("name")]
     kept_sources = sorted(set(base_sources) - {"baci"}) if total > rows else []
-    trade_meta = resource_entry("trade", int(total), sorted({"baci", *kept_sources}), "trade.parquet", trade_digest)
+    trade_meta = resource_entry("trade", int(total), sorted({"baci", *kept_sources}), "trade.parquet", trade_digest,
+                                file_entry(tmp / "trade.parquet"))
     trade_meta["description"] = (
         "Bilateral trade: the base World's rows, with flows imported from full CEPII BACI release files "
         f"({'chain HS codes only' if chains_only else 'all products'}; source 'baci') replacing every "
