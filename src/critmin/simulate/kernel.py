@@ -55,7 +55,7 @@ import ctypes
 import ctypes.util
 import mmap
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,8 +65,8 @@ import numpy as np
 import yaml
 
 from critmin.errors import InputError, did_you_mean
-from critmin.simulate.model import ChainModel
-from critmin.simulate.scenario import Dist, Responses, Scenario
+from critmin.simulate.model import ChainModel, resolve_elements
+from critmin.simulate.scenario import Dist, Responses, Scenario, make_dist
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 
@@ -101,6 +101,16 @@ class Plan:
     stockpiles: list[dict[str, Any]] = field(default_factory=list)
     capacity: list[dict[str, Any]] = field(default_factory=list)
     substitution: list[dict[str, Any]] = field(default_factory=list)
+    licensing: list[dict[str, Any]] = field(default_factory=list)
+    leakage: list[dict[str, Any]] = field(default_factory=list)
+    #: rationing level of each sector (0 = defence, 1 = essential, 2 = other; all 0 when proportional)
+    levels: np.ndarray | None = None
+    #: price regions: names and each country's region index
+    regions: list[str] = field(default_factory=lambda: ["world"])
+    region_of: np.ndarray | None = None
+    precaution: int = -1
+    #: calendar labels of the months (YYYY-MM) when the scenario is pinned to a start month
+    month_labels: list[str] | None = None
     eps_d: int = -1
     eps_s: int = -1
     friction: int = -1
@@ -155,15 +165,22 @@ class _Resolver:
         return m
 
     def stage_mask(
-        self, stages: list[str] | None, materials: list[str] | None, hs6: list[str] | None, path: str
+        self,
+        stages: list[str] | None,
+        materials: list[str] | None,
+        hs6: list[str] | None,
+        path: str,
+        elements: list[str] | None = None,
     ) -> np.ndarray:
         S = len(self.model.stages)
         m = np.zeros(S, dtype=bool)
+        parents = self.model.parents
         for j, st in enumerate(stages or []):
-            if st not in self.model.stages:
-                more = did_you_mean(st, self.model.stages)
+            hit = np.array([st in (x, p) for x, p in zip(self.model.stages, parents, strict=True)])
+            if not hit.any():
+                more = did_you_mean(st, set(self.model.stages) | set(parents))
                 self.fail(f"{path}.stages[{j}]", f"chain {self.chain.id!r} has no stage {st!r}{more}")
-            m[self.model.stages.index(st)] = True
+            m |= hit
         mats = set(self.model.stage_material)
         wm = self.world.table("materials")
         world_mats = set(wm["material"]) if not wm.empty else mats
@@ -178,15 +195,43 @@ class _Resolver:
                 )
             m |= np.array([x == mat for x in self.model.stage_material])
         for j, code in enumerate(hs6 or []):
-            hit = np.array([code in self.chain.stage(s).hs6 for s in self.model.stages])
+            hit = np.array([code in self.chain.stage(s).hs6 for s in parents])
             if not hit.any():
                 self.fail(f"{path}.hs6[{j}]", f"no stage of chain {self.chain.id!r} trades under HS {code!r}")
             m |= hit
+        if elements:
+            em = self.element_mask(elements, f"{path}.elements")
+            m = em if not (stages or materials or hs6) else m & em
         return m
 
-    def stage_one(self, stage: str | None, material: str | None, path: str) -> int:
+    def element_mask(self, elements: list[str], path: str) -> np.ndarray:
+        """Stages carrying any of ``elements``: their element stages and the grades they limit."""
+        model = self.model
+        tags = model.stage_tag or [None] * len(model.stages)
+        m = np.zeros(len(model.stages), dtype=bool)
+        for j, el in enumerate(elements):
+            if el not in model.elements:
+                more = did_you_mean(el, model.elements) or f"; it carries {', '.join(model.elements) or 'none'}"
+                self.fail(f"{path}[{j}]", f"chain {self.chain.id!r} has no element {el!r}{more}")
+            e_stage = np.array([t == el for t in tags])
+            m |= e_stage
+            if model.limiting is not None:  # grades that cannot be made without the element
+                for i in range(len(model.stages)):
+                    m[i] |= bool((model.limiting[i] & e_stage).any())
+        return m
+
+    def stage_one(self, stage: str | None, material: str | None, path: str, prefer: np.ndarray | None = None) -> int:
+        """One model stage; a chain stage run in parts (elements, grades) resolves to the part whose sectors
+        ``prefer`` (a sector mask) names, else to the part with the most baseline use."""
         if stage is not None:
-            return int(np.flatnonzero(self.stage_mask([stage], None, None, path))[0])
+            hit = np.flatnonzero(self.stage_mask([stage], None, None, path))
+            if len(hit) > 1:
+                if prefer is not None and prefer.any():
+                    own = set(self.model.sector_stage[prefer].tolist()) & set(hit.tolist())
+                    if own:
+                        return int(min(own))
+                return int(hit[np.argmax(self.model.consumption()[hit].sum(axis=1))])
+            return int(hit[0])
         m = self.stage_mask(None, [material or ""], None, path)
         # a material's stockpile is held in its most processed form in the chain
         return int(np.flatnonzero(m)[-1])
@@ -204,10 +249,29 @@ class _Resolver:
 def compile_plan(
     scenario: Scenario, model: ChainModel, world: Any, chain: Any, source: str, horizon: int
 ) -> Plan:
-    """Resolve a scenario's names against the model and collect its parameter slots."""
+    """Resolve a scenario's names against the model and collect its parameter slots.
+
+    A scenario run element by element (``scenario.elements``, or a shock naming ``elements``) turns
+    ``model`` into its element-resolved form in place (:func:`resolve_model_elements`).
+    """
+    if scenario.elements and model.stage_parent is None:
+        resolve_model_elements(model, source)
     r = _Resolver(world, model, chain, source)
     plan = Plan(horizon=horizon)
+    plan.month_labels = scenario.month_labels(horizon)
     S = len(model.stages)
+    C = len(model.countries)
+
+    def dest_mask(sh: Any, path: str) -> np.ndarray:
+        if sh.destinations == "all":
+            dest = np.ones(C, dtype=bool)
+            for j, x in enumerate(sh.except_):
+                dest &= ~r.mask(r.places(x, f"{path}.except[{j}]"))
+        else:
+            dest = np.zeros(C, dtype=bool)
+            for j, x in enumerate(sh.destinations):
+                dest |= r.mask(r.places(x, f"{path}.destinations[{j}]"))
+        return dest
 
     def timing(sh: Any, path: str) -> tuple[int, int | None]:
         start = plan.add(f"{path}.start", sh.start)
@@ -218,25 +282,61 @@ def compile_plan(
         path = f"shocks[{i}]"
         if sh.type == "export_restriction":
             origins = r.places(sh.origin, f"{path}.origin")
-            if sh.destinations == "all":
-                dest = np.ones(len(model.countries), dtype=bool)
-                for j, x in enumerate(sh.except_):
-                    dest &= ~r.mask(r.places(x, f"{path}.except[{j}]"))
-            else:
-                dest = np.zeros(len(model.countries), dtype=bool)
-                for j, x in enumerate(sh.destinations):
-                    dest |= r.mask(r.places(x, f"{path}.destinations[{j}]"))
-            smask = r.stage_mask(sh.stages, sh.materials, sh.hs6, path)
+            dest = dest_mask(sh, path)
+            smask = r.stage_mask(sh.stages, sh.materials, sh.hs6, path, sh.elements)
             omask = r.mask(origins)
             start, dur = timing(sh, path)
             plan.restrictions.append(
                 {
+                    "index": i,
                     "stages": smask,
                     "origins": np.flatnonzero(omask),
                     "dest": dest,
                     "fraction": plan.add(f"{path}.fraction", sh.fraction),
                     "start": start,
                     "duration": dur,
+                }
+            )
+        elif sh.type == "licensing":
+            origins = r.places(sh.origin, f"{path}.origin")
+            dest = dest_mask(sh, path)
+            smask = r.stage_mask(sh.stages, sh.materials, sh.hs6, path, sh.elements)
+            share = dest.astype(np.float64)
+            if sh.end_use:
+                km = np.zeros(len(model.sectors), dtype=bool)
+                for j, name in enumerate(sh.end_use):
+                    km |= r.sector_mask(name, f"{path}.end_use[{j}]")
+                at = np.isin(model.sector_stage, model.sector_stage[km])  # sectors of the same stage(s)
+                tot = model.demand0[:, at].sum(axis=1)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    share = share * np.where(tot > 0, model.demand0[:, km].sum(axis=1) / np.where(tot > 0, tot, 1), 0)
+            start, dur = timing(sh, path)
+            ap = sh.approval
+            plan.licensing.append(
+                {
+                    "index": i,
+                    "stages": smask,
+                    "origins": np.flatnonzero(r.mask(origins)),
+                    "share": share,
+                    "start": start,
+                    "duration": dur,
+                    "kind": ap.kind,
+                    "values": [plan.add(f"{path}.approval[{j}]", v) for j, v in enumerate(ap.values)],
+                    "months": [plan.add(f"{path}.approval.ramp.months", m) for m in ap.months]
+                    if ap.kind == "ramp" else list(ap.months),
+                    "delay": plan.add(f"{path}.delay_months", sh.delay_months),
+                }
+            )
+        elif sh.type == "leakage":
+            via = np.zeros(C)
+            for j, x in enumerate(sh.via):
+                via += r.mask(r.places(x, f"{path}.via[{j}]"))
+            plan.leakage.append(
+                {
+                    "of": sh.of,
+                    "via": via > 0,
+                    "share": plan.add(f"{path}.share", sh.share),
+                    "delay": plan.add(f"{path}.delay_months", sh.delay_months),
                 }
             )
         elif sh.type == "production_outage":
@@ -314,10 +414,30 @@ def compile_plan(
     for i, sp in enumerate(resp.stockpiles):
         path = f"responses.stockpiles[{i}]"
         holders = r.places(sp.holder, f"{path}.holder")
-        s = r.stage_one(sp.stage, sp.material, path)
+        prefer = None
+        if sp.reserve_for:
+            prefer = np.zeros(len(model.sectors), dtype=bool)
+            for j, name in enumerate(sp.reserve_for):
+                prefer |= r.sector_mask(name, f"{path}.reserve_for[{j}]")
+        s = r.stage_one(sp.stage, sp.material, path, prefer)
         hmask = r.mask(holders)
         use0 = float(model.consumption()[s][hmask].sum())  # holder's baseline use, t/month
-        if sp.tonnes is not None:
+        contrib = None
+        if sp.contributions:
+            if len(holders) < 2:
+                r.fail(f"{path}.contributions", "contributions need a pooled stockpile (a bloc holder)")
+            contrib = np.zeros(C)
+            for name, v in sp.contributions.items():
+                if name not in holders:
+                    r.fail(f"{path}.contributions.{name}",
+                           f"{name!r} is not a member of {sp.holder!r}: {', '.join(holders)}")
+                c = model.country_index(name)
+                if c is not None:
+                    contrib[c] += float(v)
+            tonnes = plan.add(f"{path}.contributions", Dist("fixed", {"value": float(contrib.sum())}, 0,
+                                                             np.inf, False))
+            scale = 1.0
+        elif sp.tonnes is not None:
             tonnes = plan.add(f"{path}.tonnes", sp.tonnes)
             scale = 1.0
         else:
@@ -359,6 +479,10 @@ def compile_plan(
                 ),
                 "trigger": sp.trigger.on,
                 "trigger_value": sp.trigger.value,
+                "key": contrib / contrib.sum() if sp.allocation == "contributions" and contrib is not None
+                and contrib.sum() > 0 else None,
+                "replenish": plan.add(f"{path}.replenish_t_per_month", sp.replenish_t_per_month)
+                if sp.replenish_t_per_month is not None else None,
             }
         )
     for i, sub in enumerate(resp.substitution):
@@ -370,7 +494,56 @@ def compile_plan(
                 "lead": plan.add(f"{path}.lead_months", sub.lead_months),
             }
         )
+    plan.levels = _levels(scenario, model, chain, r)
+    d = load_defaults()["prices"]
+    plan.regions, plan.region_of = _regions(d["regions"], model, r)
+    prec = resp.precautionary_months if resp.precautionary_months is not None else \
+        make_dist(d["precautionary_months"]["value"], 0.0, 600.0, False)
+    plan.precaution = plan.add("responses.precautionary_months", prec)
     return plan
+
+
+def resolve_model_elements(model: ChainModel, source: str) -> None:
+    """Turn ``model`` into its element-by-element form (in place), with the grade data of ``defaults.yaml``."""
+    spec = load_defaults().get("elements", {}).get(model.chain_id)
+    if not spec or not model.elements:
+        raise InputError(source, "elements", f"chain {model.chain_id!r} has no element data to run element by "
+                         "element (defaults.yaml elements, chain elements)")
+    content = {k: float(v["value"]) for k, v in spec.get("dytb_by_sector", {}).items() if isinstance(v, dict)}
+    new = resolve_elements(model, spec, content)
+    model.__dict__.update(new.__dict__)
+
+
+def _levels(scenario: Scenario, model: ChainModel, chain: Any, r: _Resolver) -> np.ndarray:
+    """Rationing level per sector: 0 defence (chain data), 1 essential (defaults or scenario), 2 other."""
+    K = len(model.sectors)
+    ra = scenario.responses.rationing
+    if ra is not None and ra.policy == "proportional":
+        return np.zeros(K, dtype=np.int64)
+    lv = np.where(model.sector_defence, 0, 2).astype(np.int64)
+    ess = load_defaults()["rationing"]["essential"].get(model.chain_id, [])
+    for name in ess:
+        if name in r.sector_names:
+            lv[r.sector_mask(name, "defaults.rationing")] = 1
+    if ra is not None:
+        for name, level in ra.priorities.items():
+            m = r.sector_mask(name, f"responses.rationing.priorities.{name}")
+            lv[m] = ("defence", "essential", "other").index(level)
+    return lv
+
+
+def _regions(spec: dict[str, Any], model: ChainModel, r: _Resolver) -> tuple[list[str], np.ndarray]:
+    """Price regions (``defaults.yaml`` prices.regions) and each country's region."""
+    names = [k for k in spec if k not in ("assumption", "rationale")]
+    rest = [k for k in names if spec[k] == "rest"]
+    of = np.full(len(model.countries), names.index(rest[0]) if rest else -1, dtype=np.int64)
+    for g, k in enumerate(names):
+        if spec[k] != "rest":
+            of[r.mask(list(spec[k]))] = g
+    used = sorted(set(of.tolist()) - {-1})
+    keep = [names[g] for g in used]
+    remap = {g: i for i, g in enumerate(used)}
+    return keep, np.array([remap.get(int(g), 0) for g in of], dtype=np.int64)
 
 
 def sample(plan: Plan, runs: int, seed: int) -> np.ndarray:
@@ -408,7 +581,7 @@ def _ramp(t: int, first: np.ndarray, lead: np.ndarray) -> np.ndarray:
 BLOCK_RUNS = 64
 
 #: Outputs of :func:`simulate_chunk` with a row per run, and those summed over runs.
-PER_RUN_OUTPUTS = ("shortfall", "price", "release", "balance_residual")
+PER_RUN_OUTPUTS = ("shortfall", "price", "price_region", "release", "balance_residual")
 SUM_OUTPUTS = ("production_sum", "demand_sum", "inventory_sum", "exports_sum")
 
 
@@ -429,14 +602,17 @@ def zeros(shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
     return np.zeros(shape, dtype)
 
 
-def allocate_outputs(model: ChainModel, plan: Plan, runs: int, shortfall: bool = True) -> dict[str, np.ndarray]:
-    """Zeroed output arrays for ``runs`` runs (see :func:`simulate_chunk`); without ``shortfall`` if asked."""
+def allocate_outputs(model: ChainModel, plan: Plan, runs: int, shortfall: bool = True,
+                     shortfall_dtype: Any = np.float32) -> dict[str, np.ndarray]:
+    """Zeroed output arrays for ``runs`` runs (see :func:`simulate_chunk`); without ``shortfall`` if asked
+    (``shortfall_dtype``: float32, or float64 where float32 could overflow)."""
     M = plan.horizon
     S, C = model.q0.shape
     K = len(model.sectors)
     P = len(plan.stockpiles)
     out = {
         "price": np.zeros((runs, M, S)),
+        "price_region": np.zeros((runs, M, S, len(plan.regions))),  # (R, M, S, G): plan.regions
         "release": np.zeros((runs, M, P)),
         "balance_residual": np.zeros((runs, M, S)),
         "production_sum": np.zeros((M, S, C)),
@@ -445,7 +621,7 @@ def allocate_outputs(model: ChainModel, plan: Plan, runs: int, shortfall: bool =
         "exports_sum": np.zeros((M, S, C)),
     }
     if shortfall:
-        out["shortfall"] = zeros((runs, M, C, K), np.float32)
+        out["shortfall"] = zeros((runs, M, C, K), shortfall_dtype)
     return out
 
 
@@ -455,11 +631,13 @@ def simulate_chunk(
     samples: np.ndarray,
     out: dict[str, np.ndarray] | None = None,
     block: int = BLOCK_RUNS,
+    reduce: Callable[[np.ndarray, int, int], None] | None = None,
+    shortfall_dtype: Any = np.float32,
 ) -> dict[str, np.ndarray]:
     """Run all months for the runs in ``samples`` (slots × runs); arrays with runs leading.
 
-    Returns ``shortfall`` (R, M, C, K) t (float32), ``price`` (R, M, S) market-clearing
-    index of the month, ``release`` (R, M, P) t,
+    Returns ``shortfall`` (R, M, C, K) t (float32, or ``shortfall_dtype``), ``price`` (R, M, S)
+    market-clearing index of the month, ``release`` (R, M, P) t,
     ``balance_residual`` (R, M, S) t (max |residual| over countries, plus the world
     trade residual), and run sums for means: ``production_sum`` (M, S, C),
     ``demand_sum`` (M, C, K), ``inventory_sum`` (M, S, C), ``exports_sum`` (M, S, C) (each exporter's
@@ -471,15 +649,32 @@ def simulate_chunk(
     stepped through in blocks of ``block``; every run's numbers are independent of the
     blocking, and the run sums are accumulated run by run in order (as one
     ``sum(axis=0)`` over the chunk), so the result is identical for any ``block``.
+
+    ``reduce(shortfall_block, a, b)``, when given, is called after each block with that block's
+    shortfall (runs ``a:b`` of the chunk); if ``out`` has no ``shortfall`` the block's is a scratch array
+    of ``shortfall_dtype`` reused from block to block, so the chunk's (R, M, C, K) array never exists.
     """
     R = samples.shape[1]
     if out is None:
-        out = allocate_outputs(model, plan, R)
+        out = allocate_outputs(model, plan, R, shortfall=reduce is None, shortfall_dtype=shortfall_dtype)
     ctx = _Context(model, plan)
     step = max(1, int(block))
+    scratch = None
+    if "shortfall" not in out:
+        if reduce is None:
+            raise ValueError("simulate_chunk: out has no shortfall and no reduce was given")
+        scratch = np.empty((min(step, R), plan.horizon, len(model.countries), len(model.sectors)), shortfall_dtype)
     with _malloc_reuse():
         for a in range(0, R, step):
-            _simulate_block(ctx, samples[:, a : a + step], out, a)
+            b = min(a + step, R)
+            # per-run outputs as views of this block's rows (row 0 = run a); run sums shared
+            view = {k: (v[a:b] if k in PER_RUN_OUTPUTS else v) for k, v in out.items()}
+            if scratch is not None:
+                view["shortfall"] = scratch[: b - a]
+                view["shortfall"].fill(0.0)
+            _simulate_block(ctx, samples[:, a:b], view, 0)
+            if reduce is not None:
+                reduce(view["shortfall"], a, b)
     return out
 
 
@@ -550,8 +745,19 @@ class _Context:
                     np.unique(rows),
                 )
             )
-        self.inputs = [[(k, F[s, k]) for k in range(S) if F[s, k] > 0] for s in range(S)]
-        self.consumers = [[(j, F[j, s]) for j in range(S) if F[j, s] > 0] for s in range(S)]
+        # inputs as (stage, factor, limiting); factors per country (arrays over countries) in element runs
+        Fc = model.factor_c
+        self.per_country = Fc is not None
+        if Fc is None:
+            self.inputs = [[(k, F[s, k], True) for k in range(S) if F[s, k] > 0] for s in range(S)]
+            self.consumers = [[(j, F[j, s]) for j in range(S) if F[j, s] > 0] for s in range(S)]
+        else:
+            lim = model.limiting if model.limiting is not None else F > 0
+            self.inputs = [[(k, Fc[s, k], bool(lim[s, k])) for k in range(S) if F[s, k] > 0] for s in range(S)]
+            self.consumers = [[(j, Fc[j, s]) for j in range(S) if F[j, s] > 0] for s in range(S)]
+            with np.errstate(divide="ignore"):
+                self.finv = {(s, k): np.where(Fc[s, k] > 0, 1.0 / np.where(Fc[s, k] > 0, Fc[s, k], 1.0), 0.0)
+                             for s in range(S) for k in range(S) if F[s, k] > 0}
         self.sec_of = [np.flatnonzero(model.sector_stage == s) for s in range(S)]
         self.D0_s = [np.ascontiguousarray(model.demand0[:, ix]) for ix in self.sec_of]
         # a stage's sectors as runs of consecutive columns: (slice in the result, slice in the stage's block)
@@ -581,8 +787,26 @@ class _Context:
         self.has_target = [bool((self.target[s] > 0).any()) for s in range(S)]
         self.restock_months = float(load_defaults()["inventories"]["restock_months"]["value"])
         self.restrict_origins = [
-            sorted({int(o) for rs in plan.restrictions if rs["stages"][s] for o in rs["origins"]}) for s in range(S)
+            sorted({int(o) for rs in (*plan.restrictions, *plan.licensing) if rs["stages"][s] for o in rs["origins"]})
+            for s in range(S)
         ]
+        # rationing levels of each stage's sectors (intermediate uses rank with level 0)
+        lv = plan.levels if plan.levels is not None else np.zeros(len(model.sectors), dtype=np.int64)
+        self.sec_level = [lv[ix] for ix in self.sec_of]
+        self.multi_level = [len(set(self.sec_level[s].tolist()) | ({0} if self.consumers[s] else set())) > 1
+                            for s in range(S)]
+        self.levels_at = [sorted(set(self.sec_level[s].tolist()) | ({0} if self.consumers[s] else set()))
+                          for s in range(S)]
+        # price regions: (G, C) membership
+        of = plan.region_of if plan.region_of is not None else np.zeros(C, dtype=np.int64)
+        self.region_of = of
+        self.G = len(plan.regions)
+        self.region_mat = np.zeros((self.G, C))
+        self.region_mat[of, np.arange(C)] = 1.0
+        # leakage: the via countries' weights (baseline imports from each origin, else equal) per stage
+        self.leak_of: dict[int, list[int]] = {}
+        for li, lk in enumerate(plan.leakage):
+            self.leak_of.setdefault(lk["of"], []).append(li)
 
 
     def input_base(self, target: np.ndarray, j: int) -> np.ndarray:
@@ -680,6 +904,18 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
             frac = frac * np.minimum(share, 1.0)
         outs.append(dict(ou, on=_active(samples, ou["start"], ou["duration"], M) * frac[:, None]))
     surges = [dict(su, on=_active(samples, su["start"], su["duration"], M)) for su in plan.surges]
+    lic = [dict(li, on=_active(samples, li["start"], li["duration"], M), a=_approval(li, samples, M),
+                d=samples[li["delay"]].astype(np.int64), st0=samples[li["start"]]) for li in plan.licensing]
+    leaks = [dict(lk, share_r=samples[lk["share"]], d=samples[lk["delay"]].astype(np.int64)) for lk in plan.leakage]
+    leak_share = {}  # licensing shock index -> share of its withheld applications that leaks (not queued)
+    for lk in leaks:
+        leak_share[lk["of"]] = np.minimum(leak_share.get(lk["of"], 0.0) + lk["share_r"], 1.0)
+    lic_state: dict[tuple[int, int, int], dict[str, np.ndarray]] = {}
+    leak_q: dict[tuple[int, int, int], np.ndarray] = {}
+    prec = samples[plan.precaution]
+    G = ctx.G
+    RM = ctx.region_mat
+    runs_ix = np.arange(R)
     subs = [dict(sb, frac=samples[sb["fraction"]], lead_s=samples[sb["lead"]]) for sb in plan.substitution]
     stock = np.zeros((R, P))
     maxrel = np.full((R, P), np.inf)
@@ -697,6 +933,10 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
             floor_left[p] = np.minimum(np.tile(fl, (R, 1)), stock[:, p][:, None] * fl / max(fl.sum(), 1e-300))
 
     price = np.ones((R, S))
+    price_c = np.ones((R, S, C))  # each country's regional price index
+    out_rprice = out.get("price_region")
+    repl = [(p, sp, samples[sp["replenish"]], stock[:, p].copy()) for p, sp in enumerate(plan.stockpiles)
+            if sp.get("replenish") is not None]
     # run-summed arrays carry a leading scratch row for _accumulate
     inv_buf = np.zeros((R + 1, S, C))
     inv = inv_buf[1:]
@@ -731,18 +971,18 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                     & su["sectors"][None, None, :]
                 )
                 dfac = np.where(hit, dfac * samples[su["factor"]][:, None, None], dfac)
-        pk = price[:, model.sector_stage] ** eps_d[:, None]  # (R, K)
+        pkc = price_c ** eps_d[:, None, None]  # (R, S, C): each country's regional price response
         sub = np.zeros((R, K))
         for sb in subs:
             ramp = _ramp(t, first_short[:, model.sector_stage], sb["lead_s"][:, None])  # (R, K)
             sub = np.where(sb["sectors"][None, :], np.maximum(sub, sb["frac"][:, None] * ramp), sub)
-        pks = pk * (1.0 - sub)  # (R, K)
+        keep_k = 1.0 - sub  # (R, K)
 
         # ---- production targets (R, S, C)
         ramp = _ramp(t, first_short[:, :, None], lead)
         cap = q0[None] * (1.0 + spare * ramp)
         # producers run at full available capacity while their market is short (price index > 1)
-        target = np.where((price > 1.0)[:, :, None], cap, q0[None])
+        target = np.where(price_c > 1.0, cap, q0[None])
         if outs:
             keep = np.ones((R, S, C))
             for ou in outs:
@@ -755,6 +995,7 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
         inv_prev = inv.copy()
         bal = np.zeros((R, S, C))  # inflows - outflows, completed stage by stage
         new_price = np.ones((R, S))
+        new_rprice = np.ones((R, S, G))
 
         for s in range(S):
             Q = target[:, s, :]
@@ -762,11 +1003,17 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
             if ctx.has_free[s]:  # balancing items: output that needs no recorded input (unrecorded supply)
                 free = Q * ctx.free_frac[s][None, :]
                 Q = Q - free
-            for k, f in inputs[s]:
-                Q = np.minimum(Q, deliv[(k, s)] / f)
-            for k, f in inputs[s]:
+            for k, f, lim in inputs[s]:
+                if not lim:
+                    continue
+                if ctx.per_country:
+                    inv_f = ctx.finv[(s, k)]
+                    Q = np.minimum(Q, np.where(inv_f > 0, deliv[(k, s)] * inv_f, np.inf))
+                else:
+                    Q = np.minimum(Q, deliv[(k, s)] / f)
+            for k, f, lim in inputs[s]:
                 got = deliv[(k, s)]
-                used = f * Q
+                used = f * Q if lim else np.minimum(f * Q, got)  # a non-limiting input: used as far as delivered
                 used_by[:, k, :] += used
                 inv[:, k, :] += got - used  # delivered but not used: back to the input's stock
             if free is not None:
@@ -782,17 +1029,64 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                 incoming[:, dests] = np.add.reduceat(g, starts, axis=0).T
             kept = np.zeros((R, C))
             restricting = np.zeros((R, C), dtype=bool)
+            targeted = np.zeros((R, C), dtype=bool)  # importers whose imports of the stage a control holds back
             for o in ctx.restrict_origins[s]:
                 frac = np.zeros((R, C))
+                parts = []
                 for rs in restr:
                     if rs["stages"][s] and o in rs["origins"]:
-                        frac += rs["on"][:, t][:, None] * rs["dest"][None, :]
+                        fi = rs["on"][:, t][:, None] * rs["dest"][None, :]
+                        frac += fi
+                        parts.append((rs["index"], fi))
                 frac[:, o] = 0.0
+                fsum = frac
                 frac = np.minimum(frac, 1.0)
-                blocked = Q[:, o][:, None] * shares[s, o][None, :] * frac
+                flow_o = Q[:, o][:, None] * shares[s, o][None, :]
+                blocked = flow_o * frac
                 incoming -= blocked
                 kept[:, o] += blocked.sum(axis=1)
                 restricting[:, o] |= frac.max(axis=1) > 0
+                targeted |= frac > 0
+                withheld: dict[int, np.ndarray] = {}
+                for idx, fi in parts:
+                    if idx in ctx.leak_of:
+                        with np.errstate(invalid="ignore", divide="ignore"):
+                            withheld[idx] = blocked * np.where(fsum > 0, fi / np.where(fsum > 0, fsum, 1.0), 0.0)
+                for li, L in enumerate(lic):
+                    if not (L["stages"][s] and o in L["origins"]):
+                        continue
+                    shipped, app = _licence_month(L, lic_state, (li, s, o), t, flow_o * (1.0 - frac), o,
+                                                  np.maximum(kept[:, o] + inv[:, s, o], 0.0),
+                                                  leak_share.get(L["index"]), runs_ix, M)
+                    incoming += shipped - app
+                    kept[:, o] += app.sum(axis=1) - shipped.sum(axis=1)
+                    restricting[:, o] |= L["on"][:, t]
+                    targeted |= app > 0
+                    if L["index"] in ctx.leak_of:
+                        withheld[L["index"]] = app
+                for idx, amt in withheld.items():  # leaks leave with a delay through the via countries
+                    for li in ctx.leak_of[idx]:
+                        lk = leaks[li]
+                        q = leak_q.setdefault((li, s, o), np.zeros((M, R, C)))
+                        at = t + lk["d"]
+                        ok = at < M
+                        q[at[ok], runs_ix[ok]] += amt[ok] * lk["share_r"][ok, None]
+                for li in range(len(leaks)):
+                    q = leak_q.get((li, s, o))
+                    if q is None:
+                        continue
+                    arr = q[t]
+                    tot = arr.sum(axis=1)
+                    avail = np.maximum(kept[:, o] + inv[:, s, o], 0.0)
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        arr = arr * np.where(tot > avail, avail / np.where(tot > 0, tot, 1.0), 1.0)[:, None]
+                    tot = arr.sum(axis=1)
+                    w = shares[s, o] * leaks[li]["via"]
+                    w = w / w.sum() if w.sum() > 0 else leaks[li]["via"] / leaks[li]["via"].sum()
+                    through = tot[:, None] * w[None, :]
+                    incoming += arr + through  # the via countries import it and ship it on
+                    kept -= through
+                    kept[:, o] -= tot
             home = Q * diag[s][None, :]
             imports = incoming - home
             exports = Q - home - kept
@@ -807,16 +1101,17 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                 # C-ordered (runs, countries, sectors) like the full array was, so that sums over
                 # sectors and then countries run in the same order (bit-identical results)
                 Ds = dbuf[s]
+                pks = pkc[:, s, :, None] * keep_k[:, None, sec_sel[s]]  # (R, C, sectors of s)
                 if dfac is None:  # (demand0 x 1.0 is exact: the same numbers as with the surge factor)
-                    np.multiply(ctx.D0_s[s][None], pks[:, None, sec_sel[s]], out=Ds)
+                    np.multiply(ctx.D0_s[s][None], pks, out=Ds)
                 else:
                     np.multiply(ctx.D0_s[s][None], dfac[:, :, sec_sel[s]], out=Ds)
-                    Ds *= pks[:, None, sec_sel[s]]
+                    Ds *= pks
                 for dst, loc in ctx.sec_runs[s]:
                     dem_t[:, :, dst] = Ds[:, :, loc]
                 need = need_final = Ds.sum(axis=2)
             else:
-                need = np.zeros((R, C))
+                need = need_final = np.zeros((R, C))
             for j, f in consumers[s]:
                 need = need + f * ctx.input_base(target, j)
             # what a country wants this month: its uses, plus (where it holds a working stock) its stock
@@ -850,6 +1145,10 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                 if sp["floors"]:
                     give_rel, rel = _pool_release(deficit * sp["holders"][None, :], stock[:, p], maxrel[:, p],
                                                   floor_left[p], trig)
+                elif sp.get("key") is not None:  # pooled, shared by the members' contributions (capped at deficit)
+                    avail = np.where(trig, np.minimum(stock[:, p], maxrel[:, p]), 0.0)
+                    give_rel = np.minimum(deficit * sp["holders"][None, :], avail[:, None] * sp["key"][None, :])
+                    rel = give_rel.sum(axis=1)
                 else:
                     dh = (deficit * sp["holders"][None, :]).sum(axis=1)
                     rel = np.where(trig, np.minimum(np.minimum(stock[:, p], maxrel[:, p]), dh), 0.0)
@@ -862,19 +1161,27 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
             supply = supply + release
 
             # rationing
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rho = np.where(need > 0, np.minimum(1.0, supply / np.where(need > 0, need, 1.0)), 1.0)
-            rho = np.where(supply >= need * (1.0 - 1e-12), 1.0, rho)
-            for j, f in consumers[s]:
-                deliv[(s, j)] = rho * f * ctx.input_base(target, j)
-            final_delivered = np.zeros((R, C))
-            if nk:
-                # shortfall straight into the (float32) result: computed in float64, rounded on store
-                short_rho = (1.0 - rho)[:, :, None]
-                for dst, loc in ctx.sec_runs[s]:
-                    np.multiply(short_rho, Ds[:, :, loc], out=out_short[rs_, t, :, dst], casting="same_kind")
-                final_delivered = rho * need_final  # = sum over sectors of rho * Ds (one rationing ratio per country)
-            inv[:, s, :] = np.maximum(supply - rho * need, 0.0)
+            if ctx.multi_level[s]:  # level by level: defence (and own plants), essential, other
+                served, unmet_c, final_delivered, rho = _ration_levels(ctx, s, supply, need, need_final, Ds if nk
+                                                                       else None, out_short[rs_, t])
+                for j, f in consumers[s]:
+                    deliv[(s, j)] = rho * f * ctx.input_base(target, j)
+                inv[:, s, :] = np.maximum(supply - served, 0.0)
+            else:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    rho = np.where(need > 0, np.minimum(1.0, supply / np.where(need > 0, need, 1.0)), 1.0)
+                rho = np.where(supply >= need * (1.0 - 1e-12), 1.0, rho)
+                for j, f in consumers[s]:
+                    deliv[(s, j)] = rho * f * ctx.input_base(target, j)
+                final_delivered = np.zeros((R, C))
+                if nk:
+                    # shortfall straight into the (float32) result: computed in float64, rounded on store
+                    short_rho = (1.0 - rho)[:, :, None]
+                    for dst, loc in ctx.sec_runs[s]:
+                        np.multiply(short_rho, Ds[:, :, loc], out=out_short[rs_, t, :, dst], casting="same_kind")
+                    final_delivered = rho * need_final  # = sum over sectors of rho * Ds (one ratio per country)
+                inv[:, s, :] = np.maximum(supply - rho * need, 0.0)
+                unmet_c = (1.0 - rho) * need
 
             # stockpiles reserved for chosen sectors: straight to those sectors' shortfall, after rationing
             for p, sp in enumerate(plan.stockpiles):
@@ -894,8 +1201,29 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                 release += got.sum(axis=2)
                 final_delivered = final_delivered + got.sum(axis=2)
 
+            # regional prices: each region's wants (uses, restocking orders, precautionary orders while a control
+            # targets it) cleared against what it holds this month (stocks, output kept, imports, re-routed, released)
+            wants = desired + prec[:, None] * need * targeted
+            Dr = wants @ RM.T
+            Ar = supply @ RM.T
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                ratio = np.where(Dr > 0, Ar / np.where(Dr > 0, Dr, 1.0), 1.0)
+                lr = np.where(np.abs(ratio - 1.0) < 1e-9, 0.0, -np.log(ratio) / denom[:, None])
+                new_rprice[:, s, :] = np.minimum(np.exp(np.nan_to_num(lr, nan=np.inf)), pcap[:, None])
+            for p, sp, rate, full in repl:  # refill from the holders' surplus in months without a release
+                if sp["stage"] != s:
+                    continue
+                idle = out_release[rs_, t, p] <= 0
+                extra = np.maximum(inv[:, s, :] - ctx.target[s][None, :], 0.0) * sp["holders"][None, :]
+                et = extra.sum(axis=1)
+                take = np.where(idle, np.minimum(np.minimum(rate, np.maximum(full - stock[:, p], 0.0)), et), 0.0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    tc = extra * np.where(et > 0, take / np.where(et > 0, et, 1.0), 0.0)[:, None]
+                inv[:, s, :] -= tc
+                stock[:, p] += take
+                release -= tc  # an outflow from the holders into the stockpile
             need_tot = need.sum(axis=1)
-            unmet = ((1.0 - rho) * need).sum(axis=1)
+            unmet = unmet_c.sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 u = np.where(need_tot > 0, unmet / np.where(need_tot > 0, need_tot, 1.0), 0.0)
                 u = np.where(u < 1e-12, 0.0, u)
@@ -912,8 +1240,116 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
         resid = bal - used_by - inv
         out_resid[rs_, t, :] += np.abs(resid).max(axis=2)
         out_price[rs_, t] = new_price
+        if out_rprice is not None:
+            out_rprice[rs_, t] = new_rprice
+        price_c = new_rprice[:, :, ctx.region_of]
         _accumulate(prod_sum[t], prod_buf)
         _accumulate(exp_sum[t], exp_buf)
         _accumulate(dem_sum[t], dem_buf)
         _accumulate(inv_sum[t], inv_buf)
         price = new_price
+
+
+def _approval(li: dict[str, Any], samples: np.ndarray, M: int) -> np.ndarray:
+    """(runs, months) share of waiting licence applications approved in each month (0-based)."""
+    t1 = np.arange(1, M + 1)[None, :]
+    v = [samples[j][:, None] for j in li["values"]]
+    if li["kind"] == "constant":
+        return np.broadcast_to(v[0], (samples.shape[1], M)).copy()
+    if li["kind"] == "ramp":
+        since = t1 - samples[li["start"]][:, None]  # 0 in the licensing's first month
+        n = samples[li["months"][0]][:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = np.where(n > 0, np.clip(since / np.where(n > 0, n, 1.0), 0.0, 1.0), (since >= 0).astype(float))
+        return v[0] + (v[1] - v[0]) * x
+    a = np.zeros((samples.shape[1], M))
+    for m, val in zip(li["months"], v, strict=True):
+        a = np.where(t1 >= m, val, a)
+    return a
+
+
+def _licence_month(
+    L: dict[str, Any],
+    state: dict[tuple[int, int, int], dict[str, np.ndarray]],
+    key: tuple[int, int, int],
+    t: int,
+    flow: np.ndarray,
+    o: int,
+    avail: np.ndarray,
+    leak: np.ndarray | None,
+    runs_ix: np.ndarray,
+    M: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One month of a licence queue for origin ``o`` at one stage: (shipped, applications), (runs, countries) t.
+
+    Applications = the licensed share of this month's flows while the licensing is on (they leave the
+    trade; the origin keeps them). An application waits ``delay`` months, then joins the approvable
+    backlog, of which the month's approval share ships; the rest waits. Once the licensing ends the whole
+    backlog ships. Shipments come from the origin's stock and output (``avail``, t) and stop at it; the
+    part a leakage shock diverts (``leak``, share) never joins the queue.
+    """
+    R, C = flow.shape
+    st = state.get(key)
+    if st is None:
+        st = state[key] = {"H": np.zeros((M, R, C)), "E": np.zeros((R, C)), "P": np.zeros((R, C))}
+    on = L["on"][:, t]
+    ended = (~on) & (t + 1 >= L["st0"])
+    app = flow * L["share"][None, :] * on[:, None]
+    app[:, o] = 0.0
+    queued = app if leak is None else app * (1.0 - leak)[:, None]
+    st["H"][t] = queued
+    st["P"] += queued
+    idx = t - L["d"]
+    ok = (idx >= 0) & ~ended
+    elig = st["H"][np.maximum(idx, 0), runs_ix] * ok[:, None]
+    st["E"] += elig
+    st["P"] -= elig
+    # the licensing is over: everything waiting may ship
+    st["E"] += np.where(ended[:, None], st["P"], 0.0)
+    st["P"] = np.where(ended[:, None], 0.0, st["P"])
+    ship = st["E"] * np.where(ended, 1.0, L["a"][:, t] * on)[:, None]
+    tot = ship.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ship = ship * np.where(tot > avail + app.sum(axis=1), (avail + app.sum(axis=1)) / np.where(tot > 0, tot, 1.0),
+                               1.0)[:, None]
+    st["E"] -= ship
+    return ship, app
+
+
+def _ration_levels(
+    ctx: _Context,
+    s: int,
+    supply: np.ndarray,
+    need: np.ndarray,
+    need_final: np.ndarray,
+    Ds: np.ndarray | None,
+    short_out: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Serve a stage's uses level by level (0 = defence and the country's own downstream plants, then 1, 2),
+    each level pro rata. Writes each sector's shortfall into ``short_out`` (runs, countries, sectors) and
+    returns (t served, t unmet, t delivered to final demand, the share served to downstream plants)."""
+    lv = ctx.sec_level[s]
+    cols = ctx.sec_of[s]
+    avail = supply.copy()
+    served = np.zeros_like(supply)
+    unmet = np.zeros_like(supply)
+    final = np.zeros_like(supply)
+    rho_int = np.ones_like(supply)
+    for level in ctx.levels_at[s]:
+        mine = np.flatnonzero(lv == level)
+        nl = Ds[:, :, mine].sum(axis=2) if (Ds is not None and len(mine)) else np.zeros_like(supply)
+        fin = nl
+        if level == 0:
+            nl = nl + (need - need_final)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho = np.where(nl > 0, np.minimum(1.0, avail / np.where(nl > 0, nl, 1.0)), 1.0)
+        rho = np.where(avail >= nl - 1e-12 * need, 1.0, rho)  # rounding against the country's whole need
+        avail = np.maximum(avail - rho * nl, 0.0)
+        served += rho * nl
+        unmet += (1.0 - rho) * nl
+        final += rho * fin
+        if level == 0:
+            rho_int = rho
+        for j in mine:
+            np.multiply((1.0 - rho), Ds[:, :, j], out=short_out[:, :, cols[j]], casting="same_kind")
+    return served, unmet, final, rho_int
