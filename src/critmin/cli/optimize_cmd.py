@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,8 @@ def stockpile(
 ) -> None:
     """Size a stockpile (t, US$, months of cover) against simulated disruptions or a shortfall file."""
     from critmin.optimize import files
-    from critmin.optimize.simulated import DEFAULT_RUNS, stockpile as sim_stockpile
+    from critmin.optimize.simulated import DEFAULT_RUNS
+    from critmin.optimize.simulated import stockpile as sim_stockpile
     from critmin.optimize.stockpile import optimize_stockpile
 
     _check_outputs(as_json, xlsx, plot)
@@ -169,3 +170,79 @@ def stockpile(
 
 
 app.command("stockpile")(stockpile)
+
+
+_PORT_UNITS = {"capex_usd_m": "US$ m", "cost_usd_m": "US$ m", "usa_cost_usd_m": "US$ m", "jpn_cost_usd_m": "US$ m",
+               "capacity_t": "t/yr", "budget_usa_usd_m": "US$ m", "budget_jpn_usd_m": "US$ m",
+               "budget_total_usd_m": "US$ m", "success_prob": "0–1", "usa_share": "0–1"}
+
+
+def portfolio(
+    budget_usa: float = typer.Option(..., "--budget-usa", help="US budget, US$ million."),
+    budget_jpn: float = typer.Option(..., "--budget-jpn", help="Japan's budget, US$ million."),
+    candidates: Path = typer.Option(None, "--candidates", help="Candidate CSV (project, chain, stage, country, "
+                                    "capacity_t, capex_usd_m, online_year, usa_share, success_prob[, "
+                                    "floor_price_usd_per_t, offtake_t]); default: the registry."),
+    objective: str = typer.Option("shortfall", "--objective", help="shortfall (expected shortage cost avoided) or "
+                                  "capacity (success_prob x capacity x stage weight)."),
+    require_chains: str = typer.Option(None, "--require-chains", help="Chains that must get a project, e.g. "
+                                       "rare-earth-magnets,li-ion-batteries:2 (at least 2)."),
+    require_stages: str = typer.Option(None, "--require-stages", help="Chain stages that must get a project, "
+                                       "e.g. rare-earth-magnets/magnet."),
+    stage_weights: Path = typer.Option(None, "--stage-weights", help="CSV chain, stage, weight (capacity "
+                                       "objective; default weight 1)."),
+    by_year: int = typer.Option(2030, "--by-year", help="Projects count if online by this year."),
+    runs: int = typer.Option(100, "--runs", help="Simulated runs per chain (shortfall objective)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the simulated ensembles."),
+    as_json: JsonFlag = False,
+    xlsx: XlsxOpt = None,
+    plot: Path = typer.Option(None, "--plot", help="Write the efficient frontier (.html)."),
+) -> None:
+    """Choose joint projects under US and Japanese budgets (MILP): chosen, rejected, efficient frontier."""
+    from critmin.optimize.portfolio import optimize_portfolio
+
+    _check_outputs(as_json, xlsx, plot)
+    if runs < 1:
+        raise InputError("--runs", str(runs), "runs must be a positive whole number")
+    world = get_world()
+    with _progress() as update:
+        update("solve")
+        res = optimize_portfolio(world, budget_usa=budget_usa, budget_jpn=budget_jpn, candidates=candidates,
+                                 objective=objective, require_chains=require_chains, require_stages=require_stages,
+                                 stage_weights=stage_weights, by_year=by_year, runs=runs, seed=seed)
+    unit = "weighted t/yr" if objective == "capacity" else "US$ of expected shortage cost avoided"
+    if plot is not None:
+        from critmin.optimize.plot import frontier_figure, save
+
+        save(frontier_figure(res.frontier, "Efficient frontier of the joint-project portfolio",
+                             [f"objective {objective} ({unit}); budgets US$ {budget_usa:,.0f} m US, "
+                              f"US$ {budget_jpn:,.0f} m Japan, scaled together"], unit), plot)
+    if as_json:
+        print_json(res.to_dict())
+        return
+    if xlsx is not None:
+        import pandas as pd
+
+        write_xlsx(xlsx, {"chosen": res.chosen, "rejected": res.rejected, "frontier": res.frontier,
+                          "left_out": res.left_out,
+                          "run": pd.DataFrame([{"objective": res.objective, "unit": unit,
+                                                "budget_usa_usd_m": budget_usa, "budget_jpn_usd_m": budget_jpn,
+                                                "by_year": by_year}])},
+                   sources_frame(world, extra=[{"source": s} for s in sorted(set(res.chosen.get("project", [])))]))
+        say(f"wrote {xlsx}")
+        return
+    show_text(f"Best portfolio: {res.objective:,.4g} {unit} (budgets US$ {budget_usa:,.0f} m US, "
+              f"US$ {budget_jpn:,.0f} m Japan)")
+    show_table(res.chosen, title="Chosen (marginal value = what the best portfolio loses without it)",
+               max_rows=None, units=_PORT_UNITS)
+    show_table(res.rejected, title="Rejected, and what each would need to enter", max_rows=None, units=_PORT_UNITS)
+    show_table(res.frontier, title=f"Efficient frontier (value in {unit})", max_rows=None, units=_PORT_UNITS)
+    if len(res.left_out):
+        show_table(res.left_out, title="Registry projects that are not candidates", max_rows=None)
+    for n in res.notes:
+        show_text(f"note: {n}")
+    if plot is not None:
+        say(f"wrote {plot}")
+
+
+app.command("portfolio")(portfolio)

@@ -13,7 +13,8 @@ import pandas as pd
 from critmin.errors import InputError, did_you_mean, read_user_text
 
 
-def read_table(path: str | Path, required: list[str], optional: tuple[str, ...] = (), what: str = "rows") -> pd.DataFrame:
+def read_table(path: str | Path, required: list[str], optional: tuple[str, ...] = (),
+               what: str = "rows") -> pd.DataFrame:
     """The CSV at ``path`` as text cells (no type guessing), with its columns checked.
 
     Raises InputError for a missing or unreadable file, a missing column (naming the nearest column

@@ -327,9 +327,23 @@ def quiet_stdout() -> Iterator[None]:
         os.close(null)
 
 
+@contextmanager
+def quiet_linopy() -> Iterator[None]:
+    """Keep linopy's log (solver summaries, 'optimization potentially failed') out of the output."""
+    import logging
+
+    log = logging.getLogger("linopy")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def _solve_linopy(m: Any, pb: Problem) -> None:
     """Solve with HiGHS (direct API, dual simplex, quiet); InputError naming the constraint if it fails."""
-    with quiet_stdout():
+    with quiet_stdout(), quiet_linopy():
         status, condition = m.solve(solver_name="highs", io_api="direct", output_flag=False, solver="simplex",
                                     simplex_strategy=1)
     if status != "ok":
