@@ -15,13 +15,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from critmin.errors import InputError, read_user_text, yaml_input_error
-
-#: libyaml's safe loader where PyYAML was built with it (about 10x faster), else the pure-Python one.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from critmin.errors import InputError
+from critmin.safeio import read_yaml
+from critmin.validate import Fraction, NonNegative, Year
 
 SHARE_TOLERANCE = 1e-6  # end-use shares of one stage may add up to at most 1 + this
 
@@ -42,13 +40,13 @@ class Sourced(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    value: float = Field(ge=0)
+    value: NonNegative
     unit: str
     source: str | None = None
     assumption: bool = False
     rationale: str | None = None
-    low: float | None = Field(default=None, ge=0)
-    high: float | None = Field(default=None, ge=0)
+    low: NonNegative | None = None
+    high: NonNegative | None = None
 
     @model_validator(mode="after")
     def _sourced_or_assumed(self) -> Sourced:
@@ -94,10 +92,10 @@ class PublishedFigure(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     country: str | None = None  # ISO3; None for the world total
-    value: float | None = Field(default=None, ge=0)
-    share: float | None = Field(default=None, ge=0, le=1)
-    low: float | None = Field(default=None, ge=0)
-    high: float | None = Field(default=None, ge=0)
+    value: NonNegative | None = None
+    share: Fraction | None = None
+    low: NonNegative | None = None
+    high: NonNegative | None = None
     basis: Basis
     source: str
     rationale: str | None = None
@@ -123,7 +121,7 @@ class PublishedProduction(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    year: int = Field(ge=1900, le=2100)
+    year: Year
     unit: str
     world: PublishedFigure
     countries: list[PublishedFigure] = Field(default_factory=list)
@@ -256,10 +254,7 @@ def _loc(err: dict) -> str:
 def parse_chain(path: str | Path) -> Chain:
     """Read and validate one chain YAML file; InputError names file, field and problem."""
     p = Path(path)
-    try:
-        raw = yaml.load(read_user_text(p), Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
-        raise yaml_input_error(p, exc) from None
+    raw = read_yaml(p)  # depth, alias and duplicate-key limits: critmin.safeio
     if not isinstance(raw, dict):
         raise InputError(str(p), None, "a chain file must be a YAML mapping")
     try:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 #: Years every table and record accepts unless it says otherwise.
 YEAR_MIN, YEAR_MAX = 1900, 2100
+#: Largest quantity in tonnes a production or trade figure may have (world output of any mineral is far below).
+MAX_TONNES = 1e12
 
 #: A number written as text: optional sign, digits with an optional fraction, optional exponent.
 NUMBER_TEXT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -41,10 +43,19 @@ def _number(v: Any) -> Any:  # noqa: ANN401 - whatever the file held
     if isinstance(v, bool):
         raise ValueError(f"not a number: {v!r}")
     if isinstance(v, str):
-        if not NUMBER_TEXT.fullmatch(v.strip()):
-            raise ValueError(f"not a number: {v!r}")
-        return float(v)
-    return v
+        if NUMBER_TEXT.fullmatch(v.strip()):
+            return float(v)
+        if _python_reads(v, float):  # "7_5", "nan", "inf", "1e400" ...
+            raise ValueError(f"not a plain decimal number: {v!r}")
+    return v  # anything else: pydantic's own message ("Input should be a valid number")
+
+
+def _python_reads(v: str, kind: type) -> bool:
+    try:
+        kind(v)
+    except (ValueError, OverflowError):
+        return False
+    return True
 
 
 def _whole(v: Any) -> Any:  # noqa: ANN401 - whatever the file held
@@ -52,9 +63,11 @@ def _whole(v: Any) -> Any:  # noqa: ANN401 - whatever the file held
     if isinstance(v, bool):
         raise ValueError(f"not a whole number: {v!r}")
     if isinstance(v, str):
-        if not INTEGER_TEXT.fullmatch(v.strip()):
+        if INTEGER_TEXT.fullmatch(v.strip()):
+            return int(v)
+        if _python_reads(v, float):  # "7_5", "2022.5", "nan" ...
             raise ValueError(f"not a whole number: {v!r}")
-        return int(v)
+        return v  # pydantic's own message
     if isinstance(v, float):
         if not math.isfinite(v) or v != int(v):
             raise ValueError(f"not a whole number: {v!r}")
@@ -85,8 +98,11 @@ def check_number(value: Any, source: str, field: str | None = None, *, low: floa
     """``value`` as a finite number in ``[low, high]`` (whole if ``whole``), else InputError naming ``source``
     (a file or an option such as ``--si-sr``) and ``field``."""
     try:
-        v = _whole(value) if whole else _finite(float(_number(value)))
-    except (ValueError, TypeError) as exc:
+        v = _whole(value) if whole else _number(value)
+        if isinstance(v, str) or isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"not a {'whole ' if whole else ''}number: {value!r}")
+        v = _finite(float(v)) if not whole else v
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InputError(source, field, str(exc)) from None
     if (low is not None and v < low) or (high is not None and v > high):
         lo = "-inf" if low is None else f"{low:g}"

@@ -63,8 +63,8 @@ def _parser_line(msg: str) -> str | None:
 def to_number(series: pd.Series, path: Path, column: str, allow_empty: bool = True, row_offset: int = 2) -> pd.Series:
     """Parse a text column to float ('' and NA-like tokens -> NaN); errors name the row.
 
-    Thousands separators are removed. ``row_offset`` converts the 0-based index to the file's
-    line number (header on line 1).
+    Thousands separators are removed; infinities ("inf", "1e400") are refused. ``row_offset`` converts
+    the 0-based index to the file's line number (header on line 1).
     """
     s = series.astype(str).str.strip().str.replace(",", "", regex=False)
     na_tokens = {"", "NA", "na", "N/A", "nan", "NaN", "W", "—", "-", "--", ".."}
@@ -74,6 +74,10 @@ def to_number(series: pd.Series, path: Path, column: str, allow_empty: bool = Tr
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(str(path), f"row {i + row_offset}, column {column}", f"not a number: {s.iloc[i]!r}")
+    inf = np.isinf(out.to_numpy(dtype=float))
+    if inf.any():
+        i = int(np.flatnonzero(inf)[0])
+        raise InputError(str(path), f"row {i + row_offset}, column {column}", f"not a finite number: {s.iloc[i]!r}")
     if not allow_empty and is_na.any():
         i = int(np.flatnonzero(is_na.to_numpy())[0])
         raise InputError(str(path), f"row {i + row_offset}, column {column}", "value is missing")

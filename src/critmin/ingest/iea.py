@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from critmin.errors import InputError, read_user_text
+from critmin.errors import InputError
+from critmin.safeio import read_json
+from critmin.validate import YEAR_MAX, YEAR_MIN, check_number
 
 #: IEA country labels that differ from ISO names.
 IEA_COUNTRY_ALIASES = {
@@ -26,10 +28,7 @@ def _slug(text: str) -> str:
 
 def _load(raw: Path) -> tuple[Path, dict]:
     f = raw / "iea" / "iea_critical_minerals_data_explorer_2025.json"
-    try:  # read_user_text: "file not found" and non-UTF-8 text are one-line InputErrors too
-        data = json.loads(read_user_text(f))
-    except json.JSONDecodeError as exc:
-        raise InputError(str(f), f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
+    data = read_json(f)  # critmin.safeio: missing, non-UTF-8, malformed, too deep: one-line InputErrors
     for key in ("supply", "totalDemand"):
         if not isinstance(data, dict) or key not in data:
             raise InputError(str(f), key, "missing section")
@@ -49,9 +48,23 @@ def _iso(name: str, countries: pd.DataFrame) -> str | None:
 def _number(v: object, f: Path, where: str) -> float:
     if not isinstance(v, int | float) or isinstance(v, bool):
         raise InputError(str(f), where, f"not a number: {v!r}")
+    if not math.isfinite(v) or abs(v) > 1e12:  # kt: a trillion tonnes is no mineral's output
+        raise InputError(str(f), where, f"not a plausible quantity in kt: {v!r}")
     if v < 0:
         raise InputError(str(f), where, f"negative quantity {v!r}")
     return float(v)
+
+
+def _map(v: object, f: Path, where: str) -> dict:
+    """``v`` if it is a JSON object, else InputError naming the field."""
+    if not isinstance(v, dict):
+        raise InputError(str(f), where, f"expected an object, got {type(v).__name__}")
+    return v
+
+
+def _year(key: object, f: Path, where: str) -> int:
+    """A year key of the file: a whole number in 1900-2100 (critmin.validate)."""
+    return int(check_number(key, str(f), where, low=YEAR_MIN, high=YEAR_MAX, whole=True))
 
 
 #: Tolerance of the block check, in the file's unit (kt) per named country: the file gives at most
@@ -70,7 +83,7 @@ def _block_rows(block: dict, f: Path, where: str) -> tuple[dict[str, dict[str, f
     (``ROUNDING_KT`` per country), or when the rows do not sum to the total afterwards.
     """
     named: dict[str, dict[str, float]] = {}
-    for cname, series in block.get("countries", {}).items():
+    for cname, series in _map(_map(block, f, where).get("countries", {}), f, f"{where}.countries").items():
         if not isinstance(series, dict) or all(v is None for v in series.values()):
             continue  # the file carries two free-text notes (all-null series) among the country keys
         if cname == "Rest of world":
@@ -110,12 +123,12 @@ def read_iea_supply(raw: Path, materials: pd.DataFrame, countries: pd.DataFrame)
     f, data = _load(raw)
     by_iea = {n: m for n, m in zip(materials["iea_name"], materials["material"], strict=True) if n}
     rows = []
-    for mineral, stages in data["supply"].items():
+    for mineral, stages in _map(data["supply"], f, "supply").items():
         if mineral not in by_iea:
             raise InputError(str(f), f"supply.{mineral}", "mineral not in the materials mapping (iea_name)")
         mat = by_iea[mineral]
         unit = materials.loc[materials["material"] == mat, "unit"].iloc[0]
-        for stage, block in stages.items():
+        for stage, block in _map(stages, f, f"supply.{mineral}").items():
             if stage not in ("mining", "refining"):
                 raise InputError(str(f), f"supply.{mineral}.{stage}", "stage must be mining or refining")
             named, rest = _block_rows(block, f, f"supply.{mineral}.{stage}")
@@ -128,9 +141,10 @@ def read_iea_supply(raw: Path, materials: pd.DataFrame, countries: pd.DataFrame)
             series_by_code.append(("ROW", rest))
             for code, series in series_by_code:
                 for year, q in series.items():
-                    rows.append({"material": mat, "stage": stage, "country": code, "year": int(year),
+                    y = _year(year, f, f"supply.{mineral}.{stage}.total.{year}")
+                    rows.append({"material": mat, "stage": stage, "country": code, "year": y,
                                  "quantity": q * 1000.0, "unit": unit, "source": "iea-2025",
-                                 "case": "reported" if int(year) <= 2024 else "projection (base case)",
+                                 "case": "reported" if y <= 2024 else "projection (base case)",
                                  "flag": "recomputed: IEA total minus named countries" if code == "ROW" else ""})
     return pd.DataFrame(rows)
 
@@ -148,24 +162,28 @@ def read_iea_demand(raw: Path, materials: pd.DataFrame) -> pd.DataFrame:
     rows = []
 
     def emit(mat: str, sector: str, series: dict, where: str) -> None:
-        for key, v in series.items():
+        for key, v in _map(series, f, where).items():
             if isinstance(v, dict):
                 for year, vv in v.items():
                     q = _number(vv, f, f"{where}.{key}.{year}")
-                    rows.append((mat, sector, key, int(year), q * 1000.0, units[mat]))
+                    rows.append((mat, sector, key, _year(year, f, f"{where}.{key}.{year}"), q * 1000.0, units[mat]))
             else:
-                rows.append((mat, sector, "historical", int(key), _number(v, f, f"{where}.{key}") * 1000.0,
+                rows.append((mat, sector, "historical", _year(key, f, f"{where}.{key}"),
+                             _number(v, f, f"{where}.{key}") * 1000.0,
                              units[mat]))
 
-    for mineral, block in data["totalDemand"].items():
+    for mineral, block in _map(data["totalDemand"], f, "totalDemand").items():
         if mineral not in by_iea:
             raise InputError(str(f), f"totalDemand.{mineral}", "mineral not in the materials mapping (iea_name)")
         mat = by_iea[mineral]
-        for sector, series in block["sectors"].items():
+        block = _map(block, f, f"totalDemand.{mineral}")
+        if "sectors" not in block or "otherUses" not in block:
+            raise InputError(str(f), f"totalDemand.{mineral}", "needs 'sectors' and 'otherUses'")
+        for sector, series in _map(block["sectors"], f, f"totalDemand.{mineral}.sectors").items():
             emit(mat, _slug(sector), series, f"totalDemand.{mineral}.sectors.{sector}")
         emit(mat, "other-uses", block["otherUses"], f"totalDemand.{mineral}.otherUses")
     done = set(data["totalDemand"])
-    for mineral, series in data.get("cleantechByMineral", {}).items():
+    for mineral, series in _map(data.get("cleantechByMineral", {}), f, "cleantechByMineral").items():
         if mineral in done or mineral not in by_iea:
             continue
         emit(by_iea[mineral], "clean-technologies", series, f"cleantechByMineral.{mineral}")

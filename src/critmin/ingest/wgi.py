@@ -9,10 +9,13 @@ import pandas as pd
 
 from critmin.errors import InputError
 from critmin.ingest.common import read_csv_checked, to_number
+from critmin.validate import YEAR_MAX, YEAR_MIN, check_column, check_number, check_unique, check_year_column
 
 #: WGI economy codes that are not ISO 3166 alpha-3.
 WGI_TO_ISO3 = {"ADO": "AND", "ROM": "ROU", "ZAR": "COD", "TMP": "TLS", "WBG": "PSE", "KSV": "XKK"}
 INDICATORS = ("va", "pv", "ge", "rq", "rl", "cc")
+#: WGI estimates lie on a standard normal scale (about -2.5..2.5); beyond +-5 a value is an error.
+WGI_LIMIT = 5.0
 
 
 def read_wgi(raw: Path, countries: set[str]) -> pd.DataFrame:
@@ -28,7 +31,11 @@ def read_wgi(raw: Path, countries: set[str]) -> pd.DataFrame:
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(str(f), f"row {i + 2}, column indicator", f"unknown indicator {df['indicator'].iloc[i]!r}")
     value = to_number(df["estimate"], f, "estimate")
-    year = to_number(df["year"], f, "year", allow_empty=False).astype(int)
+    check_column(value, str(f), "estimate", low=-WGI_LIMIT, high=WGI_LIMIT)
+    year = to_number(df["year"], f, "year", allow_empty=False)
+    check_year_column(year, str(f), "year")
+    year = year.astype(int)
+    check_unique(df.assign(year=year), ["code", "year", "indicator"], str(f))
     out = pd.DataFrame({"country": code, "year": year, "indicator": df["indicator"], "value": value,
                         "source": "wgi-2024"})
     out = out[keep & out["value"].notna()]
@@ -46,6 +53,8 @@ def read_geopolrisk_instability(raw: Path, countries: set[str]) -> pd.DataFrame:
     years = [c for c in df.columns if c.isdigit()]
     if not years:
         raise InputError(str(f), "header", "no year columns")
+    for y in years:
+        check_number(y, str(f), f"header, column {y}", low=YEAR_MIN, high=YEAR_MAX, whole=True)
     rows = []
     for i, code in enumerate(df["Code"]):
         iso = WGI_TO_ISO3.get(code, code)

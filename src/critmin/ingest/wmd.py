@@ -10,6 +10,7 @@ from critmin.errors import InputError
 from critmin.ingest import MAPPINGS
 from critmin.ingest.common import check_non_negative, read_csv_checked, to_number
 from critmin.ingest.reference import CODE_ALIASES
+from critmin.validate import MAX_TONNES, check_column, check_unique, check_year_column
 
 _UNITS = {"metr. t": ("t", 1.0), "kg": ("kg", 1.0), "Mio m3": ("Mio m3", 1.0), "ct": ("ct", 1.0)}
 
@@ -60,7 +61,11 @@ def read_wmd(raw: Path, materials: pd.DataFrame, countries: set[str]) -> pd.Data
     units = materials.set_index("material")["unit"].to_dict()
     q = to_number(df["quantity"], f, "quantity", allow_empty=False)
     check_non_negative(q, f, "quantity")
-    year = to_number(df["year"], f, "year", allow_empty=False).astype(int)
+    check_column(q, str(f), "quantity", high=MAX_TONNES)
+    year = to_number(df["year"], f, "year", allow_empty=False)
+    check_year_column(year, str(f), "year")
+    year = year.astype(int)
+    check_unique(df.assign(year=year), ["commodity", "country", "year"], str(f))  # French Guiana shares GUY
     df["country_iso"] = df["country_iso"].replace(CODE_ALIASES)
     for i, (com, iso, u) in enumerate(zip(df["commodity"], df["country_iso"], df["unit"], strict=True)):
         if com not in by_wmd:

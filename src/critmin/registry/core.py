@@ -12,8 +12,6 @@ user can add to. Every record is validated on load (see :mod:`.schema`).
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import shutil
 from collections.abc import Callable, Iterable
@@ -24,7 +22,7 @@ import pandas as pd
 import yaml
 
 from critmin.atomic import atomic_write_text
-from critmin.errors import InputError, did_you_mean, read_user_text, yaml_input_error
+from critmin.errors import InputError, did_you_mean
 from critmin.registry.schema import (
     Context,
     Investment,
@@ -35,6 +33,7 @@ from critmin.registry.schema import (
     hint_or_choices,
     parse_date,
 )
+from critmin.safeio import csv_rows, read_json, read_yaml
 
 #: The embedded registry folder inside the installed package.
 EMBEDDED_REGISTRY = Path(__file__).parent / "data"
@@ -45,8 +44,6 @@ REGISTRY_ENV = "CRITMIN_REGISTRY"
 #: The file ``add_projects`` writes new records into.
 ADDED_FILE = "projects_added.yaml"
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 R = TypeVar("R", Project, Investment)
 
 
@@ -55,13 +52,7 @@ def read_records_file(path: str | Path, key: str) -> list[Any]:
     p = Path(path)
     if not p.is_file():
         raise InputError(str(p), None, "no such file")
-    text = read_user_text(p)
-    try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        raise yaml_input_error(p, exc) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(str(p), f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
+    data = read_json(p) if p.suffix == ".json" else read_yaml(p)  # depth/alias/duplicate-key limits
     if data is None:
         raise InputError(str(p), None, f"empty file (expected a '{key}:' list)")
     if isinstance(data, dict) and key in data:
@@ -78,8 +69,10 @@ def read_records_file(path: str | Path, key: str) -> list[Any]:
 
 
 def _read_codes(path: Path, column: str) -> set[str]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        return {row[column] for row in csv.DictReader(fh) if row.get(column)}
+    rows = csv_rows(path)
+    if rows and column not in rows[0]:
+        raise InputError(str(path), f"column {column}", "missing column")
+    return {row[column] for row in rows if row.get(column)}
 
 
 def _record_files(folder: Path, kind: str) -> list[Path]:
@@ -188,9 +181,11 @@ class Registry:
     @staticmethod
     def context_for(folder: Path) -> Context:
         """Vocabularies, countries and states of registry ``folder`` (embedded ones as fallback)."""
-        vocab = yaml.load(_pick(folder, "vocab.yaml").read_text(encoding="utf-8"), Loader=_Loader)
+        vocab = read_yaml(_pick(folder, "vocab.yaml"))
         if _pick(folder, "vocab.yaml") != EMBEDDED_REGISTRY / "vocab.yaml":
-            embedded = yaml.load((EMBEDDED_REGISTRY / "vocab.yaml").read_text(encoding="utf-8"), Loader=_Loader)
+            if vocab is not None and not isinstance(vocab, dict):
+                raise InputError(str(folder / "vocab.yaml"), None, "must be a mapping of vocabularies")
+            embedded = read_yaml(EMBEDDED_REGISTRY / "vocab.yaml")
             vocab = {**embedded, **(vocab or {})}
         countries = _read_codes(_pick(folder, "countries.csv"), "iso3")
         states = _read_codes(_pick(folder, "us_states.csv"), "usps")
@@ -221,7 +216,12 @@ class Registry:
             for k in ("id", "date", "label", "source"):
                 if not e.get(k):
                     raise InputError(str(tl), f"events[{i}].{k}", "required field is missing")
-            e["date"] = parse_date(str(e["date"]))
+            if not isinstance(e, dict):
+                raise InputError(str(tl), f"events[{i}]", f"expected a mapping of fields, got {type(e).__name__}")
+            try:
+                e["date"] = parse_date(str(e["date"]))
+            except ValueError as exc:
+                raise InputError(str(tl), f"events[{i}].date", str(exc)) from None
         return cls(projects, investments, events, ctx, folder)
 
     # ------------------------------------------------------------------ access

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from critmin.errors import InputError, did_you_mean
+from critmin.validate import FiniteFloat, WholeInt
 
 Currency = Literal["USD", "AUD", "EUR", "JPY", "MYR", "CAD", "GBP", "KRW"]
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -48,7 +49,7 @@ class Financier(_Model):
 
     name: str
     instrument: str
-    amount_m: float | None = None
+    amount_m: FiniteFloat | None = None
     currency: Currency = "USD"
     date: str | None = None
     note: str | None = None
@@ -60,8 +61,8 @@ class Financier(_Model):
 class Capacity(_Model):
     """Capacity per year: ``value`` (and optional ``high``) in ``unit`` of ``content``."""
 
-    value: float
-    high: float | None = None
+    value: FiniteFloat
+    high: FiniteFloat | None = None
     unit: Literal["t/yr", "GWh/yr"]
     content: str
     note: str | None = None
@@ -73,8 +74,8 @@ class Capacity(_Model):
 class Capex(_Model):
     """Capital expenditure in millions of ``currency`` (``high_m`` for a range)."""
 
-    amount_m: float
-    high_m: float | None = None
+    amount_m: FiniteFloat
+    high_m: FiniteFloat | None = None
     currency: Currency = "USD"
     note: str | None = None
     judgement: bool = False
@@ -104,16 +105,16 @@ class Project(_Model):
     country: str
     state: str | None = None
     region: str | None = None
-    lat: float | None = None
-    lon: float | None = None
+    lat: FiniteFloat | None = None
+    lon: FiniteFloat | None = None
     chain: str
     stage: str
     material: str
     capacity: Capacity | None = None
     capex: Capex | None = None
-    announced_year: int | None = None
-    fid_year: int | None = None
-    start_year: int | None = None
+    announced_year: WholeInt | None = None
+    fid_year: WholeInt | None = None
+    start_year: WholeInt | None = None
     status: str
     milestones: list[Milestone] = []
     sources: list[str] = []
@@ -138,11 +139,11 @@ class Investment(_Model):
     destination_country: str
     destination_state: str | None = None
     sector: str
-    amount_m: float | None = None
+    amount_m: FiniteFloat | None = None
     currency: Currency = "USD"
     type: str | None = None  # required: check_investment refuses a record without one
     part_of: str | None = None
-    year: int
+    year: WholeInt
     status: str
     programme: str
     project_id: str | None = None
@@ -172,7 +173,10 @@ def parse_date(text: str) -> dt.date:
         return dt.date(year, 3 * (int(m.group(4)[1]) - 1) + 1, 1)
     if m.group(5):
         return dt.date(year, 1 if m.group(5) == "H1" else 7, 1)
-    return dt.date(year, int(m.group(2) or 1), int(m.group(3) or 1))
+    try:
+        return dt.date(year, int(m.group(2) or 1), int(m.group(3) or 1))
+    except ValueError as exc:
+        raise ValueError(f"impossible date {text!r} ({exc})") from None
 
 
 def _shape(model: type[BaseModel], raw: Any, file: str, where: str) -> Any:
@@ -189,7 +193,7 @@ def _shape(model: type[BaseModel], raw: Any, file: str, where: str) -> Any:
             raise InputError(file, path, f"unknown field{more}") from None
         if err["type"] == "missing":
             raise InputError(file, path, "required field is missing") from None
-        raise InputError(file, path, f"{err['msg']} (got {err.get('input')!r})") from None
+        raise InputError(file, path, f"{err['msg'].removeprefix('Value error, ')} (got {err.get('input')!r})") from None
 
 
 def hint_or_choices(value: str, known: Iterable[str]) -> str:
