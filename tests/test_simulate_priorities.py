@@ -26,7 +26,8 @@ def _scenario(stockpile: dict, destinations: list[str], horizon: int = 12) -> di
         "shocks": [{"type": "export_restriction", "origin": "CHN", "stages": ["separated-oxides", "metal-alloy",
                                                                                "magnet"],
                     "destinations": destinations, "fraction": 1.0, "start": 1}],
-        "responses": {"capacity": [{"spare": 0.0, "lead_months": 6}], "stockpiles": [stockpile]},
+        "responses": {"capacity": [{"spare": 0.0, "lead_months": 6}], "stockpiles": [stockpile],
+                      "rationing": {"policy": "proportional"}},  # so that defence is short without the stock
     }
 
 

@@ -22,6 +22,8 @@ scenario is resolved (:mod:`critmin.simulate.model`). Every failure is an
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,7 +31,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from critmin.errors import InputError, read_user_text, yaml_input_error
+from critmin.errors import InputError
+from critmin.safeio import read_yaml
 
 # ---------------------------------------------------------------------------------------------- distributions
 
@@ -203,8 +206,50 @@ class _Base(BaseModel):
 # ---------------------------------------------------------------------------------------------- shocks
 
 
+#: A calendar month, ``YYYY-MM`` (quote it or not: YAML reads 2025-04 as a string).
+CALENDAR_RE = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def calendar_month(v: Any) -> tuple[int, int]:
+    """``"2025-04"`` → ``(2025, 4)``; ValueError for anything else (e.g. a full date)."""
+    m = CALENDAR_RE.match(v) if isinstance(v, str) else None
+    if m is None or not 1 <= int(m.group(2)) <= 12:
+        raise ValueError(f"{v!r} is not a calendar month; write it as YYYY-MM, e.g. 2025-04")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _start(v: Any) -> Any:
+    """A shock's start: a whole month (number or distribution) or a calendar month ``YYYY-MM`` (kept as text
+    until the scenario's own ``start`` pins it, see :func:`pin_calendar`)."""
+    if isinstance(v, str):
+        calendar_month(v)
+        return v
+    if hasattr(v, "isoformat"):  # YAML read 2025-04-01 as a date
+        raise ValueError(f"{v} is a date; give the month as YYYY-MM (e.g. {v.year}-{v.month:02d})")
+    return make_dist(v, 1, 10_000, True)
+
+
+StartMonth = Annotated[Dist | str, BeforeValidator(_start)]
+
+
+def _calendar_field(v: Any) -> Any:
+    if v is None:
+        return None
+    if hasattr(v, "isoformat"):
+        raise ValueError(f"{v} is a date; give the month as YYYY-MM (e.g. {v.year}-{v.month:02d})")
+    calendar_month(v)
+    return v
+
+
+CalendarMonth = Annotated[str, BeforeValidator(_calendar_field)]
+
+
 class Timing(_Base):
-    start: Month = Field(default=1, description="First month of the shock (1 = first simulated month).")
+    start: StartMonth = Field(
+        default=1,
+        description="First month of the shock: 1 = first simulated month, or a calendar month YYYY-MM when the "
+        "scenario has a calendar start.",
+    )
     duration: Param(1, 10_000, integer=True) | None = Field(  # type: ignore[valid-type]
         default=None, description="Months the shock lasts; omitted = to the end of the horizon."
     )
@@ -218,17 +263,131 @@ class ExportRestriction(Timing):
     stages: StrList | None = None
     materials: StrList | None = None
     hs6: StrList | None = None
+    elements: StrList | None = Field(
+        default=None,
+        description="Only these elements of the chain (e.g. [DyTb]): their element stages and the magnet grades "
+        "that need them. Runs the chain element by element (see docs/simulate.md, Elements).",
+    )
     destinations: Literal["all"] | StrList = "all"
     except_: StrList = Field(default_factory=list, alias="except")
     fraction: Fraction = Field(default=make_dist(1.0, 0, 1, False))
 
     @model_validator(mode="after")
     def _selects(self) -> ExportRestriction:
-        if not (self.stages or self.materials or self.hs6):
-            raise ValueError("name what is restricted: stages, materials or hs6")
+        if not (self.stages or self.materials or self.hs6 or self.elements):
+            raise ValueError("name what is restricted: stages, materials, hs6 or elements")
         if self.destinations != "all" and self.except_:
             raise ValueError("'except' only goes with destinations: all")
         return self
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Share of licence applications approved each month, by months since the licensing started.
+
+    ``kind`` is ``constant`` (``values[0]``), ``ramp`` (``values`` = from, to; linear over
+    ``months`` = (ramp length,)) or ``schedule`` (step function: from month ``months[i]`` on,
+    ``values[i]``; before the first step nothing is approved). Month keys of a schedule are
+    whole months (1 = the scenario's first month) or calendar months (pinned by :func:`pin_calendar`).
+    """
+
+    kind: str
+    values: tuple[Dist, ...]
+    months: tuple[Any, ...] = ()
+
+
+def _approval(v: Any) -> Approval:
+    if isinstance(v, Approval):
+        return v
+    if not isinstance(v, dict) or "dist" in v:
+        return Approval("constant", (make_dist(v, 0.0, 1.0, False),))
+    if set(v) == {"ramp"} and isinstance(v["ramp"], dict):
+        r = v["ramp"]
+        extra = sorted(set(r) - {"from", "to", "months"})
+        if extra:
+            raise ValueError(f"ramp takes from, to, months; unexpected {', '.join(map(str, extra))}")
+        missing = [k for k in ("to", "months") if k not in r]
+        if missing:
+            raise ValueError(f"ramp needs {', '.join(missing)}")
+        vals = []
+        for k in ("from", "to"):
+            try:
+                vals.append(make_dist(r.get(k, 0.0), 0.0, 1.0, False))
+            except ValueError as exc:
+                raise ValueError(f"ramp.{k}: {exc}") from None
+        try:
+            months = make_dist(r["months"], 0.0, 600.0, True)
+        except ValueError as exc:
+            raise ValueError(f"ramp.months: {exc}") from None
+        return Approval("ramp", tuple(vals), (months,))
+    if set(v) == {"schedule"} and isinstance(v["schedule"], dict) and v["schedule"]:
+        keys, vals = [], []
+        for k, x in v["schedule"].items():
+            if isinstance(k, int) and not isinstance(k, bool):
+                if not 1 <= k <= 10_000:
+                    raise ValueError(f"schedule month {k} is outside the valid range [1, 10000]")
+            else:
+                try:
+                    calendar_month(k)
+                except ValueError as exc:
+                    raise ValueError(f"schedule: {exc}") from None
+            try:
+                vals.append(make_dist(x, 0.0, 1.0, False))
+            except ValueError as exc:
+                raise ValueError(f"schedule.{k}: {exc}") from None
+            keys.append(k)
+        return Approval("schedule", tuple(vals), tuple(keys))
+    raise ValueError(
+        "approval is a share (0-1, or a distribution), {ramp: {from, to, months}} or {schedule: {month: share}}"
+    )
+
+
+ApprovalField = Annotated[Approval, BeforeValidator(_approval)]
+
+
+class Licensing(Timing):
+    """Exports of some stages from ``origin`` need a licence: applications wait ``delay_months``, then a share
+    ``approval`` (by month) of what waits is approved and shipped; the rest waits (the backlog), so a rise in
+    approvals ships the backlog on top of current flows (catch-up above baseline)."""
+
+    type: Literal["licensing"]
+    origin: str = Field(description="ISO3 country or bloc that licenses its exports.")
+    stages: StrList | None = None
+    materials: StrList | None = None
+    hs6: StrList | None = None
+    elements: StrList | None = None
+    destinations: Literal["all"] | StrList = "all"
+    except_: StrList = Field(default_factory=list, alias="except")
+    end_use: StrList | None = Field(
+        default=None,
+        description="Only exports for these end-use sectors' users (e.g. [defence]): the targeted share of each "
+        "destination's flow is those sectors' share of its final demand.",
+    )
+    approval: ApprovalField = Field(default=Approval("constant", (make_dist(0.0, 0, 1, False),)))
+    delay_months: Param(0, 120, integer=True) = Field(  # type: ignore[valid-type]
+        default=make_dist(0, 0, 120, True), description="Processing time of an application, whole months."
+    )
+
+    @model_validator(mode="after")
+    def _selects(self) -> Licensing:
+        if not (self.stages or self.materials or self.hs6 or self.elements):
+            raise ValueError("name what is licensed: stages, materials, hs6 or elements")
+        if self.destinations != "all" and self.except_:
+            raise ValueError("'except' only goes with destinations: all")
+        return self
+
+
+class Leakage(_Base):
+    """A share of what another shock (an export restriction or licensing) withholds reaches its destinations
+    through third countries ``via`` after ``delay_months``; it shows as those countries' exports."""
+
+    type: Literal["leakage"]
+    of: int = Field(ge=0, description="Index of the restricting shock in this file's shocks list.")
+    via: StrList = Field(min_length=1, description="ISO3 countries the material passes through.")
+    share: Fraction = Field(description="Share of the withheld tonnes that leaks (0-1).")
+    delay_months: Param(0, 120, integer=True) = Field(  # type: ignore[valid-type]
+        default=make_dist(1, 0, 120, True), description="Months from the withheld shipment to its arrival."
+    )
 
 
 class Facility(_Base):
@@ -266,7 +425,10 @@ class DemandSurge(Timing):
     factor: Param(0.0, 1000.0) = Field(description="Multiplier on baseline demand (1.5 = +50%).")  # type: ignore
 
 
-Shock = Annotated[ExportRestriction | ProductionOutage | DemandSurge, Field(discriminator="type")]
+Shock = Annotated[
+    ExportRestriction | Licensing | Leakage | ProductionOutage | DemandSurge, Field(discriminator="type")
+]
+SHOCK_TYPES = ("export_restriction", "licensing", "leakage", "production_outage", "demand_surge")
 
 # ---------------------------------------------------------------------------------------------- responses
 
@@ -322,14 +484,32 @@ class Stockpile(_Base):
         description="Pooled stock only: t each member keeps for itself (ISO3 -> t); the pool never goes below a "
         "member's floor to serve another member.",
     )
+    contributions: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] | None = Field(
+        default=None,
+        description="Pooled stock only: t each member puts in (ISO3 -> t); the holdings are their sum (instead "
+        "of tonnes or months_of_use).",
+    )
+    allocation: Literal["deficit", "contributions"] = Field(
+        default="deficit",
+        description="Allocation key of a pooled stock's shared part: pro rata to members' deficits, or to their "
+        "contributions (a member's share capped at its deficit).",
+    )
+    replenish_t_per_month: NonNeg | None = Field(
+        default=None,
+        description="Refill towards the initial holdings, t/month, from the holders' surplus in months "
+        "without a release.",
+    )
     source: str | None = None
 
     @model_validator(mode="after")
     def _what(self) -> Stockpile:
         if (self.stage is None) == (self.material is None):
             raise ValueError("give exactly one of stage or material")
-        if (self.tonnes is None) == (self.months_of_use is None):
-            raise ValueError("give exactly one of tonnes or months_of_use")
+        amounts = [x is not None for x in (self.tonnes, self.months_of_use, self.contributions)]
+        if sum(amounts) != 1:
+            raise ValueError("give exactly one of tonnes, months_of_use or contributions")
+        if self.allocation == "contributions" and not self.contributions:
+            raise ValueError("allocation: contributions needs contributions")
         return self
 
 
@@ -360,13 +540,34 @@ class Substitution(_Base):
     source: str | None = None
 
 
+PRIORITY_LEVELS = ("defence", "essential", "other")
+
+
+class Rationing(_Base):
+    """How a short country shares what it has among its uses.
+
+    ``priority`` (default): uses are served level by level (``defence``, then ``essential``, then
+    ``other``), each level pro rata; sectors' levels come from ``defaults.yaml`` (judgements) and
+    ``priorities`` overrides them. ``proportional``: every use gets the same share.
+    """
+
+    policy: Literal["priority", "proportional"] = "priority"
+    priorities: dict[str, Literal["defence", "essential", "other"]] = Field(default_factory=dict)
+
+
 class Responses(_Base):
+    rationing: Rationing | None = None
     stockpiles: list[Stockpile] = Field(default_factory=list)
     rerouting: Rerouting | None = None
     capacity: list[Capacity] = Field(default_factory=list)
     elasticities: Elasticities | None = None
     substitution: list[Substitution] = Field(default_factory=list)
     price_cap: Param(1.0, 1000.0) | None = None  # type: ignore[valid-type]
+    precautionary_months: Param(0.0, 600.0) | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="Months of use a region's buyers add to their orders while a control targets their imports "
+        "(prices only); default in defaults.yaml.",
+    )
 
 
 class Assumption(_Base):
@@ -385,9 +586,30 @@ class Scenario(_Base):
     # 36 months is a judgement (three years: a 12-month shock and its recovery fit); 600 a sanity limit
     horizon: int = Field(default=36, ge=1, le=600, description="Months simulated (default 36, a judgement).")
     year: int | None = Field(default=None, ge=1990, le=2100)
+    baseline_year: int | None = Field(
+        default=None, ge=1990, le=2100, description="Year of the World's network used as the baseline (= year)."
+    )
+    start: CalendarMonth | None = Field(
+        default=None, description="Calendar month of the first simulated month (YYYY-MM); pins the months."
+    )
+    elements: bool = Field(
+        default=False,
+        description="Run the chain element by element (Dy+Tb and Nd+Pr as their own stages, magnets by grade); "
+        "on whenever a shock selects elements.",
+    )
     shocks: list[Shock] = Field(default_factory=list)
     responses: Responses = Field(default_factory=Responses)
     assumptions: list[Assumption] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _years(self) -> Scenario:
+        if self.baseline_year is not None:
+            if self.year is not None and self.year != self.baseline_year:
+                raise ValueError(f"year ({self.year}) and baseline_year ({self.baseline_year}) differ; give one")
+            self.year = self.baseline_year
+        if any(getattr(sh, "elements", None) for sh in self.shocks):
+            self.elements = True
+        return self
 
     @property
     def sources(self) -> list[str]:
@@ -395,11 +617,29 @@ class Scenario(_Base):
             return []
         return [self.source] if isinstance(self.source, str) else list(self.source)
 
+    def month_labels(self, horizon: int | None = None) -> list[str] | None:
+        """Calendar labels (``YYYY-MM``) of the simulated months when the scenario is pinned, else None."""
+        if self.start is None:
+            return None
+        y, m = calendar_month(self.start)
+        n = self.horizon if horizon is None else horizon
+        return [f"{y + (m - 1 + i) // 12:04d}-{(m - 1 + i) % 12 + 1:02d}" for i in range(n)]
+
+    def month_index(self, label: str) -> int:
+        """Model month (1 = first simulated month) of calendar month ``label``; needs a calendar ``start``."""
+        if self.start is None:
+            raise ValueError(f"calendar month {label!r} needs the scenario's start (YYYY-MM)")
+        y0, m0 = calendar_month(self.start)
+        y, m = calendar_month(label)
+        return (y - y0) * 12 + (m - m0) + 1
+
 
 # ---------------------------------------------------------------------------------------------- parsing
 
 _TAGS = {
     "export_restriction",
+    "licensing",
+    "leakage",
     "production_outage",
     "demand_surge",
     "function-before[<lambda>(), is-instance[Dist]]",
@@ -412,7 +652,7 @@ def field_path(loc: tuple[Any, ...]) -> str:
     for p in loc:
         if isinstance(p, int):
             parts[-1:] = [f"{parts[-1]}[{p}]"] if parts else [f"[{p}]"]
-        elif p in _TAGS or str(p).startswith("function-") or p in ("Trigger",):
+        elif p in _TAGS or str(p).startswith("function-") or p in ("Trigger", "is-instance[Dist]", "str"):
             continue
         else:
             parts.append("except" if p == "except_" else str(p))
@@ -424,19 +664,61 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
     if not isinstance(raw, dict):
         raise InputError(source, None, "a scenario must be a YAML mapping")
     try:
-        return Scenario.model_validate(raw)
+        sc = Scenario.model_validate(raw)
     except ValidationError as exc:
         e = exc.errors()[0]
         msg = str(e["msg"]).removeprefix("Value error, ")
         if e["type"] == "union_tag_invalid":
-            msg = "unknown shock type; use export_restriction, production_outage or demand_surge"
+            msg = f"unknown shock type; use {', '.join(SHOCK_TYPES)}"
         elif e["type"] == "union_tag_not_found":
-            msg = "needs a 'type' (export_restriction, production_outage or demand_surge)"
+            msg = f"needs a 'type' ({', '.join(SHOCK_TYPES)})"
         elif e["type"] == "extra_forbidden":
             msg = "unknown field"
         elif e["type"] == "missing":
             msg = "required field is missing"
         return _raise(source, field_path(tuple(e["loc"])), msg)
+    _check_references(sc, source)
+    return pin_calendar(sc, source)
+
+
+def _check_references(sc: Scenario, source: str) -> None:
+    """Leakage names a restricting shock of the same file."""
+    for i, sh in enumerate(sc.shocks):
+        if sh.type != "leakage":
+            continue
+        if sh.of >= len(sc.shocks) or sc.shocks[sh.of].type not in ("export_restriction", "licensing"):
+            kinds = [f"{j} ({x.type})" for j, x in enumerate(sc.shocks) if x.type in ("export_restriction",
+                                                                                       "licensing")]
+            raise InputError(source, f"shocks[{i}].of", f"{sh.of} is not an export_restriction or licensing shock "
+                             f"of this file (those are: {', '.join(kinds) or 'none'})")
+
+
+def pin_calendar(sc: Scenario, source: str = "scenario") -> Scenario:
+    """Calendar months (``YYYY-MM``) in shock starts and approval schedules → model months (1 = ``sc.start``).
+
+    InputError when a calendar month is used without the scenario's ``start`` or falls before it.
+    """
+
+    def month(label: str, path: str) -> int:
+        if sc.start is None:
+            raise InputError(source, path, f"calendar month {label!r} needs the scenario's start: YYYY-MM")
+        k = sc.month_index(label)
+        if k < 1:
+            raise InputError(source, path, f"{label} is before the scenario's start ({sc.start})")
+        return k
+
+    for i, sh in enumerate(sc.shocks):
+        st = getattr(sh, "start", None)
+        if isinstance(st, str):
+            sh.start = make_dist(month(st, f"shocks[{i}].start"), 1, 10_000, True)
+        ap = getattr(sh, "approval", None)
+        if isinstance(ap, Approval) and ap.kind == "schedule":
+            ks = tuple(month(k, f"shocks[{i}].approval.schedule.{k}") if isinstance(k, str) else k
+                       for k in ap.months)
+            if list(ks) != sorted(ks):
+                raise InputError(source, f"shocks[{i}].approval.schedule", "months must be in order")
+            sh.approval = Approval("schedule", ap.values, ks)
+    return sc
 
 
 def _raise(source: str, field: str, msg: str) -> Scenario:
@@ -446,11 +728,7 @@ def _raise(source: str, field: str, msg: str) -> Scenario:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario YAML file."""
     p = Path(path)
-    text = read_user_text(p)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise yaml_input_error(p, exc) from None
+    raw = read_yaml(p)  # critmin.safeio: YAML alias, depth and duplicate-key limits, one-line errors
     return parse_scenario(raw, str(p))
 
 
@@ -460,8 +738,16 @@ def scenario_to_yaml(s: Scenario) -> str:
     def conv(o: Any) -> Any:
         if isinstance(o, Dist):
             return o.to_yaml()
+        if isinstance(o, Approval):
+            if o.kind == "constant":
+                return o.values[0].to_yaml()
+            if o.kind == "ramp":
+                return {"ramp": {"from": o.values[0].to_yaml(), "to": o.values[1].to_yaml(),
+                                 "months": o.months[0].to_yaml()}}
+            return {"schedule": {k: v.to_yaml() for k, v in zip(o.months, o.values, strict=True)}}
         if isinstance(o, BaseModel):
-            return {("except" if k == "except_" else k): conv(v) for k, v in o if v is not None and v != []}
+            return {("except" if k == "except_" else k): conv(v) for k, v in o
+                    if v is not None and v != [] and not (k == "elements" and v is False)}
         if isinstance(o, list):
             return [conv(x) for x in o]
         if isinstance(o, dict):
