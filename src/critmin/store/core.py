@@ -353,8 +353,8 @@ class Store:
     def release(self, actor: Actor, run_id: str, rel_to: Any, public: Any = None) -> dict[str, Any]:
         """Widen a run's label to ``rel_to`` (a superset of the current one; ``public=True`` too).
 
-        Only a releaser (or admin) of the originator's nationality may; recorded in the audit log,
-        denials too.
+        Only a releaser (or admin) of the originator's nationality may (else :class:`Forbidden`); a label
+        that is not wider is a :class:`Conflict` with the current one. Recorded in the audit log, denials too.
         """
         try:
             with self.session() as s:
@@ -365,7 +365,7 @@ class Store:
                 new = Label.parse({"originator": old.originator, "rel_to": rel_to,
                                    "public": old.public if public is None else public}, "body")
                 if not new.covers(old):
-                    raise InputError("body", "rel_to", f"a release may only widen the label ({old.marking})")
+                    raise Conflict(f"rel_to: a release may only widen the label; it is {old.marking}")
                 r.label_rel_to, r.label_public = new.rel_to_column, new.public
                 self._audit(s, actor.name, "run.release", f"run:{run_id}", new.marking, "ok",
                             f"{old.marking} -> {new.marking}")
@@ -388,7 +388,7 @@ class Store:
                 job = s.scalar(q)
                 if job is None:
                     return None
-                now = _now()
+                now, attempt = _now(), job.attempts + 1
                 got = s.execute(update(Job).where(Job.id == job.id, Job.state == "queued").values(
                     state="running", worker=worker, attempts=Job.attempts + 1, lease_until=now + lease))
                 if got.rowcount != 1:
@@ -399,7 +399,7 @@ class Store:
                     continue
                 run.status, run.started_at, run.progress = "running", now, 0.0
                 return {"job": job.id, "run": run.id, "scenario": run.scenario, "params": dict(run.params),
-                        "attempt": job.attempts + 1}
+                        "attempt": attempt}
         return None
 
     def heartbeat(self, job_id: str, worker: str, lease: float = 30.0, progress: float | None = None) -> bool:

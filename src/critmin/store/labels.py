@@ -2,7 +2,8 @@
 
 critmin marks what its users label; it does not classify. A label is
 ``(originator, rel_to, public)`` with ``originator`` and every member of ``rel_to`` among
-:data:`NATIONS`; the originator is always in ``rel_to``. An actor of nationality ``N`` may
+:data:`NATIONS`; the originator is always in ``rel_to`` (:meth:`Label.parse` adds it: an originator
+always reads its own objects). An actor of nationality ``N`` may
 read an object when the label is public or ``N`` is in ``rel_to``
 (:meth:`Label.readable_by`; the same rule as SQL is :func:`critmin.store.visible_to`).
 
@@ -40,7 +41,10 @@ class Label:
 
     @classmethod
     def parse(cls, raw: Any, source: str = "label") -> Label:
-        """A Label from a mapping ``{"originator", "rel_to", "public"}``; InputError naming the field."""
+        """A Label from a mapping ``{"originator", "rel_to", "public"}``; InputError naming the field.
+
+        ``rel_to`` defaults to the originator alone; the originator is added to it when left out.
+        """
         if isinstance(raw, Label):
             return raw
         if not isinstance(raw, dict):
@@ -57,12 +61,10 @@ class Label:
         bad = [c for c in rel if c not in NATIONS]
         if bad:
             raise InputError(source, "rel_to", f"unknown nationality {bad[0]!r}; use {', '.join(NATIONS)}")
-        if orig not in rel:
-            raise InputError(source, "rel_to", f"must include the originator {orig}")
         pub = raw.get("public", False)
         if not isinstance(pub, bool):
             raise InputError(source, "public", "must be true or false")
-        return cls(orig, _order(rel), pub)
+        return cls(orig, _order([orig, *rel]), pub)
 
     def readable_by(self, nationality: str | None) -> bool:
         """The read rule: public, or the reader's nationality is in ``rel_to``."""

@@ -12,10 +12,10 @@ import json
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from critmin.simulate import library_names
 from critmin.store import FINAL, Actor, Label, Store, derive
@@ -23,11 +23,34 @@ from critmin.store.core import MAX_RUNS, MAX_SEED
 from critmin.web import tables
 from critmin.web.auth import api_actor, store_of
 
-router = APIRouter(prefix="/api", tags=["api"])
+
+class ErrorOut(BaseModel):
+    """Every error: ``detail`` names the field first (``runs: must be ...``); ``field`` is that name."""
+
+    detail: str
+    field: str
+
+
+_ERR = {"model": ErrorOut}
+#: Errors any API route may answer (401 without credentials, 404 for what the caller may not see, ...).
+ERRORS: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 403: _ERR, 404: _ERR, 409: _ERR, 413: _ERR,
+                                           422: _ERR}
+router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
+
+
+def _integral(v: Any) -> Any:
+    """JSON ``5.0`` is an integer in JSON Schema: accept it as 5 (strict mode refuses every other float)."""
+    return int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**53 else v
+
+
+Int = Annotated[int, BeforeValidator(_integral)]
 Nation = Literal["USA", "JPN"]
 ScenarioName = Literal[tuple(library_names())]  # type: ignore[valid-type]
 Fmt = Literal["csv", "xlsx"]
-RunId = Annotated[str, Field(max_length=64)]
+#: Run ids are 32 lowercase hex digits.
+ID_PATTERN = "^[0-9a-f]{32}$"
+RunId = Annotated[str, Path(pattern=ID_PATTERN, description="a run id (32 hex digits)")]
+IdQuery = Annotated[str, Query(pattern=ID_PATTERN, description="a run id (32 hex digits)")]
 
 
 class LabelIn(BaseModel):
@@ -53,9 +76,9 @@ class RunIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     scenario: ScenarioName
-    runs: int = Field(1000, ge=1, le=MAX_RUNS)
-    seed: int = Field(0, ge=0, le=MAX_SEED)
-    horizon: int | None = Field(None, ge=1, le=600)
+    runs: Int = Field(1000, ge=1, le=MAX_RUNS)
+    seed: Int = Field(0, ge=0, le=MAX_SEED)
+    horizon: Annotated[int, Field(ge=1, le=600), BeforeValidator(_integral)] | None = None
     label: LabelIn | None = None
 
 
@@ -123,7 +146,8 @@ async def list_runs(request: Request, actor: Actor = Depends(api_actor)) -> list
     return await run_in_threadpool(_store(request).list_runs, actor)
 
 
-@router.post("/runs", status_code=202, response_model=Created, responses={403: {"description": "role or label"}})
+@router.post("/runs", status_code=202, response_model=Created,
+             responses={403: {"description": "role or label", "model": ErrorOut}})
 async def create_run(body: RunIn, request: Request, actor: Actor = Depends(api_actor)) -> Created:
     """Queue a simulation; the label's originator must be the caller's nationality (analysts and up)."""
     label = body.label.model_dump() if body.label else None
@@ -132,19 +156,20 @@ async def create_run(body: RunIn, request: Request, actor: Actor = Depends(api_a
     return Created(id=rid)
 
 
-@router.get("/runs/{run_id}", response_model=RunOut, responses={404: {"description": "no such run visible"}})
+@router.get("/runs/{run_id}", response_model=RunOut,
+            responses={404: {"description": "no such run visible", "model": ErrorOut}})
 async def get_run(run_id: RunId, request: Request, actor: Actor = Depends(api_actor)) -> dict[str, Any]:
     """Status, progress (0-1), label and, when done, the summary."""
     return await run_in_threadpool(_store(request).get_run, actor, run_id)
 
 
-@router.post("/runs/{run_id}/cancel", response_model=RunOut, responses={404: {}, 409: {}})
+@router.post("/runs/{run_id}/cancel", response_model=RunOut, responses={404: _ERR, 409: _ERR})
 async def cancel_run(run_id: RunId, request: Request, actor: Actor = Depends(api_actor)) -> dict[str, Any]:
     """Cancel a queued or running run."""
     return await run_in_threadpool(_store(request).cancel_run, actor, run_id)
 
 
-@router.post("/runs/{run_id}/release", response_model=RunOut, responses={403: {}, 404: {}})
+@router.post("/runs/{run_id}/release", response_model=RunOut, responses={403: _ERR, 404: _ERR})
 async def release_run(run_id: RunId, body: ReleaseIn, request: Request,
                       actor: Actor = Depends(api_actor)) -> dict[str, Any]:
     """Widen the run's label (a releaser of the originator's nationality only)."""
@@ -173,7 +198,7 @@ def labelled_download(frames: dict[str, pd.DataFrame], main: str, label: Label, 
                     media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", headers=headers)
 
 
-@router.get("/runs/{run_id}/download", responses={200: {"content": {"text/csv": {}}}, 404: {}, 409: {}})
+@router.get("/runs/{run_id}/download", responses={200: {"content": {"text/csv": {}}}, 404: _ERR, 409: _ERR})
 async def download_run(run_id: RunId, request: Request, format: Fmt = "csv",
                        actor: Actor = Depends(api_actor)) -> Response:
     """The run's tables as CSV (shortfall) or Excel (all tables); 409 while not done."""
@@ -181,7 +206,7 @@ async def download_run(run_id: RunId, request: Request, format: Fmt = "csv",
     return labelled_download(run_frames(summary), "shortfall", label, format, f"run-{run_id}")
 
 
-@router.get("/runs/{run_id}/events", responses={200: {"content": {"text/event-stream": {}}}, 404: {}})
+@router.get("/runs/{run_id}/events", responses={200: {"content": {"text/event-stream": {}}}, 404: _ERR})
 async def run_events(run_id: RunId, request: Request, actor: Actor = Depends(api_actor)) -> StreamingResponse:
     """Server-sent events: ``progress`` events ``{status, progress, message}`` until the run is final."""
     store = _store(request)
@@ -228,18 +253,16 @@ def compare_runs(store: Store, actor: Actor, a: str, b: str) -> tuple[pd.DataFra
     return compare_frame(sa, sb), derive([la, lb], actor.nationality), sa, sb
 
 
-@router.get("/compare", responses={404: {}, 409: {}})
-async def compare(request: Request, a: Annotated[str, Query(max_length=64)],
-                  b: Annotated[str, Query(max_length=64)], actor: Actor = Depends(api_actor)) -> dict[str, Any]:
+@router.get("/compare", responses={404: _ERR, 409: _ERR})
+async def compare(request: Request, a: IdQuery, b: IdQuery, actor: Actor = Depends(api_actor)) -> dict[str, Any]:
     """Compare two done runs: shortfall by country × sector in each and the difference; derived label."""
     df, label, _, _ = await run_in_threadpool(compare_runs, _store(request), actor, a, b)
     return {"a": a, "b": b, "label": label.as_dict(),
             "rows": json.loads(df.head(500).to_json(orient="records"))}
 
 
-@router.get("/compare/download", responses={200: {"content": {"text/csv": {}}}, 404: {}, 409: {}})
-async def compare_download(request: Request, a: Annotated[str, Query(max_length=64)],
-                           b: Annotated[str, Query(max_length=64)], format: Fmt = "csv",
+@router.get("/compare/download", responses={200: {"content": {"text/csv": {}}}, 404: _ERR, 409: _ERR})
+async def compare_download(request: Request, a: IdQuery, b: IdQuery, format: Fmt = "csv",
                            actor: Actor = Depends(api_actor)) -> Response:
     """The comparison as CSV or Excel, marked with the derived label."""
     df, label, _, _ = await run_in_threadpool(compare_runs, _store(request), actor, a, b)

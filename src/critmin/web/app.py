@@ -188,7 +188,7 @@ def create_app(store: Store | str | None = None, world: Any = None, event_poll: 
 
     @app.exception_handler(Conflict)
     async def _conflict(request: Request, exc: Conflict) -> Response:
-        return _error(request, 409, "run_id", str(exc))
+        return _error(request, 409, str(exc).split(":")[0], str(exc))
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
