@@ -108,9 +108,10 @@ def stockpile(
             raise InputError("--costs", None, "file mode needs --costs FILE.csv next to --shortfalls")
         if runs is not None:
             raise InputError("--runs", str(runs), "only for a simulated scenario, not with --shortfalls")
-        ens, cst = files.read_file_mode(shortfalls, costs, set(world.countries()["iso3"]))
+        iso3 = set(world.countries()["iso3"])
+        ens, cst = files.read_file_mode(shortfalls, costs, iso3)
         with _progress() as update:
-            res = optimize_stockpile(ens, cst, holders, budget=budget, cvar=cvar, lam=lam, floors=fl,
+            res = optimize_stockpile(ens, cst, holders, budget=budget, cvar=cvar, lam=lam, floors=fl, countries=iso3,
                                      progress=lambda s: update(s))
         out = res.to_dict()
         title = f"Stockpile plan against {shortfalls}"

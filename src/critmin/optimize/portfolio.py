@@ -320,7 +320,7 @@ def _solve_milp(pb: PortfolioProblem, scale: float = 1.0, force: dict[int, int] 
     m.add_constraints((x * xrs(share * cost, idx)).sum() <= pb.budget_usa * scale, name="budget_usa")
     m.add_constraints((x * xrs((1 - share) * cost, idx)).sum() <= pb.budget_jpn * scale, name="budget_jpn")
     for chain, stage, k in pb.requirements:
-        sel = (pb.cands["chain"] == chain).to_numpy()
+        sel = (pb.cands["chain"] == chain).to_numpy().copy()
         if stage:
             sel &= (pb.cands["stage"] == stage).to_numpy()
         m.add_constraints((x * xrs(sel.astype(float), idx)).sum() >= k, name=f"require_{chain}_{stage or 'all'}")

@@ -186,13 +186,15 @@ class Problem:
 
 def make_problem(ensemble: Ensemble, costs: Costs, holders: str | Sequence[str] | None = None,
                  floors: dict[tuple[str, str], float] | None = None, budget: float | None = None,
-                 cvar: float | None = None, lam: float = 0.0) -> Problem:
-    """Check the inputs against each other and lay them out as a :class:`Problem`."""
+                 cvar: float | None = None, lam: float = 0.0, countries: Iterable[str] | None = None) -> Problem:
+    """Check the inputs against each other and lay them out as a :class:`Problem`.
+
+    ``countries``: the ISO3 codes a holder may use (the World's); None skips that check."""
     mats = ensemble.materials
     for m in mats:
         if m not in costs.price.index:
             raise InputError(costs.source, "material", f"no costs for material {m!r} of {ensemble.source}")
-    holdings = parse_holders(holders) if holders is not None else [(m, [m]) for m in ensemble.members]
+    holdings = parse_holders(holders, countries) if holders is not None else [(m, [m]) for m in ensemble.members]
     present = set(ensemble.members)
     members: list[str] = []
     hold_idx: list[int] = []
@@ -496,14 +498,15 @@ def solve(pb: Problem, ensemble: Ensemble, holders: list[tuple[str, list[str]]] 
 def optimize_stockpile(ensemble: Ensemble, costs: Costs, holders: str | Sequence[str] | None = None, *,
                        budget: float | None = None, cvar: float | None = None, lam: float = 0.0,
                        floors: dict[tuple[str, str], float] | None = None,
-                       progress: Progress | None = None) -> StockpileResult:
+                       countries: Iterable[str] | None = None, progress: Progress | None = None) -> StockpileResult:
     """Size the stockpile of ``holders`` against ``ensemble`` at ``costs``; see the module docstring.
 
     ``holders``: ``"USA,JPN"`` (separate), ``"USA+JPN"`` (a pool), a list of such labels, or None (each
     member of the ensemble separately). ``budget``: US$ cap on acquisition + holding. ``cvar``/``lam``: add
-    ``lam × CVaR_cvar`` of the shortage cost. ``floors``: ``{(member, material): t}``.
+    ``lam × CVaR_cvar`` of the shortage cost. ``floors``: ``{(member, material): t}``. ``countries``: ISO3
+    codes a holder may use (e.g. ``world.countries()["iso3"]``).
     """
-    pb = make_problem(ensemble, costs, holders, floors, budget, cvar, lam)
+    pb = make_problem(ensemble, costs, holders, floors, budget, cvar, lam, countries)
     hs = parse_holders(holders) if holders is not None else [(h, [h]) for h in pb.holdings]
     if budget is not None:
         need = float((pb.stock_lower() * pb.unit_cost[None, :]).sum())
