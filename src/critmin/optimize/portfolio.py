@@ -297,9 +297,10 @@ class PortfolioProblem:
     curves: ValueCurves | None = None
 
 
-def _solve_milp(pb: PortfolioProblem, scale: float = 1.0, force: dict[int, int] | None = None,
-                cost_scale: dict[int, float] | None = None) -> tuple[float, np.ndarray] | None:
-    """Solve; (value, x) or None if infeasible. ``force`` fixes x_i; ``cost_scale`` scales project costs."""
+def solve_portfolio(pb: PortfolioProblem, scale: float = 1.0, force: dict[int, int] | None = None,
+                    cost_scale: dict[int, float] | None = None) -> tuple[float, np.ndarray] | None:
+    """Solve the MILP; (value, x) or None if infeasible. ``scale`` multiplies both budgets; ``force`` fixes
+    x_i; ``cost_scale`` scales project costs."""
     import linopy
 
     n = len(pb.cands)
@@ -415,21 +416,17 @@ class PortfolioResult:
                 "notes": self.notes}
 
 
-def _value_of(pb: PortfolioProblem, x: np.ndarray) -> float:
-    r = _solve_milp(pb, force={i: int(v) for i, v in enumerate(x)})
-    return r[0] if r else math.nan
-
-
 def optimize_portfolio(world: Any, *, budget_usa: float, budget_jpn: float, candidates: str | Path | None = None,
                        objective: str = "shortfall", require_chains: str | Sequence[str] | None = None,
                        require_stages: str | Sequence[str] | None = None,
                        stage_weights: str | Path | dict[tuple[str, str], float] | None = None,
                        by_year: int = DEFAULT_BY_YEAR, scenarios: dict[str, Any] | None = None, runs: int = 100,
                        seed: int = 0, frontier: Iterable[float] = FRONTIER_STEPS,
-                       cands: pd.DataFrame | None = None) -> PortfolioResult:
+                       cands: pd.DataFrame | None = None, curves: ValueCurves | None = None) -> PortfolioResult:
     """Choose candidates under the two budgets (US$ m); see the module docstring.
 
-    ``candidates``: a CSV (else the registry); ``cands``: a ready candidate frame (tests, notebooks).
+    ``candidates``: a CSV (else the registry); ``cands``: a ready candidate frame (tests, notebooks);
+    ``curves``: ready value curves for ``objective="shortfall"`` (else simulated from ``scenarios``).
     """
     for name, b in (("--budget-usa", budget_usa), ("--budget-jpn", budget_jpn)):
         if b is None or not (b >= 0 and math.isfinite(b)):
@@ -453,7 +450,7 @@ def optimize_portfolio(world: Any, *, budget_usa: float, budget_jpn: float, cand
     notes = []
     vc = None
     if objective == "shortfall":
-        vc = shortfall_values(world, cands, scenarios, runs=runs, seed=seed)
+        vc = curves if curves is not None else shortfall_values(world, cands, scenarios, runs=runs, seed=seed)
         notes += vc.notes
         w = cands["success_prob"].to_numpy(float) * cands["capacity_t"].to_numpy(float) / 12.0 * online
     else:
@@ -462,7 +459,7 @@ def optimize_portfolio(world: Any, *, budget_usa: float, budget_jpn: float, cand
     cost = cands["capex_usd_m"].to_numpy(float) + floor_payouts(cands, vc)
     pb = PortfolioProblem(cands=cands, cost=cost, budget_usa=float(budget_usa), budget_jpn=float(budget_jpn),
                           objective=objective, weight=w, requirements=reqs, curves=vc)
-    best = _solve_milp(pb)
+    best = solve_portfolio(pb)
     if best is None:
         raise InputError("--require-chains" if reqs else "--budget-usa", None,
                          "infeasible: constraint " + (", ".join(f"require {c}{'/' + s if s else ''} ≥ {k}"
@@ -477,14 +474,14 @@ def optimize_portfolio(world: Any, *, budget_usa: float, budget_jpn: float, cand
     for i in range(len(cands)):
         row = base.iloc[i].to_dict()
         if x[i]:
-            alt = _solve_milp(pb, force={i: 0})
+            alt = solve_portfolio(pb, force={i: 0})
             marginal = value - alt[0] if alt else math.nan
             row["marginal_value"] = marginal
             row["marginal_value_per_usd"] = marginal / (cost[i] * 1e6) if cost[i] > 0 and alt else math.nan
             row["note"] = "" if alt else "required: without it the requirements cannot be met"
             chosen_rows.append(row)
         else:
-            forced = _solve_milp(pb, force={i: 1})
+            forced = solve_portfolio(pb, force={i: 1})
             if forced is None:
                 row["value_gap"] = math.nan
                 row["needs"] = "does not fit the budgets next to the required projects"
@@ -495,7 +492,7 @@ def optimize_portfolio(world: Any, *, budget_usa: float, budget_jpn: float, cand
             rejected_rows.append(row)
     front = []
     for f in frontier:
-        r = _solve_milp(pb, scale=float(f))
+        r = solve_portfolio(pb, scale=float(f))
         names = [str(cands["project"].iloc[i]) for i in np.flatnonzero(r[1])] if r else []
         front.append({"budget_multiple": float(f), "budget_usa_usd_m": budget_usa * f,
                       "budget_jpn_usd_m": budget_jpn * f,
@@ -521,11 +518,11 @@ def _entry_condition(pb: PortfolioProblem, i: int, gap: float, w_i: float, onlin
     if pb.cost[i] <= 0:
         return f"+{gap:,.4g} value"
     lo, hi = 0.0, 1.0
-    if (r := _solve_milp(pb, cost_scale={i: 0.0})) is None or not r[1][i]:
+    if (r := solve_portfolio(pb, cost_scale={i: 0.0})) is None or not r[1][i]:
         return f"+{gap:,.4g} value (it does not enter even at zero cost)"
     for _ in range(10):
         mid = (lo + hi) / 2
-        r = _solve_milp(pb, cost_scale={i: mid})
+        r = solve_portfolio(pb, cost_scale={i: mid})
         if r is not None and r[1][i]:
             lo = mid
         else:
