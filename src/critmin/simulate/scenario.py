@@ -603,9 +603,7 @@ class Scenario(_Base):
 
     @model_validator(mode="after")
     def _years(self) -> Scenario:
-        if self.baseline_year is not None:
-            if self.year is not None and self.year != self.baseline_year:
-                raise ValueError(f"year ({self.year}) and baseline_year ({self.baseline_year}) differ; give one")
+        if self.baseline_year is not None and self.year is None:
             self.year = self.baseline_year
         if any(getattr(sh, "elements", None) for sh in self.shocks):
             self.elements = True
@@ -682,7 +680,9 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
 
 
 def _check_references(sc: Scenario, source: str) -> None:
-    """Leakage names a restricting shock of the same file."""
+    """Leakage names a restricting shock of the same file; year and baseline_year agree."""
+    if sc.baseline_year is not None and sc.year != sc.baseline_year:
+        raise InputError(source, "baseline_year", f"{sc.baseline_year} differs from year ({sc.year}); give one")
     for i, sh in enumerate(sc.shocks):
         if sh.type != "leakage":
             continue
