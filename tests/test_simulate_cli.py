@@ -95,10 +95,25 @@ def test_simulate_json_out_and_plot(toy_world_dir: Path, tmp_path: Path):
     assert {"scenario", "runs", "seed", "shortfall"} <= set(out)
     assert out["scenario"] == "toy-embargo" and out["runs"] == 64 and out["seed"] == 7
     row = next(x for x in out["shortfall"] if x["country"] == "USA" and x["sector"] == "ev")
-    assert {"country", "sector", "material", "mean_t", "p95_t", "prob_shortfall"} <= set(row)
+    assert {"country", "sector", "material", "mean_t", "p95_t", "prob_shortfall", "share_of_demand"} <= set(row)
     assert row["material"] == "product-x" and row["mean_t"] > 0 and row["prob_shortfall"] == 1.0
+    assert row["share_of_demand"] == pytest.approx(row["mean_t"] / row["demand_t"])
     assert out["stockpiles"][0]["released_mean_t"] == pytest.approx(5.0)
     assert out["max_balance_residual_t"] < 1e-9
+    # the JSON contract: monthly shares and price quantiles by region
+    m = [x for x in out["monthly"] if x["country"] == "USA" and x["stage"] == "product"]
+    assert [x["month"] for x in m] == list(range(1, 13))
+    assert {"country", "stage", "month", "mean_share", "p95_share"} <= set(m[0])
+    assert all(0 <= x["mean_share"] <= 1 + 1e-9 and 0 <= x["p95_share"] <= 1 + 1e-9 for x in m)
+    assert m[0]["p95_share"] > m[0]["mean_share"] > 0  # short in month 1 (at least half withheld)
+    p = [x for x in out["price"] if x["stage"] == "product"]
+    assert len(p) == 12 * len({x["region"] for x in p}) and {"material", "region", "p5", "p50", "p95"} <= set(p[0])
+    assert all(0 < x["p5"] <= x["p50"] <= x["p95"] for x in p)
+    ds = xr.open_dataset(nc, engine="h5netcdf")  # summaries only by default
+    assert "shortfall" not in ds and ds["cum_shortfall"].dims == ("run", "pair") and ds.sizes["run"] == 64
+    ds.close()
+    r = critmin(*args, "--out", str(nc), "--full", world=toy_world_dir)
+    assert r.returncode == 0, r.stderr
     ds = xr.open_dataset(nc, engine="h5netcdf")
     assert ds["shortfall"].dims == ("run", "month", "country", "sector") and ds.sizes["run"] == 64
     ds.close()

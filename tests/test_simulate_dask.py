@@ -65,9 +65,9 @@ def test_shared_chunk_survives_a_retained_view(tmp_path, monkeypatch):
     held = []
     real = engine.simulate_chunk
 
-    def keeps_a_view(model, plan, samples, out=None):
+    def keeps_a_view(model, plan, samples, out=None, **kw):
         held.append(out["shortfall"][:1])  # what a retained frame would keep alive
-        return real(model, plan, samples, out=out)
+        return real(model, plan, samples, out=out, **kw)
 
     monkeypatch.setattr(engine, "simulate_chunk", keeps_a_view)
     for a, b in ((0, 5), (5, 8)):

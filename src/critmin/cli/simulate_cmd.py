@@ -70,7 +70,10 @@ def simulate(
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same result)."),
     horizon: int = typer.Option(None, "--horizon", help="Months to simulate (default: the scenario's, 36)."),
     as_json: JsonFlag = False,
-    out: Path = typer.Option(None, "--out", help="Write the full result (xarray Dataset) to FILE.nc."),
+    out: Path = typer.Option(None, "--out", help="Write the result (xarray Dataset) to FILE.nc: summaries, "
+                             "and run-level arrays with --full."),
+    full: bool = typer.Option(False, "--full", help="Keep the run-level shortfall (run, month, country, "
+                              "sector) and write it with --out (GBs for 10,000 runs)."),
     plot: Path = typer.Option(
         None, "--plot", help="Write a fan chart and bars to FILE (.html, .png, .svg, .pdf)."
     ),
@@ -139,17 +142,19 @@ def simulate(
             scheduler=scheduler,
             max_countries=max_countries or None,
             progress=progress,
+            full=full,
+            threshold=threshold,
         )
     finally:
         if bar.live.is_started:
             bar.stop()
-    summary = sim.summarize(ds, threshold=threshold)
+    summary = sim.summarize(ds)
     prices = sim.price_summary(ds)
     stocks = sim.stockpile_summary(ds)
     if out is not None:
         try:
             with atomic_path(out) as tmp:
-                ds.to_netcdf(tmp, engine="h5netcdf")
+                sim.to_netcdf(ds, tmp, full=full)
         except OSError as exc:  # h5py reports some failures without a file name
             raise InputError("--out", str(out), f"cannot write the result: {exc.strerror or exc}") from None
     if plot is not None:
@@ -171,7 +176,10 @@ def simulate(
                 "backend": ds.attrs["backend"],
                 "sources": json.loads(ds.attrs["sources"]),
                 "threshold": threshold,
+                "start": ds.attrs.get("start") or None,
                 "shortfall": frame_records(summary),
+                "monthly": frame_records(sim.monthly(ds)),
+                "price": frame_records(sim.price_quantiles(ds)),
                 "prices": frame_records(prices),
                 "stockpiles": frame_records(stocks),
                 "countries": [str(c) for c in ds["country"].values],
@@ -188,7 +196,8 @@ def simulate(
         meta = pd.DataFrame([{k: ds.attrs[k] for k in ("scenario", "title", "chain", "runs", "seed", "horizon",
                                                           "backend")} | {"threshold": threshold}])
         cited = [{"source": x} for x in json.loads(ds.attrs["sources"])]
-        write_xlsx(xlsx, {"shortfall": summary, "prices": prices, "stockpiles": stocks, "run": meta},
+        write_xlsx(xlsx, {"shortfall": summary, "monthly": sim.monthly(ds), "price": sim.price_quantiles(ds),
+                          "prices": prices, "stockpiles": stocks, "run": meta},
                    sources_frame(world, tables=("production", "trade", "demand", "chain_stages"), extra=cited))
         say(f"wrote {xlsx}")
     else:

@@ -32,8 +32,9 @@ being model month ``(m - start) + 1``:
 * ``exports_change``: the origin's mean exports of the stage in that month (``exports``, t/month
   shipped to other countries, mean over runs) ÷ its baseline exports (``exports0``) − 1.
 * ``price_change``: the mean over runs of the stage's price index in that month − 1, in the named
-  region when the model has regional prices (a ``price_region`` variable with a ``region``
-  dimension), else of the world index (region ``world``); P5 and P95 over runs are shown beside it.
+  ``region`` when the model has regional prices (a ``price_region`` variable with a ``region``
+  dimension; an unknown name is an error listing the regions), else of the world index ``price``
+  (region ``world``, also when the outcome names no region); P5 and P95 over runs beside it.
 * ``first_shortfall_month``: the first month in which the country's mean shortfall (over runs) at the
   stage (every stage with final demand when none is named) exceeds ``threshold`` (default 1%, a
   judgement, as in :func:`critmin.simulate.summarize`) of its baseline demand at that stage.
@@ -324,8 +325,8 @@ def _price_change(ds: xr.Dataset, o: Outcome, ep: Episode, source: str, path: st
         else:
             more = did_you_mean(o.region, regions) or f"; regions: {', '.join(regions)}"
             raise InputError(source, f"{path}.region", f"the model has no price region {o.region!r}{more}")
-    elif regions != ["world"]:
-        region = "world" if "world" in regions else regions[-1]
+    if region == "world" and "world" not in regions:
+        prices = ds["price"].expand_dims(region=["world"], axis=3)  # no region named: the world index
     p = prices.isel(month=t, stage=s).sel(region=region).values.astype(np.float64)
     out = {
         "model": float(p.mean()) - 1.0,
@@ -484,7 +485,7 @@ def backtest(
         if progress:
             progress(ep.name, i, len(resolved))
         needed = max([model_month(ep.start, o.month) for o in ep.outcomes if o.month] + [sc.horizon])
-        ds = run(world, sc, runs=runs, seed=seed, horizon=needed, **run_kwargs)
+        ds = run(world, sc, runs=runs, seed=seed, horizon=needed, full=False, threshold=threshold, **run_kwargs)
         frames.append(evaluate(ds, ep, str(path), threshold))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
 

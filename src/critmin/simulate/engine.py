@@ -114,25 +114,263 @@ def _chunk_bounds(runs: int, chunk_size: int) -> list[tuple[int, int]]:
 
 #: Where a local Dask cluster's workers write their shortfall for the client to map (no transfer).
 SHARED_DIR = "/dev/shm"
+#: Seconds to wait for a dask scheduler given with ``scheduler=`` before giving up.
+SCHEDULER_TIMEOUT = 10
+#: Environment variable that sets the memory a simulation may use (bytes, or e.g. ``16G``, ``800M``).
+MEMORY_ENV = "CRITMIN_SIMULATE_MEMORY"
+#: Memory of the interpreter, the World and the model before any run (measured: ~340 MB at full
+#: resolution of the rare-earth magnet chain), bytes.
+BASE_MEMORY = 400 << 20
+#: The percentile of the monthly shortfall shares (``monthly_p95_share``).
+MONTHLY_Q = 95.0
+#: Largest value float32 holds (the run-level shortfall is float32 unless it could exceed this).
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+# ---------------------------------------------------------------------------------------------- reduction
+
+
+class Reduction:
+    """What the summaries need from the shortfall, reduced block by block (see ``docs/simulate.md``).
+
+    Only (country, sector) *pairs* with baseline demand can be short (shortfall is a share of a sector's
+    demand); they are ordered by stage, country, sector, so that a (country, stage) *cell* is a run of
+    pairs and a stage a run of cells. Per chunk of runs it keeps: ``cum`` (runs, pairs) float64, the
+    cumulative shortfall of each run, t; ``months`` (pairs,) int64, months above ``threshold`` × baseline
+    monthly demand summed over runs; ``sf_sum`` (months, pairs) float64, the run sum of shortfall,
+    added run by run in order; ``stage_short`` (runs, months, stages) float64, each run's world shortfall
+    per stage, t/month; and ``top`` (k, months × cells) float32, the k largest values over the chunk's runs of
+    each cell's shortfall share (shortfall ÷ baseline demand at the stage), where k = the ranks
+    ``np.percentile`` reads for the P95 over *all* runs. Merging the chunks' ``top`` keeps the k largest
+    values of every cell, so the P95 is exact (the same number as a percentile over every run's share),
+    whatever the chunks and the backend.
+    """
+
+    def __init__(self, model: ChainModel, horizon: int, runs: int, threshold: float) -> None:
+        d0 = model.demand0
+        C, K = d0.shape
+        S = len(model.stages)
+        stage_of = np.asarray(model.sector_stage)
+        c_idx, k_idx = np.nonzero(d0 > 0)
+        order = np.lexsort((k_idx, c_idx, stage_of[k_idx]))
+        self.pair_c, self.pair_k = c_idx[order], k_idx[order]
+        self.pair_flat = self.pair_c * K + self.pair_k
+        self.lim = threshold * d0[self.pair_c, self.pair_k]
+        cell_key = stage_of[self.pair_k] * C + self.pair_c
+        new_cell = np.r_[True, np.diff(cell_key) != 0] if len(cell_key) else np.zeros(0, bool)
+        self.cell_starts = np.flatnonzero(new_cell)
+        self.cell_c = self.pair_c[self.cell_starts]
+        self.cell_s = stage_of[self.pair_k[self.cell_starts]]
+        self.cell_d0 = np.add.reduceat(d0[self.pair_c, self.pair_k], self.cell_starts) if len(cell_key) else \
+            np.zeros(0)
+        new_stage = np.r_[True, np.diff(self.cell_s) != 0] if len(self.cell_s) else np.zeros(0, bool)
+        self.stage_starts = np.flatnonzero(new_stage)
+        self.stage_ids = self.cell_s[self.stage_starts]
+        self.shape = (C, K, S)
+        self.horizon = horizon
+        self.runs = runs
+        self.threshold = threshold
+        self.k = runs - int(np.floor(MONTHLY_Q / 100.0 * (runs - 1)))
+
+    def start(self, n_runs: int, block: int) -> dict[str, np.ndarray]:
+        """Zeroed accumulators of a chunk of ``n_runs`` runs stepped through ``block`` runs at a time."""
+        M, P, CS = self.horizon, len(self.pair_flat), len(self.cell_starts)
+        return {
+            "cum": np.zeros((n_runs, P)),
+            "months": np.zeros(P, dtype=np.int64),
+            "sf_sum": np.zeros((M, P)),
+            "stage_short": np.zeros((n_runs, M, self.shape[2])),
+            "share": np.zeros((n_runs, M * CS), dtype=np.float32),
+            "_buf": np.zeros((min(block, n_runs) + 1, M, P)),
+        }
+
+    def block(self, acc: dict[str, np.ndarray], sf: np.ndarray, a: int, b: int) -> None:
+        """Fold a block's shortfall ``sf`` (runs a:b of the chunk, months, countries, sectors) into ``acc``."""
+        from critmin.simulate.kernel import _accumulate
+
+        n = b - a
+        M = sf.shape[1]
+        if not len(self.pair_flat):
+            return
+        buf = acc["_buf"][: n + 1]
+        x = buf[1:]
+        x[...] = sf.reshape(n, M, -1)[:, :, self.pair_flat]  # float64 from here on
+        acc["cum"][a:b] = x.sum(axis=1)
+        acc["months"] += (x > self.lim).sum(axis=(0, 1))
+        _accumulate(acc["sf_sum"], buf)  # run by run, in order: the same sum for any blocking
+        cells = np.add.reduceat(x, self.cell_starts, axis=2)  # (n, M, cells) t/month
+        acc["stage_short"][a:b][:, :, self.stage_ids] = np.add.reduceat(cells, self.stage_starts, axis=2)
+        cells /= self.cell_d0
+        acc["share"][a:b] = cells.reshape(n, -1)
+
+    def finish_chunk(self, acc: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The chunk's partial result: ``share`` cut to its ``top`` values (what travels back from a worker)."""
+        acc.pop("_buf", None)
+        acc["top"] = _top(acc.pop("share"), self.k)
+        return acc
+
+    def merge(self, parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """The chunks' partial results (in chunk order) as one: per-run rows stacked, sums added in order."""
+        out = {
+            "cum": np.concatenate([p["cum"] for p in parts]),
+            "stage_short": np.concatenate([p["stage_short"] for p in parts]),
+        }
+        months = np.zeros_like(parts[0]["months"])
+        sf_sum = np.zeros_like(parts[0]["sf_sum"])
+        top = parts[0]["top"]
+        for i, p in enumerate(parts):
+            months = months + p["months"]
+            sf_sum = sf_sum + p["sf_sum"]
+            if i:
+                top = _top(np.concatenate([top, p["top"]]), self.k)
+        out.update(months=months, sf_sum=sf_sum, top=top)
+        return out
+
+    def quantile(self, top: np.ndarray) -> np.ndarray:
+        """P95 over all runs of each (month, cell) share from the merged ``top`` (as ``np.percentile``, linear)."""
+        R = self.runs
+        h = MONTHLY_Q / 100.0 * (R - 1)
+        j = int(np.floor(h))
+        g = h - j
+        srt = np.sort(top.astype(np.float64), axis=0)
+        lo = srt[0]
+        hi = srt[1] if len(srt) > 1 else srt[0]
+        d = hi - lo
+        return lo + d * g if g < 0.5 else hi - d * (1.0 - g)
+
+
+def _top(x: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` largest values of each column of ``x`` (rows in no particular order)."""
+    n = x.shape[0]
+    if n <= k:
+        return np.ascontiguousarray(x)
+    return np.ascontiguousarray(np.partition(x, n - k, axis=0)[n - k:])
+
+
+def shortfall_dtype(model: ChainModel, plan: Plan, samples: np.ndarray) -> Any:
+    """float32 for the run-level shortfall unless it could overflow float32, else float64.
+
+    A shortfall never exceeds demand: baseline × the product of the surges that overlap (the price
+    factor is at most 1, as the index is at least 1 and the demand elasticity at most 0). Overlapping
+    surges multiply (14 surges of ×1,000 reach 1e42 t), so the bound uses every surge's largest draw.
+    """
+    bound = float(model.demand0.max(initial=0.0))
+    for su in plan.surges:
+        bound *= max(1.0, float(samples[su["factor"]].max(initial=1.0)))
+    return np.float32 if bound < F32_MAX / 1e3 else np.float64
+
+
+def memory_limit() -> tuple[int, str]:
+    """(bytes a simulation may use, where that figure comes from): $CRITMIN_SIMULATE_MEMORY, else the
+    memory the OS reports available (``MemAvailable``), else 4 GiB."""
+    raw = os.environ.get(MEMORY_ENV)
+    if raw:
+        text = raw.strip().upper().removesuffix("B")
+        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(text[-1:], 1)
+        try:
+            val = float(text[:-1] if mult > 1 else text) * mult
+        except ValueError:
+            raise InputError(MEMORY_ENV, raw, "use bytes or a size such as 800M or 16G") from None
+        if not np.isfinite(val) or val <= 0:
+            raise InputError(MEMORY_ENV, raw, "must be a positive size")
+        return int(val), f"${MEMORY_ENV}"
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "available memory"
+    except OSError:
+        pass
+    return 4 << 30, "default limit"
+
+
+def memory_needed(model: ChainModel, plan: Plan, runs: int, full: bool, chunk_size: int) -> int:
+    """Bytes a run of ``runs`` runs needs at its peak (an estimate, ±25%): drawn parameters, per-run
+    outputs, the reduction (per-run cumulative shortfall, a chunk's shares, the P95 ranks), the kernel's
+    work arrays, and with ``full`` the (runs, months, countries, sectors) shortfall."""
+    from critmin.simulate.kernel import BLOCK_RUNS
+
+    M = plan.horizon
+    S, C = model.q0.shape
+    K = len(model.sectors)
+    P = int((model.demand0 > 0).sum())
+    G = len(getattr(plan, "regions", ["world"]) or ["world"])
+    cells = M * min(C * S, P)
+    k = runs - int(np.floor(MONTHLY_Q / 100.0 * (runs - 1)))
+    chunk = min(chunk_size, runs)
+    per_run = 8 * (len(plan.slots) + M * (S * (2 + G) + len(plan.stockpiles) + S) + 2 * P)
+    need = BASE_MEMORY + runs * per_run
+    need += 4 * cells * (chunk + 3 * k) + 8 * (BLOCK_RUNS + 1) * M * (P + C * K)
+    need += 8 * 60 * BLOCK_RUNS * S * C + 8 * 6 * M * S * C  # kernel work arrays, run sums
+    if full:
+        need += runs * M * C * K * 4
+    return int(need)
+
+
+def check_memory(model: ChainModel, plan: Plan, runs: int, full: bool, chunk_size: int) -> None:
+    """InputError naming ``--runs`` when the run would need more memory than :func:`memory_limit`."""
+    need = memory_needed(model, plan, runs, full, chunk_size)
+    limit, where = memory_limit()
+    if need > limit:
+        gb = 1 << 30
+        what = "with run-level arrays (full)" if full else ""
+        raise InputError(
+            "--runs", str(runs),
+            f"{runs:,} runs x {plan.horizon} months {what} need about {need / gb:.1f} GB of memory, more than "
+            f"the {limit / gb:.1f} GB limit ({where}); use fewer runs or a shorter --horizon"
+            f"{', or no --full' if full else ''}, or raise the limit with {MEMORY_ENV}=SIZE (e.g. 32G)")
+
+
+# ---------------------------------------------------------------------------------------------- chunks
+
+
+def _run_chunk(
+    model: ChainModel, plan: Plan, samples: np.ndarray, red: Reduction, dtype: Any,
+    out: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """Run one chunk (``samples``: slots × its runs) and reduce its shortfall block by block.
+
+    ``out`` (optional): arrays to fill in place, e.g. views of the whole result's rows with a
+    ``shortfall`` to keep. Returns the chunk's run-level outputs (those in ``out`` or new ones), its run
+    sums and :class:`Reduction`'s partial result under ``"reduced"``.
+    """
+    from critmin.simulate.kernel import BLOCK_RUNS
+
+    n = samples.shape[1]
+    if out is None:
+        out = allocate_outputs(model, plan, n, shortfall=False)
+    acc = red.start(n, BLOCK_RUNS)
+    simulate_chunk(model, plan, samples, out=out, reduce=lambda sf, a, b: red.block(acc, sf, a, b),
+                   shortfall_dtype=dtype)
+    out["reduced"] = red.finish_chunk(acc)
+    return out
 
 
 def _run_chunk_shared(
-    model: ChainModel, plan: Plan, samples: np.ndarray, a: int, shape: tuple[int, ...], path: str | None
+    model: ChainModel, plan: Plan, samples: np.ndarray, a: int, shape: tuple[int, ...], path: str | None,
+    red: Reduction | None = None, dtype: Any = np.float32,
 ) -> dict[str, np.ndarray]:
     """A Dask task: run a chunk; write its shortfall into the client's shared file when this worker sees it.
 
     The file (``path``, named with a random id) lives in shared memory on the client's
-    host; a worker on another host does not find it and returns the shortfall instead.
+    host; a worker on another host does not find it and returns the shortfall instead. Without ``path``
+    (summaries only) the chunk keeps no shortfall. ``red`` (a :class:`Reduction`) reduces the chunk's
+    shortfall; without it (the task as it was) the kernel runs alone.
     """
-    if not path or not os.path.exists(path):
-        return simulate_chunk(model, plan, samples)
+    if red is None:
+        red = Reduction(model, plan.horizon, samples.shape[1], 0.01)
+    if not path:
+        return _run_chunk(model, plan, samples, red, dtype)
+    if not os.path.exists(path):
+        out = allocate_outputs(model, plan, samples.shape[1], shortfall_dtype=dtype)
+        return _run_chunk(model, plan, samples, red, dtype, out)
     out = allocate_outputs(model, plan, samples.shape[1], shortfall=False)
     # No explicit close: Dask's sampling profiler may still hold a frame of the kernel (and so a
     # view of the map) for a moment after it returns; the map is unmapped with its last view.
-    full = np.memmap(path, dtype=np.float32, mode="r+", shape=shape)
+    full = np.memmap(path, dtype=dtype, mode="r+", shape=shape)
     try:
         out["shortfall"] = full[a : a + samples.shape[1]]
-        simulate_chunk(model, plan, samples, out=out)
+        _run_chunk(model, plan, samples, red, dtype, out)
     finally:
         out.pop("shortfall", None)
         del full
@@ -150,6 +388,8 @@ def run(
     chunk_size: int = DEFAULT_CHUNK,
     max_countries: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    full: bool = True,
+    threshold: float = 0.01,
 ) -> xr.Dataset:
     """Simulate ``scenario`` on ``world``: ``runs`` Monte Carlo runs over ``horizon`` months.
 
@@ -162,12 +402,21 @@ def run(
     but that many of the most active countries into ``ROW`` (``None``, the default: every
     country of the World that takes part in the chain is its own row).
 
-    Returns an :class:`xarray.Dataset` with ``shortfall`` (run, month, country, sector)
-    in t of each sector's stage content per month, ``price`` (run, month, stage) index
-    (1 = baseline), ``release`` (run, month, stockpile) t, ``balance_residual``
-    (run, month, stage) t, mean ``production``/``inventory`` (month, stage, country),
-    mean ``demand`` (month, country, sector) and baseline ``demand0`` (country, sector),
-    all per month. See :func:`summarize`.
+    ``full=True`` (the default) keeps the run-level ``shortfall`` (run, month, country, sector) in t of
+    each sector's stage content per month (float32; float64 where float32 could overflow: 10,000 runs
+    of the magnet chain are 3 GB); ``full=False`` keeps only what the summaries need (see
+    :class:`Reduction`: ~150 MB for 10,000 runs). Either way the result has ``price`` (run, month,
+    stage) index (1 = baseline; ``price_region`` (run, month, stage, region) when the model has
+    regions), ``release`` (run, month, stockpile) t, ``balance_residual`` (run, month, stage) t,
+    ``cum_shortfall`` (run, pair) t over the horizon per (country, sector) pair with demand,
+    ``stage_shortfall`` (run, month, stage) t/month, ``shortfall_mean`` (month, country, sector),
+    ``months_short`` (country, sector: mean months short by more than ``threshold`` × baseline
+    demand), ``monthly_mean_share``/``monthly_p95_share`` (month, country, stage), mean
+    ``production``/``inventory``/``exports`` (month, stage, country), mean ``demand`` (month, country,
+    sector) and baseline ``demand0`` (country, sector). See :func:`summarize`.
+
+    A run that would need more memory than is available (or than ``$CRITMIN_SIMULATE_MEMORY``)
+    stops with an InputError before it starts; outputs that are not finite raise one too.
     """
     if isinstance(runs, bool) or int(runs) < 1:
         raise InputError("--runs", str(runs), "runs must be a positive whole number")
@@ -177,27 +426,46 @@ def run(
         raise InputError("chunk_size", str(chunk_size), "must be positive")
     if backend not in ("numpy", "dask"):
         raise InputError("--backend", str(backend), "use numpy or dask")
+    if not 0 <= float(threshold) <= 1:
+        raise InputError("--threshold", str(threshold), "must be between 0 and 1")
     runs, seed = int(runs), int(seed)
     sc, model, plan = prepare(world, scenario, horizon, max_countries)
+    check_memory(model, plan, runs, full, int(chunk_size))
     samples = sample(plan, runs, seed)
+    dtype = shortfall_dtype(model, plan, samples)
+    red = Reduction(model, plan.horizon, runs, float(threshold))
     bounds = _chunk_bounds(runs, int(chunk_size))
     if progress:
         progress(0, runs)
     if backend == "numpy":
-        # every chunk writes straight into its rows of the whole result (no copies, no concatenation)
-        out = allocate_outputs(model, plan, runs)
+        out = allocate_outputs(model, plan, runs, shortfall=full, shortfall_dtype=dtype)
         parts = []
         for a, b in bounds:
-            part = {k: out[k][a:b] for k in PER_RUN_OUTPUTS}
+            # every chunk writes straight into its rows of the whole result (no copies, no concatenation)
+            part = {k: out[k][a:b] for k in PER_RUN_OUTPUTS if k in out}
             part.update({k: np.zeros_like(out[k]) for k in SUM_OUTPUTS})
-            simulate_chunk(model, plan, samples[:, a:b], out=part)
-            parts.append(part)
+            parts.append(_run_chunk(model, plan, samples[:, a:b], red, dtype, part))
             if progress:
                 progress(b, runs)
         _add_chunk_sums(out, parts)
+        out["reduced"] = red.merge([p["reduced"] for p in parts])
     else:
-        out = _run_dask(model, plan, samples, bounds, scheduler, progress, runs)
-    return _assemble(sc, model, plan, out, runs, seed, backend)
+        out = _run_dask(model, plan, samples, bounds, scheduler, progress, runs, full, red, dtype)
+    ds = _assemble(sc, model, plan, out, runs, seed, backend, red)
+    _check_finite(ds, sc)
+    return ds
+
+
+def _check_finite(ds: xr.Dataset, sc: Scenario) -> None:
+    """InputError when a summary output is not finite (overflow beyond float64, e.g. stacked surges)."""
+    for name in ("cum_shortfall", "price", "shortfall_mean", "demand", "monthly_p95_share"):
+        if name not in ds:
+            continue
+        v = ds[name].values
+        bad = ~np.isfinite(v) if name != "monthly_p95_share" else np.isinf(v)
+        if bad.any():
+            raise InputError(f"scenario {sc.name}", name, f"{int(bad.sum()):,} values are not finite "
+                             "(beyond float64: shocks such as stacked demand surges multiply past 1e308)")
 
 
 def _add_chunk_sums(out: dict[str, np.ndarray], parts: list[dict[str, np.ndarray]]) -> None:
@@ -239,6 +507,26 @@ def _shared_file(nbytes: int) -> tuple[str, int] | None:
     return path, fd
 
 
+def _client(scheduler: str | None) -> tuple[Any, Any]:
+    """(dask Client, LocalCluster or None): the cluster at ``scheduler``, else a local 2-worker one.
+
+    A malformed or unreachable address is an InputError naming ``--scheduler`` (after
+    :data:`SCHEDULER_TIMEOUT` seconds at most).
+    """
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT}s"), None
+        except (OSError, ValueError, TypeError, TimeoutError) as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError("--scheduler", scheduler, f"cannot reach a dask scheduler there ({why}); give an "
+                             "address such as tcp://host:8786, or leave --scheduler out for a local cluster") \
+                from None
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), cluster
+
+
 def _run_dask(
     model: ChainModel,
     plan: Plan,
@@ -247,28 +535,27 @@ def _run_dask(
     scheduler: str | None,
     progress: Callable[[int, int], None] | None,
     runs: int,
+    full: bool,
+    red: Reduction,
+    dtype: Any,
 ) -> dict[str, np.ndarray]:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
+    client, cluster = _client(scheduler)
     try:
         out = allocate_outputs(model, plan, runs, shortfall=False)
         shape = (runs, plan.horizon, len(model.countries), len(model.sectors))
-        nbytes = int(np.prod(shape)) * 4
+        itemsize = np.dtype(dtype).itemsize
+        nbytes = int(np.prod(shape)) * itemsize if full else 0
         shared = _shared_file(nbytes) if nbytes else None
         path = shared[0] if shared else None
         row_bytes = nbytes // runs if runs else 0
         try:
-            if not shared:
-                out["shortfall"] = zeros(shape, np.float32)
-            m_f, p_f = client.scatter([model, plan], broadcast=True)
+            if full and not shared:
+                out["shortfall"] = zeros(shape, dtype)
+            m_f, p_f, r_f = client.scatter([model, plan, red], broadcast=True)
             futs = [
-                client.submit(_run_chunk_shared, m_f, p_f, samples[:, a:b], a, shape, path, pure=False)
+                client.submit(_run_chunk_shared, m_f, p_f, samples[:, a:b], a, shape, path, r_f, dtype, pure=False)
                 for a, b in bounds
             ]
             where = {f.key: (a, b) for f, (a, b) in zip(futs, bounds, strict=True)}
@@ -281,10 +568,12 @@ def _run_dask(
                     if k not in part:
                         continue
                     if k == "shortfall" and shared:  # a worker that could not see the shared file
-                        _pwrite_all(shared[1], np.ascontiguousarray(part[k], dtype=np.float32), a * row_bytes)
+                        _pwrite_all(shared[1], np.ascontiguousarray(part[k], dtype=dtype), a * row_bytes)
+                    elif k == "shortfall" and not full:
+                        continue
                     else:
                         out[k][a:b] = part[k]
-                parts[a] = {k: part[k] for k in SUM_OUTPUTS}
+                parts[a] = {k: part[k] for k in (*SUM_OUTPUTS, "reduced")}
                 f.release()
                 done += b - a
                 if progress:
@@ -292,12 +581,14 @@ def _run_dask(
             if shared:
                 # the workers on this host wrote their rows into the shared file: map it (pages already there)
                 mm = mmap.mmap(shared[1], nbytes, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
-                out["shortfall"] = np.frombuffer(mm, dtype=np.float32).reshape(shape)
+                out["shortfall"] = np.frombuffer(mm, dtype=dtype).reshape(shape)
         finally:
             if shared:
                 os.close(shared[1])
                 os.unlink(shared[0])  # the client's map stays valid; the memory goes with the last reference
-        _add_chunk_sums(out, [parts[a] for a, _ in bounds])
+        ordered = [parts[a] for a, _ in bounds]
+        _add_chunk_sums(out, ordered)
+        out["reduced"] = red.merge([p["reduced"] for p in ordered])
         return out
     finally:
         client.close()
@@ -313,44 +604,80 @@ def _assemble(
     runs: int,
     seed: int,
     backend: str,
+    red: Reduction,
 ) -> xr.Dataset:
-    cat = {k: out[k] for k in PER_RUN_OUTPUTS}
     sums = {k: out[k] / runs for k in SUM_OUTPUTS}
-    months = np.arange(1, plan.horizon + 1)
-    coords = {
+    rd = out["reduced"]
+    M = plan.horizon
+    C, K, S = red.shape
+    months = np.arange(1, M + 1)
+    regions = list(getattr(plan, "regions", None) or ["world"])
+    labels = getattr(plan, "month_labels", None)
+    coords: dict[str, Any] = {
         "run": np.arange(runs),
         "month": months,
         "country": model.countries,
         "sector": model.sectors,
         "stage": model.stages,
+        "region": regions,
         "stockpile": [sp["label"] for sp in plan.stockpiles],
         "sector_stage": ("sector", [model.stages[i] for i in model.sector_stage]),
         "sector_material": ("sector", [model.stage_material[i] for i in model.sector_stage]),
         "defence": ("sector", model.sector_defence),
         "material": ("stage", model.stage_material),
         "content": ("stage", model.stage_content),
+        "pair_country": ("pair", np.asarray(model.countries, dtype=object)[red.pair_c].astype(str)),
+        "pair_sector": ("pair", np.asarray(model.sectors, dtype=object)[red.pair_k].astype(str)),
     }
-    ds = xr.Dataset(
-        {
-            "shortfall": (("run", "month", "country", "sector"), cat["shortfall"]),
-            "price": (("run", "month", "stage"), cat["price"]),
-            "release": (("run", "month", "stockpile"), cat["release"]),
-            "balance_residual": (("run", "month", "stage"), cat["balance_residual"]),
-            "production": (("month", "stage", "country"), sums["production_sum"]),
-            "inventory": (("month", "stage", "country"), sums["inventory_sum"]),
-            "exports": (("month", "stage", "country"), sums["exports_sum"]),
-            "exports0": (("stage", "country"), model.flows.sum(axis=2) - np.einsum("scc->sc", model.flows)),
-            "demand": (("month", "country", "sector"), sums["demand_sum"]),
-            "demand0": (("country", "sector"), model.demand0),
-            "production0": (("stage", "country"), model.q0),
-        },
-        coords=coords,
-    )
+    if labels:
+        coords["calendar"] = ("month", list(labels)[:M])
+    # means and P95 of the monthly shares, (month, country, stage); NaN where the country has no demand there
+    mean_sf = np.zeros((M, C * K))
+    mean_sf[:, red.pair_flat] = rd["sf_sum"] / runs
+    mean_cells = np.add.reduceat(rd["sf_sum"] / runs, red.cell_starts, axis=1) if len(red.cell_starts) else \
+        np.zeros((M, 0))
+    mean_share = np.full((M, C, S), np.nan)
+    p95_share = np.full((M, C, S), np.nan)
+    mean_share[:, red.cell_c, red.cell_s] = mean_cells / red.cell_d0
+    if len(red.cell_starts):
+        p95_share[:, red.cell_c, red.cell_s] = red.quantile(rd["top"]).reshape(M, -1)
+    months_short = np.zeros(C * K)
+    months_short[red.pair_flat] = rd["months"] / runs
+    data: dict[str, Any] = {
+        "price": (("run", "month", "stage"), out["price"]),
+        "release": (("run", "month", "stockpile"), out["release"]),
+        "balance_residual": (("run", "month", "stage"), out["balance_residual"]),
+        "cum_shortfall": (("run", "pair"), rd["cum"]),
+        "stage_shortfall": (("run", "month", "stage"), rd["stage_short"]),
+        "shortfall_mean": (("month", "country", "sector"), mean_sf.reshape(M, C, K)),
+        "months_short": (("country", "sector"), months_short.reshape(C, K)),
+        "monthly_mean_share": (("month", "country", "stage"), mean_share),
+        "monthly_p95_share": (("month", "country", "stage"), p95_share),
+        "production": (("month", "stage", "country"), sums["production_sum"]),
+        "inventory": (("month", "stage", "country"), sums["inventory_sum"]),
+        "exports": (("month", "stage", "country"), sums["exports_sum"]),
+        "exports0": (("stage", "country"), model.flows.sum(axis=2) - np.einsum("scc->sc", model.flows)),
+        "demand": (("month", "country", "sector"), sums["demand_sum"]),
+        "demand0": (("country", "sector"), model.demand0),
+        "production0": (("stage", "country"), model.q0),
+    }
+    if "shortfall" in out:
+        data["shortfall"] = (("run", "month", "country", "sector"), out["shortfall"])
+    if "price_region" in out and out["price_region"].ndim == 4 and out["price_region"].shape[3] == len(regions):
+        data["price_region"] = (("run", "month", "stage", "region"), out["price_region"])
+    ds = xr.Dataset(data, coords=coords)
     units = {
         "shortfall": "t per month (content unit of the sector's stage)",
         "price": "index, baseline = 1",
+        "price_region": "index, baseline = 1",
         "release": "t per month",
         "balance_residual": "t per month",
+        "cum_shortfall": "t over the horizon (content unit of the sector's stage)",
+        "stage_shortfall": "t per month, all countries and sectors of the stage",
+        "shortfall_mean": "t per month, mean over runs",
+        "months_short": "months, mean over runs",
+        "monthly_mean_share": "share of the country's baseline monthly demand at the stage, mean over runs",
+        "monthly_p95_share": "share of the country's baseline monthly demand at the stage, P95 over runs",
         "production": "t per month, mean over runs",
         "inventory": "t at month end, mean over runs",
         "exports": "t per month shipped to other countries, mean over runs",
@@ -360,7 +687,8 @@ def _assemble(
         "production0": "t per month, baseline",
     }
     for k, u in units.items():
-        ds[k].attrs["units"] = u
+        if k in ds:
+            ds[k].attrs["units"] = u
     ds.attrs.update(
         {
             "scenario": sc.name,
@@ -370,6 +698,9 @@ def _assemble(
             "seed": seed,
             "horizon": plan.horizon,
             "backend": backend,
+            "threshold": red.threshold,
+            "full": int("shortfall" in out),
+            "start": str(labels[0]) if labels else "",
             "sources": json.dumps(sc.sources),
             "model_provenance": json.dumps(model.provenance, default=str),
             "row_members": json.dumps(model.members),
@@ -381,51 +712,118 @@ def _assemble(
     return ds
 
 
-def summarize(ds: xr.Dataset, threshold: float = 0.01) -> pd.DataFrame:
+def summarize(ds: xr.Dataset, threshold: float | None = None) -> pd.DataFrame:
     """Cumulative shortfall over the horizon per country × sector, across runs.
 
     Columns: ``country, sector, material, stage, defence, demand_t`` (baseline
     demand over the horizon), ``mean_t, p5_t, p50_t, p95_t`` (cumulative shortfall,
-    t), ``prob_shortfall`` (share of runs whose cumulative shortfall exceeds
-    ``threshold`` × baseline demand) and ``months_short`` (mean number of months
-    with a shortfall above ``threshold`` × monthly baseline demand). The default 1%
-    is a judgement (it keeps rounding-level shortfall from counting), not a sourced
-    level. Rows with no demand are dropped; sorted by mean shortfall, largest first.
+    t), ``share_of_demand`` (mean_t ÷ demand_t), ``prob_shortfall`` (share of runs whose cumulative
+    shortfall exceeds ``threshold`` × baseline demand) and ``months_short`` (mean number of months
+    with a shortfall above ``threshold`` × monthly baseline demand). ``threshold`` defaults to the
+    run's (``run(..., threshold=0.01)``); the 1% is a judgement (it keeps rounding-level shortfall from
+    counting), not a sourced level. A different threshold needs the run-level shortfall for
+    ``months_short`` (a result of ``run(..., full=True)``). Rows with no demand are dropped; sorted by
+    mean shortfall, largest first.
     """
-    sf = ds["shortfall"].values  # (R, M, C, K) float32
-    R, M = sf.shape[:2]
-    d0 = ds["demand0"].values  # (C, K)
-    # in blocks of runs, so that no float64 copy of the whole array is made (GBs at ~200 countries)
-    cum = np.empty((R, *d0.shape))
-    n_short = np.empty((R, *d0.shape), dtype=np.int64)
-    lim = threshold * d0[None, None]
-    for a in range(0, R, SUMMARY_BLOCK):
-        blk = sf[a : a + SUMMARY_BLOCK].astype(np.float64)
-        cum[a : a + SUMMARY_BLOCK] = blk.sum(axis=1)
-        n_short[a : a + SUMMARY_BLOCK] = (blk > lim).sum(axis=1)
-    q = np.percentile(cum, [5, 50, 95], axis=0)
-    prob = (cum > threshold * M * d0[None]).mean(axis=0)
-    months = n_short.mean(axis=0)
-    C, K = d0.shape
-    cc, kk = np.meshgrid(np.arange(C), np.arange(K), indexing="ij")
+    run_thr = float(ds.attrs.get("threshold", 0.01))
+    thr = run_thr if threshold is None else float(threshold)
+    M = ds.sizes["month"]
+    d0 = ds["demand0"].values
+    cum = ds["cum_shortfall"].values  # (R, pairs) float64
+    countries = [str(c) for c in ds["country"].values]
+    sectors = [str(k) for k in ds["sector"].values]
+    ci = pd.Index(countries).get_indexer(ds["pair_country"].values)
+    ki = pd.Index(sectors).get_indexer(ds["pair_sector"].values)
+    dem = d0[ci, ki]
+    if thr == run_thr:
+        months = ds["months_short"].values[ci, ki]
+    elif "shortfall" in ds:
+        sf = ds["shortfall"].values
+        months = np.zeros(len(ci))
+        lim = thr * d0[None, None]
+        for a in range(0, sf.shape[0], SUMMARY_BLOCK):
+            months += (sf[a : a + SUMMARY_BLOCK] > lim).sum(axis=(0, 1))[ci, ki]
+        months /= sf.shape[0]
+    else:
+        raise InputError("threshold", str(threshold), f"this result counted months short at {run_thr} of demand; "
+                         "run again with that threshold, or keep the run-level shortfall (full)")
+    q = np.percentile(cum, [5, 50, 95], axis=0) if cum.size else np.zeros((3, 0))
+    mean = cum.mean(axis=0) if cum.size else np.zeros(0)
+    kk = np.asarray(ki)
     df = pd.DataFrame(
         {
-            "country": np.asarray(ds["country"].values)[cc.ravel()],
-            "sector": np.asarray(ds["sector"].values)[kk.ravel()],
-            "material": np.asarray(ds["sector_material"].values)[kk.ravel()],
-            "stage": np.asarray(ds["sector_stage"].values)[kk.ravel()],
-            "defence": np.asarray(ds["defence"].values)[kk.ravel()],
-            "demand_t": (d0 * M).ravel(),
-            "mean_t": cum.mean(axis=0).ravel(),
-            "p5_t": q[0].ravel(),
-            "p50_t": q[1].ravel(),
-            "p95_t": q[2].ravel(),
-            "prob_shortfall": prob.ravel(),
-            "months_short": months.ravel(),
+            "country": np.asarray(countries, dtype=object)[ci],
+            "sector": np.asarray(sectors, dtype=object)[kk],
+            "material": np.asarray(ds["sector_material"].values)[kk],
+            "stage": np.asarray(ds["sector_stage"].values)[kk],
+            "defence": np.asarray(ds["defence"].values)[kk],
+            "demand_t": dem * M,
+            "mean_t": mean,
+            "p5_t": q[0],
+            "p50_t": q[1],
+            "p95_t": q[2],
+            "share_of_demand": mean / (dem * M),
+            "prob_shortfall": (cum > thr * M * dem[None]).mean(axis=0) if cum.size else np.zeros(0),
+            "months_short": months,
         }
     )
     df = df[df["demand_t"] > 0].sort_values(["mean_t", "country", "sector"], ascending=[False, True, True])
     return df.reset_index(drop=True)
+
+
+def monthly(ds: xr.Dataset, all_cells: bool = False) -> pd.DataFrame:
+    """Shortfall per month as a share of baseline demand, per country × stage with final demand.
+
+    Columns ``country, stage, material, month`` (1 = first simulated month), ``calendar`` (YYYY-MM, when
+    the scenario is pinned to a start month), ``mean_share`` (mean over runs) and ``p95_share`` (P95 over
+    runs, exact: see :class:`Reduction`) of the country's shortfall at the stage ÷ its baseline monthly
+    demand there (above 1 only under demand surges). Only countries and stages with a shortfall in some
+    month, unless ``all_cells``.
+    """
+    mean = ds["monthly_mean_share"].values  # (M, C, S)
+    p95 = ds["monthly_p95_share"].values
+    has = np.isfinite(mean).all(axis=0)
+    if not all_cells:
+        has &= (np.nan_to_num(p95) > 0).any(axis=0) | (np.nan_to_num(mean) > 0).any(axis=0)
+    cc, ss = np.nonzero(has)
+    M = mean.shape[0]
+    months = np.repeat(np.asarray(ds["month"].values), len(cc))
+    df = pd.DataFrame(
+        {
+            "country": np.tile(np.asarray(ds["country"].values)[cc], M),
+            "stage": np.tile(np.asarray(ds["stage"].values)[ss], M),
+            "material": np.tile(np.asarray(ds["material"].values)[ss], M),
+            "month": months,
+        }
+    )
+    if "calendar" in ds.coords:
+        df["calendar"] = np.repeat(np.asarray(ds["calendar"].values), len(cc))
+    df["mean_share"] = mean[:, cc, ss].ravel()
+    df["p95_share"] = p95[:, cc, ss].ravel()
+    return df.sort_values(["country", "stage", "month"], kind="stable").reset_index(drop=True)
+
+
+def price_quantiles(ds: xr.Dataset) -> pd.DataFrame:
+    """Price index per stage, region and month across runs: ``material, stage, region, month`` (and
+    ``calendar`` when pinned), ``p5, p50, p95`` (index, baseline 1). Regions: the model's price regions
+    (``price_region``), else the one world index (region ``world``)."""
+    p = regional_prices(ds).values  # (R, M, S, G)
+    q = np.percentile(p, [5, 50, 95], axis=0)  # (3, M, S, G)
+    M, S, G = q.shape[1:]
+    mm, ss, gg = np.meshgrid(np.arange(M), np.arange(S), np.arange(G), indexing="ij")
+    mm, ss, gg = (x.ravel() for x in (mm, ss, gg))
+    df = pd.DataFrame(
+        {
+            "material": np.asarray(ds["material"].values)[ss],
+            "stage": np.asarray(ds["stage"].values)[ss],
+            "region": np.asarray(regional_prices(ds)["region"].values).astype(str)[gg],
+            "month": np.asarray(ds["month"].values)[mm],
+        }
+    )
+    if "calendar" in ds.coords:
+        df["calendar"] = np.asarray(ds["calendar"].values)[mm]
+    df["p5"], df["p50"], df["p95"] = q[0].ravel(), q[1].ravel(), q[2].ravel()
+    return df.sort_values(["stage", "region", "month"], kind="stable").reset_index(drop=True)
 
 
 def price_summary(ds: xr.Dataset) -> pd.DataFrame:
@@ -455,6 +853,29 @@ def stockpile_summary(ds: xr.Dataset) -> pd.DataFrame:
     )
 
 
+def cumulative(ds: xr.Dataset) -> xr.DataArray:
+    """Cumulative shortfall per run over the horizon, (run, country, sector) t, from a full or summary result
+    (zero where a country has no demand in the sector)."""
+    if "cum_shortfall" not in ds:
+        return ds["shortfall"].astype(np.float64).sum("month")
+    R = ds.sizes["run"]
+    C, K = ds.sizes["country"], ds.sizes["sector"]
+    ci = pd.Index([str(c) for c in ds["country"].values]).get_indexer(ds["pair_country"].values)
+    ki = pd.Index([str(k) for k in ds["sector"].values]).get_indexer(ds["pair_sector"].values)
+    full = np.zeros((R, C * K))
+    full[:, ci * K + ki] = ds["cum_shortfall"].values
+    return xr.DataArray(full.reshape(R, C, K), dims=("run", "country", "sector"),
+                        coords={"run": ds["run"], "country": ds["country"], "sector": ds["sector"]})
+
+
+def to_netcdf(ds: xr.Dataset, path: str | Path, full: bool = False) -> None:
+    """Write a result to ``path`` (netCDF4 via h5netcdf, compressed): the summaries, and the run-level
+    ``shortfall`` only with ``full`` (when the result has it)."""
+    keep = ds if full else ds.drop_vars([v for v in ("shortfall",) if v in ds])
+    enc = {v: {"zlib": True, "complevel": 4} for v in keep.data_vars if keep[v].dtype.kind == "f"}
+    keep.to_netcdf(path, engine="h5netcdf", encoding=enc)
+
+
 def mean_shortfall(ds: xr.Dataset) -> xr.DataArray:
     """Mean shortfall over runs, (month, country, sector) t/month, from a full or a summary result."""
     if "shortfall_mean" in ds:
@@ -465,10 +886,9 @@ def mean_shortfall(ds: xr.Dataset) -> xr.DataArray:
 def regional_prices(ds: xr.Dataset) -> xr.DataArray:
     """Price index per run, month, stage and region (baseline 1).
 
-    The model's regional prices where the result has them (a variable ``price_region`` with dims
-    run, month, stage, region), else the world index ``price`` as the one region ``world``.
+    The model's regional prices where the result has them (``price_region``, dims run, month, stage,
+    region), else the world index ``price`` as the one region ``world``.
     """
-    for name in ("price_region", "regional_price", "price_by_region"):
-        if name in ds and ds[name].dims == ("run", "month", "stage", "region"):
-            return ds[name]
+    if "price_region" in ds and ds["price_region"].dims == ("run", "month", "stage", "region"):
+        return ds["price_region"]
     return ds["price"].expand_dims(region=["world"], axis=3)

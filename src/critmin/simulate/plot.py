@@ -27,12 +27,21 @@ from critmin import palette
 from critmin.errors import InputError
 
 
+def _stage_totals(ds: xr.Dataset, st: str) -> np.ndarray:
+    """(run, month) world shortfall at stage ``st``, t/month: ``stage_shortfall`` of a result, else summed
+    from the run-level ``shortfall``."""
+    if "stage_shortfall" in ds:
+        return ds["stage_shortfall"].sel(stage=st).values.astype(float)
+    stages = ds["sector_stage"].values
+    sel = ds["shortfall"].isel(sector=np.flatnonzero(stages == st))
+    return sel.sum(["country", "sector"]).values.astype(float)
+
+
 def _series(ds: xr.Dataset) -> dict[str, dict[str, np.ndarray]]:
     out: dict[str, dict[str, np.ndarray]] = {}
     stages = ds["sector_stage"].values
     for st in dict.fromkeys(stages):
-        sel = ds["shortfall"].isel(sector=np.flatnonzero(stages == st))
-        tot = sel.sum(["country", "sector"]).values.astype(float)  # (run, month)
+        tot = _stage_totals(ds, st)  # (run, month)
         content = str(ds["content"].sel(stage=st).values)
         out[f"{st} ({content})"] = {
             "p5": np.percentile(tot, 5, axis=0),
@@ -113,7 +122,9 @@ def figure(ds: xr.Dataset, kind: str = "html") -> Any:
     if kind not in ("html", "png"):
         raise InputError("kind", kind, "choose html or png")
     series = _series(ds)
-    cum = ds["shortfall"].sum("month")  # run, country, sector: one pass over the (large) shortfall
+    from critmin.simulate.engine import cumulative
+
+    cum = cumulative(ds)  # run, country, sector: t over the horizon
     sec_labels, sec_mean, sec_p95 = _bars(cum, "sector")
     stage_of = dict(zip(ds["sector"].values.astype(str), ds["sector_stage"].values.astype(str), strict=True))
     content = {str(st): str(ds["content"].sel(stage=st).values) for st in dict.fromkeys(ds["sector_stage"].values)}
