@@ -12,7 +12,7 @@ from test_simulate_support import embargo, scenario, sole_supplier_world
 
 from critmin.errors import InputError
 from critmin.simulate.engine import prepare
-from critmin.simulate.kernel import sample, simulate_chunk
+from critmin.simulate.kernel import load_defaults, sample, simulate_chunk
 from critmin.simulate.scenario import parse_scenario
 
 
@@ -136,18 +136,25 @@ def test_priority_rationing_serves_defence_first(world) -> None:
 
 
 def test_regional_prices_split_china_from_the_rest_of_the_world(world) -> None:
-    sc = scenario([embargo(["USA", "JPN"])], elasticities={"demand": -0.2, "supply": 0.2}, precautionary_months=0)
-    _, plan, out = _run(world, sc)
+    resp = {"elasticities": {"demand": -0.2, "supply": 0.2}, "precautionary_months": 0}
+    _, plan, out = _run(world, scenario([embargo(["USA", "JPN"])], price_speed=1.0, **resp))
     assert plan.regions == ["china", "rest-of-world"]
     pr = out["price_region"]  # (runs, months, stages, regions)
     s = 1
     assert (pr[:, :, s, 0] < 1.0).all()  # China keeps what it may not ship: its domestic price falls
     assert (pr[:, :, s, 1] > 1.0).all()  # the rest of the world is short: its price rises
-    # the rule: ratio of what the region holds to what it wants, to the power -1/(eps_s - eps_d)
+    # the rule: (what the region holds / what it wants) ** (-1 / (eps_s - eps_d)), between floor and cap
     chn_q = 1200.0 / 12 / 2  # t/month of product (factor 2)
     home = chn_q - (120 + 60 + 30) / 12  # what China uses itself
     ratio_chn = (home + (120 + 60) / 12) / home  # it holds its own use plus the blocked exports
-    assert pr[0, 0, s, 0] == pytest.approx(ratio_chn ** (-1 / 0.4), rel=1e-6)
+    floor = load_defaults()["prices"]["floor"]["value"]
+    assert pr[0, 0, s, 0] == pytest.approx(max(floor, ratio_chn ** (-1 / 0.4)), rel=1e-6)
+    deu = (30 / 12) / (30 / 12 + (120 + 60) / 12)  # only Germany's imports still arrive in the rest of the world
+    assert pr[0, 0, s, 1] == pytest.approx(min(30.0, deu ** (-1 / 0.4)), rel=1e-6)
+    # prices move a share `price_speed` of the way (in logs) towards the clearing index each month
+    _, _, slow = _run(world, scenario([embargo(["USA", "JPN"])], price_speed=0.25, **resp))
+    assert slow["price_region"][0, 0, s, 1] == pytest.approx(pr[0, 0, s, 1] ** 0.25, rel=1e-6)
+    assert slow["price_region"][0, 1, s, 1] == pytest.approx(pr[0, 0, s, 1] ** (1 - 0.75 ** 2), rel=1e-6)
     _, _, out0 = _run(world, scenario())
     assert (out0["price_region"] == 1.0).all()  # the baseline clears at 1 everywhere
 

@@ -109,6 +109,7 @@ class Plan:
     regions: list[str] = field(default_factory=lambda: ["world"])
     region_of: np.ndarray | None = None
     precaution: int = -1
+    price_speed: int = -1
     #: calendar labels of the months (YYYY-MM) when the scenario is pinned to a start month
     month_labels: list[str] | None = None
     eps_d: int = -1
@@ -325,6 +326,7 @@ def compile_plan(
                     "months": [plan.add(f"{path}.approval.ramp.months", m) for m in ap.months]
                     if ap.kind == "ramp" else list(ap.months),
                     "delay": plan.add(f"{path}.delay_months", sh.delay_months),
+                    "refusal": plan.add(f"{path}.refusal", sh.refusal),
                 }
             )
         elif sh.type == "leakage":
@@ -500,6 +502,8 @@ def compile_plan(
     prec = resp.precautionary_months if resp.precautionary_months is not None else \
         make_dist(d["precautionary_months"]["value"], 0.0, 600.0, False)
     plan.precaution = plan.add("responses.precautionary_months", prec)
+    speed = resp.price_speed if resp.price_speed is not None else make_dist(d["speed"]["value"], 0.0, 1.0, False)
+    plan.price_speed = plan.add("responses.price_speed", speed)
     return plan
 
 
@@ -803,6 +807,7 @@ class _Context:
         self.G = len(plan.regions)
         self.region_mat = np.zeros((self.G, C))
         self.region_mat[of, np.arange(C)] = 1.0
+        self.price_floor = float(load_defaults()["prices"]["floor"]["value"])
         # leakage: the via countries' weights (baseline imports from each origin, else equal) per stage
         self.leak_of: dict[int, list[int]] = {}
         for li, lk in enumerate(plan.leakage):
@@ -905,7 +910,8 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
         outs.append(dict(ou, on=_active(samples, ou["start"], ou["duration"], M) * frac[:, None]))
     surges = [dict(su, on=_active(samples, su["start"], su["duration"], M)) for su in plan.surges]
     lic = [dict(li, on=_active(samples, li["start"], li["duration"], M), a=_approval(li, samples, M),
-                d=samples[li["delay"]].astype(np.int64), st0=samples[li["start"]]) for li in plan.licensing]
+                d=samples[li["delay"]].astype(np.int64), st0=samples[li["start"]], refuse=samples[li["refusal"]])
+           for li in plan.licensing]
     leaks = [dict(lk, share_r=samples[lk["share"]], d=samples[lk["delay"]].astype(np.int64)) for lk in plan.leakage]
     leak_share = {}  # licensing shock index -> share of its withheld applications that leaks (not queued)
     for lk in leaks:
@@ -913,6 +919,9 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
     lic_state: dict[tuple[int, int, int], dict[str, np.ndarray]] = {}
     leak_q: dict[tuple[int, int, int], np.ndarray] = {}
     prec = samples[plan.precaution]
+    theta = samples[plan.price_speed]  # share of the gap to the clearing index closed each month
+    log_floor = np.log(ctx.price_floor)
+    rprice = np.ones((R, S, ctx.G))
     G = ctx.G
     RM = ctx.region_mat
     runs_ix = np.arange(R)
@@ -1209,7 +1218,10 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 ratio = np.where(Dr > 0, Ar / np.where(Dr > 0, Dr, 1.0), 1.0)
                 lr = np.where(np.abs(ratio - 1.0) < 1e-9, 0.0, -np.log(ratio) / denom[:, None])
-                new_rprice[:, s, :] = np.minimum(np.exp(np.nan_to_num(lr, nan=np.inf)), pcap[:, None])
+                # the clearing index, between the floor and the cap, and the month's step towards it
+                lr = np.clip(np.nan_to_num(lr, nan=np.inf, posinf=np.inf), log_floor, np.log(pcap)[:, None])
+                lp = np.log(rprice[:, s, :])
+                new_rprice[:, s, :] = np.exp(lp + theta[:, None] * (lr - lp))
             for p, sp, rate, full in repl:  # refill from the holders' surplus in months without a release
                 if sp["stage"] != s:
                     continue
@@ -1242,6 +1254,7 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
         out_price[rs_, t] = new_price
         if out_rprice is not None:
             out_rprice[rs_, t] = new_rprice
+        rprice = new_rprice
         price_c = new_rprice[:, :, ctx.region_of]
         _accumulate(prod_sum[t], prod_buf)
         _accumulate(exp_sum[t], exp_buf)
@@ -1285,8 +1298,9 @@ def _licence_month(
     Applications = the licensed share of this month's flows while the licensing is on (they leave the
     trade; the origin keeps them). An application waits ``delay`` months, then joins the approvable
     backlog, of which the month's approval share ships; the rest waits. Once the licensing ends the whole
-    backlog ships. Shipments come from the origin's stock and output (``avail``, t) and stop at it; the
-    part a leakage shock diverts (``leak``, share) never joins the queue.
+    backlog ships. While it is on, a share ``refusal`` of what still waits after the approvals is refused
+    each month (it stays with the origin). Shipments come from the origin's stock and output (``avail``,
+    t) and stop at it; the part a leakage shock diverts (``leak``, share) never joins the queue.
     """
     R, C = flow.shape
     st = state.get(key)
@@ -1313,6 +1327,7 @@ def _licence_month(
         ship = ship * np.where(tot > avail + app.sum(axis=1), (avail + app.sum(axis=1)) / np.where(tot > 0, tot, 1.0),
                                1.0)[:, None]
     st["E"] -= ship
+    st["E"] *= 1.0 - np.where(on, L["refuse"], 0.0)[:, None]  # refused: out of the queue, kept at home
     return ship, app
 
 

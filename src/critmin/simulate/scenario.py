@@ -367,6 +367,11 @@ class Licensing(Timing):
     delay_months: Param(0, 120, integer=True) = Field(  # type: ignore[valid-type]
         default=make_dist(0, 0, 120, True), description="Processing time of an application, whole months."
     )
+    refusal: Fraction = Field(
+        default=make_dist(0.0, 0, 1, False),
+        description="Share of the applications still waiting after a month's approvals that is refused that "
+        "month (they leave the queue; the origin keeps the tonnes).",
+    )
 
     @model_validator(mode="after")
     def _selects(self) -> Licensing:
@@ -563,6 +568,11 @@ class Responses(_Base):
     elasticities: Elasticities | None = None
     substitution: list[Substitution] = Field(default_factory=list)
     price_cap: Param(1.0, 1000.0) | None = None  # type: ignore[valid-type]
+    price_speed: Fraction | None = Field(
+        default=None,
+        description="Share of the gap between last month's regional price and the clearing index closed each "
+        "month (1 = prices clear at once); default in defaults.yaml.",
+    )
     precautionary_months: Param(0.0, 600.0) | None = Field(  # type: ignore[valid-type]
         default=None,
         description="Months of use a region's buyers add to their orders while a control targets their imports "
