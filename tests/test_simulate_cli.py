@@ -176,12 +176,17 @@ def test_library_is_sourced_and_complete():
         # assumption names a parameter of the file (a stale field path would hide a judgement)
         params = dict(param_paths(sc))
         # the walk reaches every shock (else the checks below would pass on nothing)
-        assert {f"shocks[{i}].fraction" for i in range(len(sc.shocks))} <= set(params), sc.name
+        assert {f"shocks[{i}]" for i in range(len(sc.shocks))} <= {p.split(".")[0] for p in params}, sc.name
         fields = {a.field for a in sc.assumptions}
-        assert fields <= set(params), (sc.name, sorted(fields - set(params)))
+
+        def covers(field: str, path: str) -> bool:  # an assumption on `approval` covers approval.schedule.3
+            return path == field or path.startswith(field + ".")
+
+        stale = {f for f in fields if not any(covers(f, p) for p in params)}
+        assert not stale, (sc.name, sorted(stale))
         for path, d in params.items():
             if not d.is_fixed:
-                assert path in fields, (sc.name, path)
+                assert any(covers(f, path) for f in fields), (sc.name, path)
                 distributed += 1
     assert distributed > 0  # the library has distributed parameters: the check above ran
 
@@ -190,10 +195,18 @@ def param_paths(obj: object, path: str = ""):
     """``(field path, Dist)`` for every numeric parameter of a scenario, e.g. ``shocks[0].fraction``."""
     from pydantic import BaseModel
 
-    from critmin.simulate.scenario import Dist
+    from critmin.simulate.scenario import Approval, Dist
 
     if isinstance(obj, Dist):
         yield path, obj
+    elif isinstance(obj, Approval):  # licensing approvals: a share, a ramp or a schedule of shares
+        if obj.kind == "constant":
+            yield path, obj.values[0]
+        elif obj.kind == "ramp":
+            yield from ((f"{path}.ramp.{k}", d) for k, d in zip(("from", "to", "months"), (*obj.values, *obj.months),
+                                                                 strict=True))
+        else:
+            yield from ((f"{path}.schedule.{k}", d) for k, d in zip(obj.months, obj.values, strict=True))
     elif isinstance(obj, BaseModel):
         for name, value in obj:
             key = "except" if name == "except_" else name
