@@ -64,6 +64,17 @@ def scenarios_show(name: str = typer.Argument(..., help="Library scenario name."
     sys.stdout.write(library_path(name).read_text(encoding="utf-8"))
 
 
+def default_workers() -> int:
+    """Worker processes for ``--workers 0``: the CPUs this process may run on, at most 4."""
+    import os
+
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(n, 4))
+
+
 def simulate(
     scenario: str = typer.Argument(..., help="Library scenario name or a scenario YAML file."),
     runs: int = typer.Option(1000, "--runs", help="Monte Carlo runs."),
@@ -90,6 +101,9 @@ def simulate(
         0, "--max-countries", help="Countries kept, the rest lumped into ROW (0 = every country in the World)."
     ),
     top: int = typer.Option(25, "--top", help="Rows in the table view."),
+    workers: int = typer.Option(
+        0, "--workers", help="Processes for the in-process backend (0 = one per available CPU, at most 4; "
+                             "the result does not depend on it)."),
     xlsx: XlsxOpt = None,
 ) -> None:
     """Simulate a disruption scenario month by month; report shortfall by country, sector and material."""
@@ -111,6 +125,8 @@ def simulate(
         raise InputError("--threshold", str(threshold), "must be between 0 and 1")
     if max_countries < 0:
         raise InputError("--max-countries", str(max_countries), "must be 0 (all countries) or a positive number")
+    if workers < 0:
+        raise InputError("--workers", str(workers), "must be 0 (one per available CPU) or a positive number")
     world = get_world()
     # The bar starts at the first progress call, once the scenario has been read and checked (an
     # input error before that prints its one line and nothing else), and only on a terminal.
@@ -144,6 +160,7 @@ def simulate(
             progress=progress,
             full=full,
             threshold=threshold,
+            workers=workers or default_workers(),
         )
     finally:
         if bar.live.is_started:

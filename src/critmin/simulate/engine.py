@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import multiprocessing
 import os
 import shutil
 import uuid
@@ -143,7 +144,7 @@ class Reduction:
     each cell's shortfall share (shortfall ÷ baseline demand at the stage), where k = the ranks
     ``np.percentile`` reads for the P95 over *all* runs. Merging the chunks' ``top`` keeps the k largest
     values of every cell, so the P95 is exact (the same number as a percentile over every run's share),
-    whatever the chunks and the backend.
+    whatever the chunks and the backend. :class:`_Combine` merges the chunks as they arrive.
     """
 
     def __init__(self, model: ChainModel, horizon: int, runs: int, threshold: float) -> None:
@@ -209,23 +210,6 @@ class Reduction:
         acc["top"] = _top(acc.pop("share"), self.k)
         return acc
 
-    def merge(self, parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-        """The chunks' partial results (in chunk order) as one: per-run rows stacked, sums added in order."""
-        out = {
-            "cum": np.concatenate([p["cum"] for p in parts]),
-            "stage_short": np.concatenate([p["stage_short"] for p in parts]),
-        }
-        months = np.zeros_like(parts[0]["months"])
-        sf_sum = np.zeros_like(parts[0]["sf_sum"])
-        top = parts[0]["top"]
-        for i, p in enumerate(parts):
-            months = months + p["months"]
-            sf_sum = sf_sum + p["sf_sum"]
-            if i:
-                top = _top(np.concatenate([top, p["top"]]), self.k)
-        out.update(months=months, sf_sum=sf_sum, top=top)
-        return out
-
     def quantile(self, top: np.ndarray) -> np.ndarray:
         """P95 over all runs of each (month, cell) share from the merged ``top`` (as ``np.percentile``, linear)."""
         R = self.runs
@@ -237,6 +221,46 @@ class Reduction:
         hi = srt[1] if len(srt) > 1 else srt[0]
         d = hi - lo
         return lo + d * g if g < 0.5 else hi - d * (1.0 - g)
+
+
+class _Combine:
+    """The chunks' results folded into the whole result as they arrive, in any order: per-run rows into
+    their place, months-short counts added (integers), the P95 ranks merged (a set of values); the run
+    sums are kept per chunk and added in chunk order by :meth:`finish`, so that every backend gives the
+    same numbers bit for bit. Nothing of a chunk is kept beyond its small run sums."""
+
+    def __init__(self, red: Reduction, runs: int, out: dict[str, np.ndarray]) -> None:
+        self.red, self.out = red, out
+        self.cum = np.zeros((runs, len(red.pair_flat)))
+        self.stage_short = np.zeros((runs, red.horizon, red.shape[2]))
+        self.months = np.zeros(len(red.pair_flat), dtype=np.int64)
+        self.top: np.ndarray | None = None
+        self.sums: dict[int, dict[str, np.ndarray]] = {}
+
+    def add(self, a: int, b: int, part: dict[str, np.ndarray], per_run: bool = True) -> None:
+        """Fold chunk ``a:b``'s ``part``; ``per_run``: copy its per-run outputs into ``out`` (False when
+        the chunk wrote into views of them)."""
+        if per_run:
+            for k in PER_RUN_OUTPUTS:
+                if k in part and k != "shortfall" and k in self.out:
+                    self.out[k][a:b] = part[k]
+        rd = part["reduced"]
+        self.cum[a:b] = rd["cum"]
+        self.stage_short[a:b] = rd["stage_short"]
+        self.months += rd["months"]
+        self.top = rd["top"] if self.top is None else _top(np.concatenate([self.top, rd["top"]]), self.red.k)
+        self.sums[a] = {k: part[k] for k in SUM_OUTPUTS} | {"sf_sum": rd["sf_sum"]}
+
+    def finish(self, bounds: list[tuple[int, int]]) -> dict[str, np.ndarray]:
+        """``out`` with the run sums added in chunk order and the reduction under ``"reduced"``."""
+        ordered = [self.sums[a] for a, _ in bounds]
+        _add_chunk_sums(self.out, ordered)
+        sf_sum = np.zeros_like(ordered[0]["sf_sum"])
+        for p in ordered:
+            sf_sum = sf_sum + p["sf_sum"]
+        self.out["reduced"] = {"cum": self.cum, "stage_short": self.stage_short, "months": self.months,
+                               "sf_sum": sf_sum, "top": self.top}
+        return self.out
 
 
 def _top(x: np.ndarray, k: int) -> np.ndarray:
@@ -348,20 +372,20 @@ def _run_chunk(
 
 def _run_chunk_shared(
     model: ChainModel, plan: Plan, samples: np.ndarray, a: int, shape: tuple[int, ...], path: str | None,
-    red: Reduction | None = None, dtype: Any = np.float32,
+    red: Reduction | None = None, dtype: Any = np.float32, full: bool = True,
 ) -> dict[str, np.ndarray]:
     """A Dask task: run a chunk; write its shortfall into the client's shared file when this worker sees it.
 
     The file (``path``, named with a random id) lives in shared memory on the client's
-    host; a worker on another host does not find it and returns the shortfall instead. Without ``path``
-    (summaries only) the chunk keeps no shortfall. ``red`` (a :class:`Reduction`) reduces the chunk's
-    shortfall; without it (the task as it was) the kernel runs alone.
+    host; a worker on another host does not find it and returns the shortfall instead, as it does
+    without ``path``. Without ``full`` (summaries only) the chunk keeps no shortfall. ``red`` (a
+    :class:`Reduction`) reduces the chunk's shortfall (default: one for this chunk alone).
     """
     if red is None:
         red = Reduction(model, plan.horizon, samples.shape[1], 0.01)
-    if not path:
+    if not full:
         return _run_chunk(model, plan, samples, red, dtype)
-    if not os.path.exists(path):
+    if not path or not os.path.exists(path):
         out = allocate_outputs(model, plan, samples.shape[1], shortfall_dtype=dtype)
         return _run_chunk(model, plan, samples, red, dtype, out)
     out = allocate_outputs(model, plan, samples.shape[1], shortfall=False)
@@ -390,6 +414,7 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     full: bool = True,
     threshold: float = 0.01,
+    workers: int = 1,
 ) -> xr.Dataset:
     """Simulate ``scenario`` on ``world``: ``runs`` Monte Carlo runs over ``horizon`` months.
 
@@ -415,6 +440,9 @@ def run(
     ``production``/``inventory``/``exports`` (month, stage, country), mean ``demand`` (month, country,
     sector) and baseline ``demand0`` (country, sector). See :func:`summarize`.
 
+    ``workers`` > 1 (in-process backend) runs the chunks in that many forked processes (Linux; the
+    chunks, their reduction and the order they are combined in are the same, so the result is identical).
+
     A run that would need more memory than is available (or than ``$CRITMIN_SIMULATE_MEMORY``)
     stops with an InputError before it starts; outputs that are not finite raise one too.
     """
@@ -435,25 +463,91 @@ def run(
     dtype = shortfall_dtype(model, plan, samples)
     red = Reduction(model, plan.horizon, runs, float(threshold))
     bounds = _chunk_bounds(runs, int(chunk_size))
-    if progress:
+    if isinstance(workers, bool) or int(workers) < 1:
+        raise InputError("--workers", str(workers), "must be a positive whole number")
+    workers = min(int(workers), len(bounds))
+    forked = backend == "numpy" and workers > 1 and "fork" in multiprocessing.get_all_start_methods()
+    if progress and not forked:  # (forked: once the workers exist, so that no progress thread is forked)
         progress(0, runs)
-    if backend == "numpy":
+    if forked:
+        out = _run_forked(model, plan, samples, bounds, red, dtype, full, workers, progress, runs)
+    elif backend == "numpy":
         out = allocate_outputs(model, plan, runs, shortfall=full, shortfall_dtype=dtype)
-        parts = []
+        comb = _Combine(red, runs, out)
         for a, b in bounds:
             # every chunk writes straight into its rows of the whole result (no copies, no concatenation)
             part = {k: out[k][a:b] for k in PER_RUN_OUTPUTS if k in out}
             part.update({k: np.zeros_like(out[k]) for k in SUM_OUTPUTS})
-            parts.append(_run_chunk(model, plan, samples[:, a:b], red, dtype, part))
+            comb.add(a, b, _run_chunk(model, plan, samples[:, a:b], red, dtype, part), per_run=False)
             if progress:
                 progress(b, runs)
-        _add_chunk_sums(out, parts)
-        out["reduced"] = red.merge([p["reduced"] for p in parts])
+        out = comb.finish(bounds)
     else:
         out = _run_dask(model, plan, samples, bounds, scheduler, progress, runs, full, red, dtype)
     ds = _assemble(sc, model, plan, out, runs, seed, backend, red)
     _check_finite(ds, sc)
     return ds
+
+
+#: What forked chunk workers inherit from the parent (set just before the pool forks them).
+_FORK: dict[str, Any] = {}
+
+
+def _forked_chunk(a: int, b: int) -> dict[str, np.ndarray]:
+    """Runs a:b in a forked worker: the model, samples and (with ``full``) the shared shortfall come from
+    :data:`_FORK` as the parent left it; returns the chunk's outputs without the shortfall."""
+    st = _FORK
+    model, plan = st["model"], st["plan"]
+    out = allocate_outputs(model, plan, b - a, shortfall=False)
+    if st["shortfall"] is not None:
+        out["shortfall"] = st["shortfall"][a:b]  # rows of the parent's shared map
+    res = _run_chunk(model, plan, st["samples"][:, a:b], st["red"], st["dtype"], out)
+    res.pop("shortfall", None)
+    return res
+
+
+def _run_forked(
+    model: ChainModel, plan: Plan, samples: np.ndarray, bounds: list[tuple[int, int]], red: Reduction,
+    dtype: Any, full: bool, workers: int, progress: Callable[[int, int], None] | None, runs: int,
+) -> dict[str, np.ndarray]:
+    """The in-process backend on ``workers`` forked processes: chunks as tasks, combined in chunk order.
+
+    The workers are forked before anything else starts (no thread of the parent is copied mid-way);
+    with ``full`` they write the shortfall into a shared anonymous map of the parent's.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    out = allocate_outputs(model, plan, runs, shortfall=False)
+    shared = None
+    if full:
+        shape = (runs, plan.horizon, len(model.countries), len(model.sectors))
+        nbytes = max(int(np.prod(shape)) * np.dtype(dtype).itemsize, 1)
+        shared = np.frombuffer(mmap.mmap(-1, nbytes, flags=mmap.MAP_SHARED), dtype=dtype,
+                               count=int(np.prod(shape))).reshape(shape)
+    _FORK.update(model=model, plan=plan, samples=samples, red=red, dtype=dtype, shortfall=shared)
+    comb = _Combine(red, runs, out)
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            pending = {pool.submit(_forked_chunk, a, b): (a, b) for a, b in bounds}
+            if progress:
+                progress(0, runs)
+            n_done = 0
+            while pending:
+                # a finished future holds its chunk's result (tens of MB): fold it, then drop the future
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    a, b = pending.pop(f)
+                    comb.add(a, b, f.result())
+                    n_done += b - a
+                    if progress:
+                        progress(n_done, runs)
+                del finished, f
+    finally:
+        _FORK.clear()
+    if shared is not None:
+        out["shortfall"] = shared
+    return comb.finish(bounds)
 
 
 def _check_finite(ds: xr.Dataset, sc: Scenario) -> None:
@@ -555,25 +649,21 @@ def _run_dask(
                 out["shortfall"] = zeros(shape, dtype)
             m_f, p_f, r_f = client.scatter([model, plan, red], broadcast=True)
             futs = [
-                client.submit(_run_chunk_shared, m_f, p_f, samples[:, a:b], a, shape, path, r_f, dtype, pure=False)
+                client.submit(_run_chunk_shared, m_f, p_f, samples[:, a:b], a, shape, path, r_f, dtype, full,
+                              pure=False)
                 for a, b in bounds
             ]
             where = {f.key: (a, b) for f, (a, b) in zip(futs, bounds, strict=True)}
-            parts: dict[int, dict[str, np.ndarray]] = {}
+            comb = _Combine(red, runs, out)
             done = 0
             for f in as_completed(futs):
                 a, b = where[f.key]
                 part = f.result()
-                for k in PER_RUN_OUTPUTS:
-                    if k not in part:
-                        continue
-                    if k == "shortfall" and shared:  # a worker that could not see the shared file
-                        _pwrite_all(shared[1], np.ascontiguousarray(part[k], dtype=dtype), a * row_bytes)
-                    elif k == "shortfall" and not full:
-                        continue
-                    else:
-                        out[k][a:b] = part[k]
-                parts[a] = {k: part[k] for k in (*SUM_OUTPUTS, "reduced")}
+                if "shortfall" in part and shared:  # a worker that could not see the shared file
+                    _pwrite_all(shared[1], np.ascontiguousarray(part["shortfall"], dtype=dtype), a * row_bytes)
+                elif "shortfall" in part and full:
+                    out["shortfall"][a:b] = part["shortfall"]
+                comb.add(a, b, part)
                 f.release()
                 done += b - a
                 if progress:
@@ -586,10 +676,7 @@ def _run_dask(
             if shared:
                 os.close(shared[1])
                 os.unlink(shared[0])  # the client's map stays valid; the memory goes with the last reference
-        ordered = [parts[a] for a, _ in bounds]
-        _add_chunk_sums(out, ordered)
-        out["reduced"] = red.merge([p["reduced"] for p in ordered])
-        return out
+        return comb.finish(bounds)
     finally:
         client.close()
         if cluster is not None:
