@@ -25,6 +25,7 @@ from critmin.simulate.backtest import (
     month_label,
     parse_episode,
 )
+from critmin.simulate.engine import regional_prices
 
 SB = "sb-licensing-sep-2024"  # a small chain (antimony-tungsten): runs in a fraction of a second
 
@@ -82,15 +83,19 @@ def test_model_figures_come_from_the_result(sb_result):
         t = model_month(ep.start, row["month"]) - 1
         expect = float(ds["exports"].values[t, s, c]) / float(ds["exports0"].values[s, c]) - 1
         assert row["model"] == pytest.approx(expect, rel=1e-12)
-        assert -1.0 <= row["model"] < 0  # the licensing scenario withholds part of China's exports
-    for _, row in table[table["metric"] == "price_change"].iterrows():
+        assert -1.0 - 1e-9 <= row["model"] < 0  # the licensing scenario withholds part of China's exports
+    prices = regional_prices(ds)
+    for o, (_, row) in zip(ep.outcomes, table.iterrows(), strict=True):
+        if o.metric != "price_change":
+            continue
         t = model_month(ep.start, row["month"]) - 1
-        p = ds["price"].values[:, t, s]
+        region = row["where"].split("/")[-1]
+        assert region == (o.region or "world")  # the outcome's region, else the world index
+        p = (prices.sel(region=region) if region in prices["region"] else ds["price"]).values[:, t, s]
         assert row["model"] == pytest.approx(p.mean() - 1)
-        assert row["model_p5"] <= row["model"] <= row["model_p95"] + 1e-12
-        assert row["where"].endswith("/world")  # no regional prices: the world index
+        assert row["model_p5"] - 1e-12 <= row["model_p95"]
     nm = table[table["metric"] == "not_modelled"]
-    assert len(nm) and (nm["verdict"] == "not modelled").all() and nm["model"].isna().all()
+    assert (nm["verdict"] == "not modelled").all() and nm["model"].isna().all()
     for _, row in table[table["verdict"] == "outside"].iterrows():
         lo, hi = row["real_low"], row["real_high"]
         near = hi if row["model"] > hi else lo
@@ -147,9 +152,15 @@ def test_cli_json_and_table(tmp_path: Path):
 
 def test_strict_fails_on_an_unexplained_miss_of_a_calibration_episode(tmp_path: Path):
     f = tmp_path / "ep.yaml"
-    f.write_text(yaml.safe_dump(_episode()), encoding="utf-8")  # exports cannot rise +500%: outside, no why
-    r = run_cli("backtest", str(f), "--runs", "4")
+    raw = _episode()
+    raw["outcomes"].append({"id": "dom", "what": "China's domestic price", "metric": "not_modelled",
+                            "month": "2024-12", "real": {"value": -0.1}, "source": "test"})
+    f.write_text(yaml.safe_dump(raw), encoding="utf-8")  # exports cannot rise +500%: outside, no why
+    r = run_cli("backtest", str(f), "--runs", "4", "--json")
     assert r.returncode == 0, r.stderr  # a report
+    rows = {x["outcome"]: x for x in json.loads(r.stdout)["outcomes"]}
+    assert rows["dom"]["verdict"] == "not modelled" and rows["dom"]["model"] is None
+    assert rows["oct"]["verdict"] == "outside" and rows["oct"]["off_by"] < -5
     r = run_cli("backtest", str(f), "--runs", "4", "--strict")
     assert r.returncode == 1 and "toy-episode/oct" in r.stderr
     raw = _episode()
