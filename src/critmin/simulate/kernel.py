@@ -110,6 +110,8 @@ class Plan:
     region_of: np.ndarray | None = None
     precaution: int = -1
     price_speed: int = -1
+    #: registry plants starting after the baseline: (stage, country, t/month, first model month 0-based, id)
+    new_capacity: list[tuple[int, int, float, int, str]] = field(default_factory=list)
     #: calendar labels of the months (YYYY-MM) when the scenario is pinned to a start month
     month_labels: list[str] | None = None
     eps_d: int = -1
@@ -496,6 +498,8 @@ def compile_plan(
                 "lead": plan.add(f"{path}.lead_months", sub.lead_months),
             }
         )
+    if resp.new_capacity is not None:
+        plan.new_capacity = _new_capacity(scenario, model, world, r)
     plan.levels = _levels(scenario, model, chain, r)
     d = load_defaults()["prices"]
     plan.regions, plan.region_of = _regions(d["regions"], model, r)
@@ -516,6 +520,42 @@ def resolve_model_elements(model: ChainModel, source: str) -> None:
     content = {k: float(v["value"]) for k, v in spec.get("dytb_by_sector", {}).items() if isinstance(v, dict)}
     new = resolve_elements(model, spec, content)
     model.__dict__.update(new.__dict__)
+
+
+def _new_capacity(scenario: Scenario, model: ChainModel, world: Any, r: _Resolver) -> list[tuple[int, int, float,
+                                                                                                 int, str]]:
+    """Registry plants of the chain that start after the baseline year, as capacity (t/month) from the model
+    month of January of their start year. Without a calendar ``start`` month 1 is taken as January after
+    the baseline year. Capacities are counted in the stage's content unit as the registry states them (a
+    judgement where the registry's basis differs, e.g. NdPr oxide against magnet REE)."""
+    from critmin.registry import capacity
+
+    years = [v.get("production_year") or v.get("trade_year") for v in model.provenance.get("stages", {}).values()]
+    years = [int(y) for y in years if isinstance(y, int | float | np.integer) and y and y > 0]
+    base = scenario.year or (max(years) if years else None)
+    if base is None:
+        r.fail("responses.new_capacity", "the baseline year is unknown; set the scenario's year")
+    try:
+        df = capacity(world, 2100, include=list(scenario.responses.new_capacity.include))
+    except InputError as exc:
+        raise InputError(r.source, "responses.new_capacity.include", exc.problem) from None
+    df = df[(df["chain"] == model.chain_id) & df["start_year"].notna()]
+    y0, m0 = (int(scenario.start[:4]), int(scenario.start[5:])) if scenario.start else (base + 1, 1)
+    out = []
+    parents = model.parents
+    for row in df.itertuples():
+        if int(row.start_year) <= base:
+            continue  # already producing in the baseline year: in the baseline data
+        c = model.country_index(str(row.country))
+        subs = [i for i, p in enumerate(parents) if p == row.chain_stage]
+        if c is None or not subs:
+            continue
+        w = model.q0[subs].sum(axis=1)
+        w = w / w.sum() if w.sum() > 0 else np.full(len(subs), 1.0 / len(subs))
+        month0 = max(0, (int(row.start_year) - y0) * 12 + (1 - m0))
+        for i, share in zip(subs, w, strict=True):
+            out.append((i, c, float(row.capacity_tpy) / 12.0 * float(share), month0, str(row.project_id)))
+    return out
 
 
 def _levels(scenario: Scenario, model: ChainModel, chain: Any, r: _Resolver) -> np.ndarray:
@@ -808,6 +848,11 @@ class _Context:
         self.region_mat = np.zeros((self.G, C))
         self.region_mat[of, np.arange(C)] = 1.0
         self.price_floor = float(load_defaults()["prices"]["floor"]["value"])
+        self.newcap = None
+        if plan.new_capacity:
+            self.newcap = np.zeros((plan.horizon, S, C))
+            for s_, c_, tpm, m0, _ in plan.new_capacity:
+                self.newcap[m0:, s_, c_] += tpm
         # leakage: the via countries' weights (baseline imports from each origin, else equal) per stage
         self.leak_of: dict[int, list[int]] = {}
         for li, lk in enumerate(plan.leakage):
@@ -990,6 +1035,8 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
         # ---- production targets (R, S, C)
         ramp = _ramp(t, first_short[:, :, None], lead)
         cap = q0[None] * (1.0 + spare * ramp)
+        if ctx.newcap is not None:  # registry plants built after the baseline, from their start month
+            cap = cap + ctx.newcap[t][None]
         # producers run at full available capacity while their market is short (price index > 1)
         target = np.where(price_c > 1.0, cap, q0[None])
         if outs:

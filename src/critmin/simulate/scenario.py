@@ -560,8 +560,20 @@ class Rationing(_Base):
     priorities: dict[str, Literal["defence", "essential", "other"]] = Field(default_factory=dict)
 
 
+class NewCapacity(_Base):
+    """Plants of the project registry (``critmin.registry.capacity``) that start after the baseline year: their
+    capacity joins the spare capacity of their chain stage and country from January of their start year."""
+
+    include: StrList = Field(
+        default_factory=lambda: ["construction", "commissioning", "operating"],
+        description="Project statuses counted (announced, feasibility, fid, construction, commissioning, "
+        "operating).",
+    )
+
+
 class Responses(_Base):
     rationing: Rationing | None = None
+    new_capacity: NewCapacity | None = None
     stockpiles: list[Stockpile] = Field(default_factory=list)
     rerouting: Rerouting | None = None
     capacity: list[Capacity] = Field(default_factory=list)
