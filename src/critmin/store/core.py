@@ -302,11 +302,12 @@ class Store:
             return [self._view(r) for r in rows]
 
     def _visible_run(self, s: Session, actor: Actor | None, run_id: str) -> Run:
+        # the message never repeats the id: a 404 reads the same whether the run exists or not
         if not isinstance(run_id, str) or not _ID.match(run_id):
-            raise NotFound(f"run_id: no run {run_id[:40]!r}" if isinstance(run_id, str) else "run_id: no such run")
+            raise NotFound("run_id: no such run")
         r = s.scalar(select(Run).where(Run.id == run_id, visible_to(actor)))
         if r is None:
-            raise NotFound(f"run_id: no run {run_id!r}")
+            raise NotFound("run_id: no such run")
         return r
 
     def get_run(self, actor: Actor | None, run_id: str, summary: bool = True) -> dict[str, Any]:
@@ -325,7 +326,7 @@ class Store:
                 r = self._visible_run(s, actor, run_id)
                 lb = run_label(r)
                 if r.status != "done":
-                    raise Conflict(f"run_id: run {run_id} is {r.status}, not done")
+                    raise Conflict(f"run_id: the run is {r.status}, not done")
                 self._audit(s, actor.name, action, f"run:{run_id}", lb.marking, "ok", "")
                 return dict(r.summary or {}), lb
         except NotFound:
@@ -341,7 +342,7 @@ class Store:
                 if not actor.has("analyst"):
                     raise Forbidden("role: cancelling runs needs the analyst role or stronger")
                 if r.status in FINAL:
-                    raise Conflict(f"run_id: run {run_id} is already {r.status}")
+                    raise Conflict(f"run_id: the run is already {r.status}")
                 r.status, r.message, r.finished_at = "cancelled", f"cancelled by {actor.name}", _now()
                 s.execute(update(Job).where(Job.run_id == run_id, Job.state == "queued").values(state="cancelled"))
                 self._audit(s, actor.name, "run.cancel", f"run:{run_id}", lb.marking, "ok", "")

@@ -235,7 +235,8 @@ async def table_download(name: str, fmt: str, request: Request, actor: Actor = D
     if fmt == "csv":
         return Response(tables.to_csv(df), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
-    data = await run_in_threadpool(tables.to_xlsx, {name: df, "sources": tables.sources(w)})
+    sheets = {name: df} if name == "sources" else {name: df, "sources": tables.sources(w)}
+    data = await run_in_threadpool(tables.to_xlsx, sheets)
     return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
 
