@@ -1,0 +1,55 @@
+"""``critmin users``, ``critmin audit`` and ``--db`` / ``CRITMIN_DB`` (in-process CLI runs)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from sqlalchemy import text
+
+from critmin.store import Store
+
+
+def test_users_add_token_list_and_audit_verify(cli, tmp_path) -> None:
+    db = str(tmp_path / "cli.db")
+    r = cli("users", "add", "hana", "--nationality", "JPN", "--role", "releaser", "--password-stdin", "--db", db,
+            input="sakura-password\n")
+    assert r.returncode == 0, r.stderr
+    r = cli("users", "token", "hana", "--days", "2", "--db", db)
+    assert r.returncode == 0 and re.fullmatch(r"cm_[A-Za-z0-9_-]{43}\n", r.stdout), r.stdout  # the token alone
+    store = Store(db)
+    assert store.actor_for_token(r.stdout.strip()).nationality == "JPN"
+    assert store.authenticate("hana", "sakura-password") is not None
+    r = cli("users", "add", "sam", "--nationality", "USA", "--role", "viewer", "--no-password",
+            env={"CRITMIN_DB": db})  # CRITMIN_DB picks the store as --db does
+    assert r.returncode == 0, r.stderr
+    users = json.loads(cli("users", "list", "--json", "--db", db).stdout)
+    assert [(u["name"], u["nationality"], u["role"], u["tokens"]) for u in users] == [
+        ("hana", "JPN", "releaser", 1), ("sam", "USA", "viewer", 0)]
+    r = cli("audit", "verify", "--db", db)
+    assert r.returncode == 0 and "4 records, chain intact" in r.stdout
+    with store.engine.begin() as c:
+        c.execute(text("UPDATE audit SET detail = '999 days' WHERE action = 'token.issue'"))
+    r = cli("audit", "verify", "--db", db)
+    assert r.returncode == 1 and "record 2: content does not match its hash" in r.stderr
+    store.dispose()
+
+
+def test_bad_store_input_is_one_line_exit_2(cli, tmp_path) -> None:
+    db = str(tmp_path / "cli.db")
+    cases = [
+        (("users", "add", "x", "--nationality", "FRA", "--role", "viewer", "--no-password", "--db", db),
+         "error: nationality: FRA: use one of USA, JPN"),
+        (("users", "add", "x", "--nationality", "USA", "--role", "boss", "--no-password", "--db", db),
+         "error: role: boss: use one of viewer, analyst, releaser, admin"),
+        (("users", "token", "ghost", "--db", db), "error: name: ghost: no such account"),
+        (("users", "token", "ghost", "--days", "0", "--db", db), "error: days: 0.0: must be more than 0"),
+        (("users", "list", "--db", "mysql://h/db"), "error: db: mysql://h/db: critmin stores on SQLite or PostgreSQL"),
+        (("users", "list", "--db", str(tmp_path / "no" / "such" / "x.db")), "the folder of this SQLite file"),
+    ]
+    for args, msg in cases:
+        r = cli(*args, input="short\n")
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+    r = cli("users", "add", "y", "--nationality", "USA", "--role", "viewer", "--password-stdin", "--db", db,
+            input="short\n")
+    assert r.returncode == 2 and "password: must be at least 8 characters" in r.stderr
