@@ -36,10 +36,17 @@ def test_dask_backend_equals_in_process():
         remote = simulate.run(
             w, sc, runs=300, seed=42, chunk_size=64, backend="dask", scheduler=cluster.scheduler_address
         )
+        summary = simulate.run(  # summaries only: the workers keep no run-level shortfall
+            w, sc, runs=300, seed=42, chunk_size=64, backend="dask", scheduler=cluster.scheduler_address, full=False
+        )
     finally:
         cluster.close()
-    for var in ("shortfall", "price", "release", "balance_residual", "production", "demand", "inventory"):
+    assert "shortfall" in local
+    for var in local.data_vars:
         assert local[var].equals(remote[var]), var
+    assert "shortfall" not in summary
+    for var in summary.data_vars:  # incl. cum_shortfall, monthly_p95_share (exact P95 from merged ranks)
+        assert local[var].equals(summary[var]), var
     assert float(local["shortfall"].sum()) > 0
     other = simulate.run(w, sc, runs=300, seed=43, chunk_size=64)
     assert not other["shortfall"].equals(local["shortfall"])

@@ -147,7 +147,8 @@ class Reduction:
     whatever the chunks and the backend. :class:`_Combine` merges the chunks as they arrive.
     """
 
-    def __init__(self, model: ChainModel, horizon: int, runs: int, threshold: float) -> None:
+    def __init__(self, model: ChainModel, horizon: int, runs: int, threshold: float,
+                 share_dtype: Any = np.float32) -> None:
         d0 = model.demand0
         C, K = d0.shape
         S = len(model.stages)
@@ -172,6 +173,7 @@ class Reduction:
         self.runs = runs
         self.threshold = threshold
         self.k = runs - int(np.floor(MONTHLY_Q / 100.0 * (runs - 1)))
+        self.share_dtype = share_dtype  # the shortfall's dtype: float64 where float32 could overflow
 
     def start(self, n_runs: int, block: int) -> dict[str, np.ndarray]:
         """Zeroed accumulators of a chunk of ``n_runs`` runs stepped through ``block`` runs at a time."""
@@ -181,7 +183,7 @@ class Reduction:
             "months": np.zeros(P, dtype=np.int64),
             "sf_sum": np.zeros((M, P)),
             "stage_short": np.zeros((n_runs, M, self.shape[2])),
-            "share": np.zeros((n_runs, M * CS), dtype=np.float32),
+            "share": np.zeros((n_runs, M * CS), dtype=self.share_dtype),
             "_buf": np.zeros((min(block, n_runs) + 1, M, P)),
         }
 
@@ -461,7 +463,7 @@ def run(
     check_memory(model, plan, runs, full, int(chunk_size))
     samples = sample(plan, runs, seed)
     dtype = shortfall_dtype(model, plan, samples)
-    red = Reduction(model, plan.horizon, runs, float(threshold))
+    red = Reduction(model, plan.horizon, runs, float(threshold), share_dtype=dtype)
     bounds = _chunk_bounds(runs, int(chunk_size))
     if isinstance(workers, bool) or int(workers) < 1:
         raise InputError("--workers", str(workers), "must be a positive whole number")
@@ -552,11 +554,13 @@ def _run_forked(
 
 def _check_finite(ds: xr.Dataset, sc: Scenario) -> None:
     """InputError when a summary output is not finite (overflow beyond float64, e.g. stacked surges)."""
-    for name in ("cum_shortfall", "price", "shortfall_mean", "demand", "monthly_p95_share"):
+    has_demand = np.isfinite(ds["monthly_mean_share"].values) | np.isinf(ds["monthly_mean_share"].values)
+    for name in ("cum_shortfall", "price", "shortfall_mean", "demand", "monthly_mean_share", "monthly_p95_share"):
         if name not in ds:
             continue
         v = ds[name].values
-        bad = ~np.isfinite(v) if name != "monthly_p95_share" else np.isinf(v)
+        # (the monthly shares are NaN where a country has no demand at a stage)
+        bad = ~np.isfinite(v) & has_demand if name.startswith("monthly_") else ~np.isfinite(v)
         if bad.any():
             raise InputError(f"scenario {sc.name}", name, f"{int(bad.sum()):,} values are not finite "
                              "(beyond float64: shocks such as stacked demand surges multiply past 1e308)")
@@ -609,16 +613,18 @@ def _client(scheduler: str | None) -> tuple[Any, Any]:
     """
     from distributed import Client, LocalCluster
 
+    # not dask's default client: a client that failed to connect would otherwise stay the default (and
+    # xarray would take distributed locks to write a file afterwards); tasks are submitted to it by name
     if scheduler:
         try:
-            return Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT}s"), None
+            return Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT}s", set_as_default=False), None
         except (OSError, ValueError, TypeError, TimeoutError) as exc:
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError("--scheduler", scheduler, f"cannot reach a dask scheduler there ({why}); give an "
                              "address such as tcp://host:8786, or leave --scheduler out for a local cluster") \
                 from None
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(cluster), cluster
+    return Client(cluster, set_as_default=False), cluster
 
 
 def _run_dask(
@@ -656,7 +662,7 @@ def _run_dask(
             where = {f.key: (a, b) for f, (a, b) in zip(futs, bounds, strict=True)}
             comb = _Combine(red, runs, out)
             done = 0
-            for f in as_completed(futs):
+            for f in as_completed(futs, loop=client.loop):
                 a, b = where[f.key]
                 part = f.result()
                 if "shortfall" in part and shared:  # a worker that could not see the shared file
