@@ -165,3 +165,14 @@ def test_cli_simulation_mode(cli, holders: str) -> None:  # noqa: ANN001 - fixtu
     assert all(r["extra_cost_usd"] >= -1e-6 * abs(r["objective_usd"]) for r in out["rules"])
     comp = {c["holding"]: c["objective_usd"] for c in out["pooled_vs_separate"]}
     assert comp["USA+JPN"] <= comp["USA,JPN"] * (1 + 1e-9)
+
+
+def test_world_accessor_is_the_same_model() -> None:
+    import critmin
+    from critmin.optimize.simulated import stockpile
+
+    w = critmin.load()
+    a = w.optimize.stockpile("ree-magnet-embargo-us-jpn-12m", holders="USA,JPN", runs=8, seed=5, rules=(),
+                             compare=False)
+    b = stockpile(w, "ree-magnet-embargo-us-jpn-12m", holders="USA,JPN", runs=8, seed=5, rules=(), compare=False)
+    assert a.result.objective_usd == pytest.approx(b.result.objective_usd, rel=1e-12)

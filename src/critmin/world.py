@@ -200,6 +200,13 @@ class World:
             raise InputError("table", name, "an in-memory World has no table files")
         return verify_table_file(self.path, self.resource(name))
 
+    def verify(self) -> None:
+        """Check every table file of the World (inside the folder, of the recorded size and hash); InputError
+        naming the first damaged table. Cheap when the files were checked before (stat cache)."""
+        if self.path is not None:
+            for r in self.datapackage.get("resources", []):
+                self.table_file(r["name"])
+
     @property
     def checksum(self) -> str | None:
         """Content checksum of the build (sha256 over every table's canonical bytes)."""
@@ -484,6 +491,13 @@ class World:
         from critmin.risk import RiskAccessor
 
         return RiskAccessor(self)
+
+    @cached_property
+    def optimize(self) -> Any:
+        """Decision models: ``world.optimize.stockpile(…)``, ``world.optimize.portfolio(…)`` (docs/optimize.md)."""
+        from critmin.optimize import OptimizeAccessor
+
+        return OptimizeAccessor(self)
 
     def __repr__(self) -> str:
         where = str(self.path) if self.path else "in memory"
