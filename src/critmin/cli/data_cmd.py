@@ -44,10 +44,11 @@ def build(
 
 @app.command("info")
 def info(as_json: JsonFlag = False, xlsx: XlsxOpt = None) -> None:
-    """List the World's tables, row counts, sources and licences, and its checksum."""
+    """List the World's tables, row counts, sources and licences, and its checksum (table files checked)."""
     if as_json and xlsx is not None:
         raise InputError("--xlsx", None, "cannot be combined with --json")
     world = get_world()
+    world.verify()  # a truncated, edited or swapped table file is named here
     dp = world.datapackage
     tables = []
     for r in dp["resources"]:
