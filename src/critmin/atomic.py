@@ -19,20 +19,32 @@ from pathlib import Path
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder (same suffix, so writers that infer the format from it
     work); on success it is given the usual permissions (0666 less the umask) and renamed onto ``path``;
-    on any error it is removed and the error propagates. The folder is created if missing."""
+    on any error it is removed and the error propagates (an OSError, e.g. a full disk, as an InputError
+    naming ``path``, never the temporary file). The folder is created if missing; a folder at ``path`` is
+    refused, never replaced."""
+    from critmin.errors import InputError
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=p.suffix, dir=p.parent)
-    os.close(fd)
-    tmp = Path(name)
+    if p.is_dir():
+        raise InputError(str(p), None, "is a folder; give a file name (the folder is left as it is)")
+    tmp: Path | None = None
     try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=p.suffix, dir=p.parent)
+        os.close(fd)
+        tmp = Path(name)
         yield tmp
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
         os.replace(tmp, p)
+    except OSError as exc:  # a full disk, no permission, ...: named against the user's file, not the temporary
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise InputError(str(p), None, f"cannot write: {exc.strerror or type(exc).__name__}") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
 
 

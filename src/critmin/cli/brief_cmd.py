@@ -27,20 +27,27 @@ if TYPE_CHECKING:
 
 def brief(
     importer: str = typer.Option("USA,JPN", "--importer", help="Comma-separated ISO3 codes or blocs."),
-    year: int = typer.Option(None, "--year", help="Year (default: latest with data for each stage)."),
+    year: str = typer.Option(None, "--year", metavar="YEAR", help="Year (default: latest with data for each stage)."),
     as_json: JsonFlag = False,
     html: Path = typer.Option(None, "--html", help="Also write a self-contained HTML page with charts."),
     xlsx: XlsxOpt = None,
 ) -> None:
     """For each chain material: top producers, China's share and production HHI at each stage, with sources."""
     from critmin.brief import briefing
+    from critmin.validate import check_number, unique_ids
 
     if as_json and xlsx is not None:
         from critmin.errors import InputError
 
         raise InputError("--xlsx", None, "cannot be combined with --json")
+    if html is not None and html.suffix.lower() not in (".html", ".htm"):
+        from critmin.errors import InputError
+
+        raise InputError("--html", str(html), "the page must end in .html")
+    year = None if year is None else int(check_number(year, "--year", whole=True))
     world = get_world()
-    importers = [world.importer_id(c.strip()) for c in importer.split(",") if c.strip()]
+    # Each importer once (USA,USA,JPN -> USA,JPN): repeats would only repeat the work.
+    importers = unique_ids([world.importer_id(c.strip()) for c in importer.split(",") if c.strip()])
     with busy("briefing"):
         b = briefing(world, importers, year)
     if html:
