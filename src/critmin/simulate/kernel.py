@@ -1388,30 +1388,43 @@ def _ration_levels(
     short_out: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Serve a stage's uses level by level (0 = defence and the country's own downstream plants, then 1, 2),
-    each level pro rata. Writes each sector's shortfall into ``short_out`` (runs, countries, sectors) and
-    returns (t served, t unmet, t delivered to final demand, the share served to downstream plants)."""
+    each level pro rata. Writes each sector's shortfall into ``short_out`` (runs, countries, sectors; zero on
+    entry) and returns (t served, t unmet, t delivered to final demand, the share served to downstream
+    plants). Only countries short in some run are rationed (the rest are served in full)."""
+    served = need.copy()
+    unmet = np.zeros_like(supply)
+    final = need_final.copy()
+    rho_int = np.ones_like(supply)
+    short = supply < need * (1.0 - 1e-12)
+    if not short.any():
+        return served, unmet, final, rho_int
+    cc = np.flatnonzero(short.any(axis=0))
+    sup, nd, nf = supply[:, cc], need[:, cc], need_final[:, cc]
+    D = Ds[:, cc, :] if Ds is not None else None
     lv = ctx.sec_level[s]
     cols = ctx.sec_of[s]
-    avail = supply.copy()
-    served = np.zeros_like(supply)
-    unmet = np.zeros_like(supply)
-    final = np.zeros_like(supply)
-    rho_int = np.ones_like(supply)
+    avail = sup.copy()
+    sv = np.zeros_like(sup)
+    um = np.zeros_like(sup)
+    fn = np.zeros_like(sup)
     for level in ctx.levels_at[s]:
         mine = np.flatnonzero(lv == level)
-        nl = Ds[:, :, mine].sum(axis=2) if (Ds is not None and len(mine)) else np.zeros_like(supply)
+        nl = D[:, :, mine].sum(axis=2) if (D is not None and len(mine)) else np.zeros_like(sup)
         fin = nl
         if level == 0:
-            nl = nl + (need - need_final)
+            nl = nl + (nd - nf)
         with np.errstate(invalid="ignore", divide="ignore"):
             rho = np.where(nl > 0, np.minimum(1.0, avail / np.where(nl > 0, nl, 1.0)), 1.0)
-        rho = np.where(avail >= nl - 1e-12 * need, 1.0, rho)  # rounding against the country's whole need
+        rho = np.where(avail >= nl - 1e-12 * nd, 1.0, rho)  # rounding against the country's whole need
         avail = np.maximum(avail - rho * nl, 0.0)
-        served += rho * nl
-        unmet += (1.0 - rho) * nl
-        final += rho * fin
+        sv += rho * nl
+        um += (1.0 - rho) * nl
+        fn += rho * fin
         if level == 0:
-            rho_int = rho
+            rho_int[:, cc] = rho
         for j in mine:
-            np.multiply((1.0 - rho), Ds[:, :, j], out=short_out[:, :, cols[j]], casting="same_kind")
+            short_out[:, cc, cols[j]] = (1.0 - rho) * D[:, :, j]
+    served[:, cc] = sv
+    unmet[:, cc] = um
+    final[:, cc] = fn
     return served, unmet, final, rho_int
