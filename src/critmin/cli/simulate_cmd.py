@@ -76,7 +76,9 @@ def default_workers() -> int:
 
 
 def simulate(
-    scenario: str = typer.Argument(..., help="Library scenario name or a scenario YAML file."),
+    scenario: str = typer.Argument(..., help="Library scenario name or a scenario YAML file; or `compare A B` "
+                                             "(two scenarios, same seed: the difference B - A)."),
+    others: list[str] = typer.Argument(None, metavar="[A B]", help="With compare: the two scenarios."),
     runs: int = typer.Option(1000, "--runs", help="Monte Carlo runs."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same result)."),
     horizon: int = typer.Option(None, "--horizon", help="Months to simulate (default: the scenario's, 36)."),
@@ -111,6 +113,10 @@ def simulate(
 
     from critmin import simulate as sim
 
+    if scenario == "compare":
+        return compare(others or [], runs, seed, horizon, as_json, plot, max_countries, workers, xlsx, top)
+    if others:
+        raise InputError("simulate", " ".join(others), "one scenario at a time (two with: simulate compare A B)")
     if xlsx is not None and as_json:
         raise InputError("--xlsx", None, "cannot be combined with --json")
     if xlsx is not None and xlsx.suffix.lower() != ".xlsx":
@@ -320,3 +326,56 @@ def backtest(
         errc.print(f"strict: calibration figures outside their real range without a why: {ids}", markup=False,
                    soft_wrap=True, highlight=False)
         raise typer.Exit(1)
+
+
+def compare(names: list[str], runs: int, seed: int, horizon: int | None, as_json: bool, plot: Path | None,
+            max_countries: int, workers: int, xlsx: Path | None, top: int) -> None:
+    """``critmin simulate compare A B``: both scenarios with the same seed; tables (or JSON) of B - A and a plot."""
+    from critmin.simulate.compare import compare as run_compare
+    from critmin.simulate.compare import plot as plot_compare
+
+    if len(names) != 2:
+        raise InputError("compare", " ".join(names) or None, "give two scenarios: simulate compare A B")
+    if xlsx is not None and as_json:
+        raise InputError("--xlsx", None, "cannot be combined with --json")
+    if xlsx is not None and xlsx.suffix.lower() != ".xlsx":
+        raise InputError("--xlsx", str(xlsx), "the workbook must end in .xlsx")
+    if plot is not None and plot.suffix.lower() != ".html":
+        raise InputError("--plot", str(plot), "a comparison is drawn as .html")
+    if max_countries < 0:
+        raise InputError("--max-countries", str(max_countries), "must be 0 (all countries) or a positive number")
+    if workers < 0:
+        raise InputError("--workers", str(workers), "must be 0 (one per available CPU) or a positive number")
+    world = get_world()
+    from critmin.cli.format import busy
+
+    with busy(f"simulating {names[0]} and {names[1]}"):
+        c = run_compare(world, names[0], names[1], runs=runs, seed=seed, horizon=horizon,
+                            max_countries=max_countries or None, workers=workers or default_workers())
+    if plot is not None:
+        plot_compare(c, plot)
+    if as_json:
+        print_json({**c.meta, "shortfall": frame_records(c.shortfall), "sectors": frame_records(c.sectors),
+                    "monthly": frame_records(c.monthly), "price": frame_records(c.price),
+                    "plot": str(plot) if plot else None})
+        return
+    if xlsx is not None:
+        import pandas as pd
+
+        cited = [{"source": x} for d in (c.a, c.b) for x in json.loads(d.attrs["sources"])]
+        write_xlsx(xlsx, {"shortfall": c.shortfall, "sectors": c.sectors, "monthly": c.monthly, "price": c.price,
+                          "run": pd.DataFrame([c.meta])}, sources_frame(None, extra=cited))
+        say(f"wrote {xlsx}")
+    else:
+        m = c.meta
+        console.print(f"[bold]B - A[/]: {m['b']} minus {m['a']}  chain {m['chain']}, {m['runs']} runs each, seed "
+                      f"{m['seed']} (common random numbers), {m['horizon']} months", soft_wrap=not console.is_terminal)
+        show_table(c.shortfall.drop(columns=["material"]), title="Cumulative shortfall over the horizon, B - A (t)",
+                   max_rows=top, more="--top N, --json or --xlsx F")
+        show_table(c.sectors, title="By sector, B - A (t)", max_rows=None)
+        moved = c.price.groupby(["stage", "region"], sort=False).agg(
+            p50_a_peak=("p50_a", "max"), p50_b_peak=("p50_b", "max"), diff_mean_max=("diff_mean", "max"),
+            diff_mean_min=("diff_mean", "min")).reset_index()
+        show_table(moved, title="Price index (1 = baseline): peak of the monthly P50 in A and B, largest change")
+    if plot is not None:
+        say(f"wrote {plot}")

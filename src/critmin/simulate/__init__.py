@@ -21,6 +21,7 @@ random numbers. See ``docs/simulate.md``.
 """
 
 from critmin.simulate.backtest import backtest
+from critmin.simulate.compare import compare
 from critmin.simulate.engine import (
     cumulative,
     monthly,
@@ -40,6 +41,7 @@ __all__ = [
     "Scenario",
     "backtest",
     "build_model",
+    "compare",
     "cumulative",
     "library",
     "library_names",
