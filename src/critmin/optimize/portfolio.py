@@ -482,13 +482,13 @@ def optimize_portfolio(world: Any, *, budget_usa: float, budget_jpn: float, cand
             chosen_rows.append(row)
         else:
             forced = solve_portfolio(pb, force={i: 1})
+            gap = value - forced[0] if forced is not None else math.nan
+            row["value_gap"] = gap
+            row["needs"] = _entry_condition(pb, i, gap, w[i], online[i])
             if forced is None:
-                row["value_gap"] = math.nan
-                row["needs"] = "does not fit the budgets next to the required projects"
-            else:
-                gap = value - forced[0]
-                row["value_gap"] = gap
-                row["needs"] = _entry_condition(pb, i, gap, w[i], online[i])
+                alone = share[i] * cost[i] > budget_usa or (1 - share[i]) * cost[i] > budget_jpn
+                row["needs"] += ("; at its cost it alone exceeds a budget" if alone
+                                 else "; at its cost it does not fit beside the required projects")
             rejected_rows.append(row)
     front = []
     for f in frontier:
@@ -515,11 +515,12 @@ def _entry_condition(pb: PortfolioProblem, i: int, gap: float, w_i: float, onlin
         return f"to be online by the target year (online {int(pb.cands['online_year'].iloc[i])})"
     if w_i <= 0:
         return "value: it adds nothing under this objective"
+    more = f", or +{gap:,.4g} value" if gap == gap else ""
     if pb.cost[i] <= 0:
         return f"+{gap:,.4g} value"
     lo, hi = 0.0, 1.0
     if (r := solve_portfolio(pb, cost_scale={i: 0.0})) is None or not r[1][i]:
-        return f"+{gap:,.4g} value (it does not enter even at zero cost)"
+        return f"more value{more} (it does not enter even at zero cost)"
     for _ in range(10):
         mid = (lo + hi) / 2
         r = solve_portfolio(pb, cost_scale={i: mid})
@@ -527,4 +528,4 @@ def _entry_condition(pb: PortfolioProblem, i: int, gap: float, w_i: float, onlin
             lo = mid
         else:
             hi = mid
-    return f"cost ≤ US${pb.cost[i] * lo:,.4g} m (now {pb.cost[i]:,.4g}), or +{gap:,.4g} value"
+    return f"cost ≤ US${pb.cost[i] * lo:,.4g} m (now {pb.cost[i]:,.4g}){more}"
