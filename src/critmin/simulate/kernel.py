@@ -51,8 +51,10 @@ production + imports − exports + inventory in + re-routed in − re-routed out
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import ctypes.util
+import functools
 import mmap
 import os
 from collections.abc import Callable, Iterator
@@ -72,7 +74,13 @@ DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 
 
 def load_defaults() -> dict[str, Any]:
-    """The judgement defaults (``defaults.yaml``) as raw mappings with rationale."""
+    """The judgement defaults (``defaults.yaml``) as raw mappings with rationale (a fresh copy each call)."""
+    return copy.deepcopy(_defaults())
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    """``defaults.yaml`` parsed once per process (every chunk of every run reads it)."""
     return yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8"))
 
 
