@@ -73,3 +73,4 @@ def test_dy_tb_stop_cuts_high_grade_sectors_not_low_grade_ones(world) -> None:
     chn = model.country_index("CHN")
     ex = out["exports_sum"][:, :, chn] / 2
     assert ex[0, hi] == pytest.approx(0.0, abs=1e-9) and ex[0, lo] > 0
+    assert float(out["balance_residual"].max()) < 1e-6 * model.q0.sum()  # every month balances, by element

@@ -19,7 +19,10 @@ One month, for each stage ``s`` upstream first (all countries and runs at once):
 2. **Trade**: each producer ships to each partner its baseline share of current
    output; an export restriction withholds ``fraction`` of the flows from the
    origin to its destinations (overlapping restrictions add up, capped at all),
-   and the origin keeps the blocked tonnes (its inventory).
+   and the origin keeps the blocked tonnes (its inventory). Licensing turns the
+   licensed flows into applications that wait ``delay_months`` and ship as a share
+   of the backlog is approved (:func:`_licence_month`); leakage delivers a share of
+   what a control withholds through third countries after a delay.
 3. **Need** = final demand (baseline × surge × price^ε_d × (1 − substitution))
    + inputs wanted by downstream stages at their target output.
 4. **Re-routing**: countries with supply above need (kept output + imports +
@@ -29,9 +32,10 @@ One month, for each stage ``s`` upstream first (all countries and runs at once):
 5. **Stockpiles** of the stage release min(holdings, max monthly release, the
    holder's remaining deficit) when their trigger holds; a bloc's pooled stock is
    shared among member deficits pro rata.
-6. **Rationing**: a short country serves every use (final sectors and downstream
-   stages) the same fraction ρ = supply / need; unmet final demand is the
-   **shortfall**; supply beyond need is carried as inventory.
+6. **Rationing**: a short country serves its uses level by level (defence and its
+   own downstream plants, essential sectors, the rest; :func:`_ration_levels`), or
+   every use the same fraction ρ = supply / need (``policy: proportional``); unmet
+   final demand is the **shortfall**; supply beyond need is carried as inventory.
 
 **Private working stocks** (``model.inventory0``: months of use per stage from the chain
 network × baseline use): every run starts with them at their target; they count as supply,
@@ -42,7 +46,11 @@ above a country's uses and wanted stock; stockpiles serve uses, not private rest
 7. **Price**: the constant-elasticity market-clearing rule. With demand
    D(P) = D₀P^ε_d and supply S(P) = (1 − u)D₀P^ε_s, where u is the world's
    unmet share of need this month, the clearing price index is
-   P = (1 − u)^(−1/(ε_s − ε_d)), capped at ``price_cap``; it acts on the next month.
+   P = (1 − u)^(−1/(ε_s − ε_d)), capped at ``price_cap``. **Regional prices**
+   (``price_region``): each region's wants (uses, restocking and precautionary orders)
+   against its holdings give a clearing index (A/W)^(−1/(ε_s − ε_d)) between a floor and
+   the cap, towards which the region's price moves ``price_speed`` of the way (in logs)
+   each month; a country's demand and capacity switch follow its region's price next month.
 
 Mass balance, per stage, country and month (checked as ``balance_residual``):
 production + imports − exports + inventory in + re-routed in − re-routed out
