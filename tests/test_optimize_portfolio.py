@@ -159,3 +159,23 @@ def test_cli_portfolio_registry(cli, tmp_path) -> None:  # noqa: ANN001 - fixtur
     assert {"project", "chain", "stage", "capex_usd_m", "marginal_value_per_usd"} <= set(out["chosen"][0])
     assert all(p["chain"] in critmin.load().chains for p in out["chosen"])
     assert plot.read_text().count("plotly") > 0
+
+
+def test_price_floor_payout_adds_to_the_cost(world: critmin.World) -> None:
+    from critmin.optimize.portfolio import floor_payouts
+    from critmin.optimize.simulated import cost_data
+
+    rng = np.random.default_rng(3)
+    c = random_candidates(rng, 3)
+    c["stage"] = "separated-oxides"
+    p0 = cost_data()["prices"][CHAIN]["separated-oxides"]["price_usd_per_t"]
+    c.loc[0, ["floor_price_usd_per_t", "offtake_t"]] = [p0 + 10_000.0, 1200.0]  # 10k US$/t above the price
+    c.loc[1, ["floor_price_usd_per_t", "offtake_t"]] = [p0 - 5_000.0, 1200.0]  # below it: never pays
+    pay = floor_payouts(c, None, months=36)
+    # without price paths: (floor - price) x offtake/12 per month for 36 months, in US$ m
+    assert pay[0] == pytest.approx(10_000.0 * 1200 / 12 * 36 / 1e6)
+    assert pay[1] == 0 and pay[2] == 0
+    c["online_year"] = 2027
+    res = optimize_portfolio(world, budget_usa=5000, budget_jpn=5000, objective="capacity", cands=c, frontier=(1.0,))
+    got = pd.concat([res.chosen, res.rejected]).set_index("project")
+    assert got.loc["p0", "cost_usd_m"] == pytest.approx(c.loc[0, "capex_usd_m"] + pay[0])
