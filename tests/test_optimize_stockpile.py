@@ -176,3 +176,21 @@ def test_world_accessor_is_the_same_model() -> None:
                              compare=False)
     b = stockpile(w, "ree-magnet-embargo-us-jpn-12m", holders="USA,JPN", runs=8, seed=5, rules=(), compare=False)
     assert a.result.objective_usd == pytest.approx(b.result.objective_usd, rel=1e-12)
+
+
+def test_pyomo_agrees_in_simulation_mode() -> None:
+    """Sectors as uses, per-member release caps as constraints, defence valued higher: the same LP both ways."""
+    pytest.importorskip("pyomo.environ")
+    import critmin
+    from critmin.optimize.ensemble import from_simulation, simulate_runs
+    from critmin.optimize.pyomo_build import build_pyomo, solve_pyomo
+    from critmin.optimize.simulated import costs_for
+
+    ds = simulate_runs(critmin.load(), "ree-magnet-embargo-us-jpn-12m", 6, 2)
+    ens = from_simulation(ds, ["USA", "JPN"])
+    costs = costs_for(ens, "rare-earth-magnets")
+    assert ens.shortfall.sizes["use"] > 1 and np.isfinite(costs.max_release.values).all()
+    res = optimize_stockpile(ens, costs, "USA+JPN")
+    pb = make_problem(ens, costs, "USA+JPN")
+    obj = solve_pyomo(build_pyomo(pb), pb)
+    assert abs(obj - res.objective_usd) <= 1e-6 * max(1.0, abs(obj))
