@@ -132,6 +132,9 @@ def test_visible_to_is_the_read_rule_everywhere(store: Store) -> None:
                 with pytest.raises(NotFound):
                     store.cancel_run(actor, oid)
     assert {r["id"] for r in store.list_runs(None)} == {objs["PUBLIC"]}
+    denied = [(a["actor"], a["action"]) for a in store.audit_log() if a["outcome"] == "denied"]
+    assert ("jp_viewer", "run.read") in denied and ("us_viewer", "run.download") in denied
+    assert store.verify_audit().ok
 
 
 def test_create_run_rules(store: Store) -> None:

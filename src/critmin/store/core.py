@@ -312,12 +312,16 @@ class Store:
 
     def get_run(self, actor: Actor | None, run_id: str, summary: bool = True) -> dict[str, Any]:
         """One run the actor may see (status, progress, label, and ``summary`` when done); NotFound otherwise."""
-        with self.session() as s:
-            r = self._visible_run(s, actor, run_id)
-            d = self._view(r)
-            if summary:
-                d["summary"] = r.summary if r.status == "done" else None
-            return d
+        try:
+            with self.session() as s:
+                r = self._visible_run(s, actor, run_id)
+                d = self._view(r)
+                if summary:
+                    d["summary"] = r.summary if r.status == "done" else None
+                return d
+        except NotFound:
+            self._audit_denied(actor, "run.read", f"run:{str(run_id)[:40]}", "", "not visible")
+            raise
 
     def run_result(self, actor: Actor, run_id: str, action: str = "run.download") -> tuple[dict[str, Any], Label]:
         """A done run's summary and label, for downloads and comparisons; audited. Conflict if not done."""
