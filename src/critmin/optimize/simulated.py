@@ -101,6 +101,8 @@ class SimulatedStockpile:
 
     ``result``: the optimal :class:`StockpileResult`; ``rules``: one row per rule (``rule, holder, material,
     stock_t, cost_usd, expected_unmet_t, p95_unmet_t, objective_usd, extra_cost_usd`` = objective − optimum);
+    Rules ignore ``budget``; ``within_budget`` says whether the rule's stock fits it (None without a budget),
+    so a negative ``extra_cost_usd`` means the rule beats the budget-bound optimum by spending more.
     ``comparison``: pooled vs separate (``holding, objective_usd, stock_cost_usd, expected_shortage_cost_usd``);
     ``ensemble``: the ensemble solved; ``costs``: the costs used.
     """
@@ -159,7 +161,8 @@ def stockpile(world: Any, scenario: Any, holders: str = "USA+JPN", *, runs: int 
                               "stock_t": row["stock_t"], "cost_usd": row["cost_usd"],
                               "expected_unmet_t": row["expected_unmet_t"], "p95_unmet_t": row["p95_unmet_t"],
                               "objective_usd": rr.objective_usd,
-                              "extra_cost_usd": rr.objective_usd - res.objective_usd})
+                              "extra_cost_usd": rr.objective_usd - res.objective_usd,
+                              "within_budget": None if budget is None else rr.first_stage_cost_usd <= budget + 1e-6})
     comp = []
     if compare:
         pooled = any(len(m) > 1 for _, m in hs)
