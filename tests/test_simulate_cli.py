@@ -135,6 +135,8 @@ def test_bad_options_exit_2(toy_world_dir: Path, tmp_path: Path):
         (["--out", str(tmp_path / "x.csv")], "--out"),
         (["--plot", str(tmp_path / "x.gif")], "--plot"),
         (["--backend", "spark"], "--backend"),
+        (["--workers", "-1"], "--workers"),
+        (["--threshold", "1.5"], "--threshold"),
     ):
         r = critmin("simulate", str(f), *args, world=toy_world_dir)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and field in r.stderr, r.stderr

@@ -57,3 +57,27 @@ def test_plot_draws_one_country_series_per_stage(tmp_path, suffix):
         text = out.read_text(encoding="utf-8")
         assert "Cumulative shortfall by country and stage" in text
         assert '"name":"magnet (t NdFeB)"' in text and '"name":"oxide (t REO)"' in text
+
+
+def test_plot_reads_the_summaries_of_a_run_without_run_level_arrays(tmp_path):
+    """A result of ``run(..., full=False)`` draws the same series and bars as the run-level one."""
+    from test_simulate_support import embargo, embargo_world, scenario
+
+    from critmin import simulate
+    from critmin.simulate.engine import cumulative
+    from critmin.simulate.plot import _series
+
+    w = embargo_world()
+    sc = scenario([embargo(["USA", "JPN"], fraction={"dist": "uniform", "low": 0.3, "high": 1.0})])
+    full = simulate.run(w, sc, runs=24, seed=1, full=True)
+    summ = simulate.run(w, sc, runs=24, seed=1, full=False)
+    a, b = _series(full), _series(summ)
+    assert list(a) == list(b)
+    for name in a:
+        for k in ("p5", "p50", "p95", "mean"):
+            np.testing.assert_allclose(a[name][k], b[name][k], rtol=1e-6, atol=1e-9)  # float32 vs float64 sums
+    assert max(float(s["mean"].max()) for s in b.values()) > 0
+    np.testing.assert_allclose(cumulative(summ).values, full["shortfall"].values.astype(float).sum(axis=1),
+                               rtol=1e-12)
+    out = plot(summ, tmp_path / "s.html")
+    assert "Cumulative shortfall by country and stage" in out.read_text(encoding="utf-8")
