@@ -201,9 +201,10 @@ def na_forms(path: Path, sample_bytes: int = NA_SAMPLE_BYTES) -> list[str]:
 
 
 def baci_typed_source(path: Path) -> str:
-    """SQL ``read_csv`` of a BACI file with every column typed (t and q as DOUBLE): the import's fast read.
+    """SQL ``read_csv`` of a BACI file: the import's fast read (i, j typed; t, v, q as text for
+    :data:`LOOSE_NUMBER_SQL`).
 
-    ``t`` is read as DOUBLE so that a year such as 2022.5 stays visible (an INTEGER read rounds it);
+    ``t`` is cast to DOUBLE so that a year such as 2022.5 stays visible (an INTEGER read rounds it);
     the import keeps it only where it is a whole number in 1900-2100.
 
     Stricter than the view of :func:`baci_relation`: ``q`` must be a number, empty, ``NA`` or ``NA``
@@ -215,8 +216,15 @@ def baci_typed_source(path: Path) -> str:
     src = str(path).replace("'", "''")
     nulls = ", ".join(f"'{f}'" for f in na_forms(path))
     return (f"""read_csv('{src}', header=true,
-            columns={{'t':'DOUBLE','i':'INTEGER','j':'INTEGER','k':'VARCHAR','v':'DOUBLE','q':'DOUBLE'}},
+            columns={{'t':'VARCHAR','i':'INTEGER','j':'INTEGER','k':'VARCHAR','v':'VARCHAR','q':'VARCHAR'}},
             strict_mode=true, null_padding=false, quote='"', auto_detect=false, nullstr=[{nulls}])""")
+
+
+#: SQL casting a BACI number column ``{col}`` read as text to DOUBLE, as :func:`baci_typed_source`'s readers
+#: use it: DuckDB also reads "7_5" as 75, so a number with an underscore becomes -1 (a negative value, which
+#: the import's checks refuse, sending the file to the checked read that names the row).
+LOOSE_NUMBER_SQL = "CASE WHEN contains({col}, '_') THEN -1.0 ELSE CAST({col} AS DOUBLE) END"
+
 
 
 def validate_relation(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
@@ -246,7 +254,26 @@ def validate_relation(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> 
     if bad:
         t, i, j, k, v, q, problem = bad[0]
         raise InputError(str(path), f"row t={t}, i={i}, j={j}, k={k}", f"{problem} (v={v}, q={q!r})")
+    check_loose_numbers(con, path)
     check_baci_rows(con, name, path)
+
+
+def check_loose_numbers(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse numbers DuckDB would read loosely: "7_5" is 75 to its DOUBLE and INTEGER reads."""
+    src = str(path).replace("'", "''")
+    try:
+        hit = con.execute(
+            f"""SELECT line, col, val FROM (
+                SELECT row_number() OVER () + 1 AS line, t, v, q FROM read_csv('{src}', header=true,
+                    columns={{'t':'VARCHAR','i':'VARCHAR','j':'VARCHAR','k':'VARCHAR','v':'VARCHAR','q':'VARCHAR'}},
+                    strict_mode=false, null_padding=true, quote='"', auto_detect=false))
+            UNPIVOT (val FOR col IN (t, v, q)) WHERE contains(val, '_') ORDER BY line LIMIT 1"""
+        ).fetchall()
+    except duckdb.Error:
+        return  # an unreadable file: the checked read names its problem
+    if hit:
+        line, col, val = hit[0]
+        raise InputError(str(path), f"line {line}, column {col}", f"not a plain number: {val!r}")
 
 
 def check_baci_rows(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:

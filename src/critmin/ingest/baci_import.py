@@ -32,10 +32,12 @@ from critmin.atomic import check_world_out, world_writer
 from critmin.datapackage import TABLES, file_entry, publish_world, resource_entry, world_checksum
 from critmin.errors import InputError
 from critmin.ingest.baci import (
+    LOOSE_NUMBER_SQL,
     baci_relation,
     baci_typed_source,
     check_baci_rows,
     check_country_codes,
+    check_loose_numbers,
     duck_error,
     hs_where,
     read_country_codes,
@@ -331,7 +333,9 @@ def _copy_fast(con: duckdb.DuckDBPyConnection, path: Path, hs_filter: set[str] |
                    AS year, i AS exporter, j AS importer,
                    CASE WHEN length(k) < 6 THEN lpad(k, 6, '0') ELSE k END AS hs6, v AS value_kusd,
                    q AS quantity_t
-            FROM {baci_typed_source(path)} {hs_where(hs_filter)}""",
+            FROM (SELECT {LOOSE_NUMBER_SQL.format(col='t')} AS t, i, j, k, {LOOSE_NUMBER_SQL.format(col='v')} AS v,
+                         {LOOSE_NUMBER_SQL.format(col='q')} AS q FROM {baci_typed_source(path)})
+            {hs_where(hs_filter)}""",
         part,
         to_trade,
     )
@@ -429,6 +433,7 @@ def _copy_checked(con: duckdb.DuckDBPyConnection, name: str, path: Path, to_trad
                   part: Path) -> dict[str, Any]:
     """The text read of :func:`baci_relation` (k trimmed and padded, q trimmed and cast) into Parquet, then
     :func:`_scan`; returns the scan, or raises the InputError naming the first bad row."""
+    check_loose_numbers(con, path)  # "7_5": the text view's DOUBLE read would take it as 75
     try:
         _stream_to_parquet(
             con,
