@@ -148,11 +148,11 @@ def test_cli_file_mode_json(cli) -> None:  # noqa: ANN001 - fixture
 
 @pytest.mark.parametrize("holders", ["USA+JPN", "USA,JPN"])
 def test_cli_simulation_mode(cli, holders: str) -> None:  # noqa: ANN001 - fixture
-    r = cli("optimize", "stockpile", "ree-magnet-embargo-us-jpn-12m", "--holders", holders, "--runs", "12",
+    r = cli("optimize", "stockpile", "ree-magnet-embargo-us-jpn-12m", "--holders", holders, "--runs", "6",
             "--seed", "3", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["scenario"] == "ree-magnet-embargo-us-jpn-12m" and out["runs"] == 12 and out["seed"] == 3
+    assert out["scenario"] == "ree-magnet-embargo-us-jpn-12m" and out["runs"] == 6 and out["seed"] == 3
     plan = out["plan"]
     assert {p["holder"] for p in plan} == set(holders.split(","))
     for p in plan:
@@ -172,9 +172,9 @@ def test_world_accessor_is_the_same_model() -> None:
     from critmin.optimize.simulated import stockpile
 
     w = critmin.load()
-    a = w.optimize.stockpile("ree-magnet-embargo-us-jpn-12m", holders="USA,JPN", runs=8, seed=5, rules=(),
+    a = w.optimize.stockpile("ree-magnet-embargo-us-jpn-12m", holders="USA,JPN", runs=4, seed=5, rules=(),
                              compare=False)
-    b = stockpile(w, "ree-magnet-embargo-us-jpn-12m", holders="USA,JPN", runs=8, seed=5, rules=(), compare=False)
+    b = stockpile(w, "ree-magnet-embargo-us-jpn-12m", holders="USA,JPN", runs=4, seed=5, rules=(), compare=False)
     assert a.result.objective_usd == pytest.approx(b.result.objective_usd, rel=1e-12)
 
 

@@ -521,7 +521,7 @@ def _entry_condition(pb: PortfolioProblem, i: int, gap: float, w_i: float, onlin
     lo, hi = 0.0, 1.0
     if (r := solve_portfolio(pb, cost_scale={i: 0.0})) is None or not r[1][i]:
         return f"more value{more} (it does not enter even at zero cost)"
-    for _ in range(10):
+    for _ in range(8):
         mid = (lo + hi) / 2
         r = solve_portfolio(pb, cost_scale={i: mid})
         if r is not None and r[1][i]:
