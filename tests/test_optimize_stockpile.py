@@ -194,3 +194,16 @@ def test_pyomo_agrees_in_simulation_mode() -> None:
     pb = make_problem(ens, costs, "USA+JPN")
     obj = solve_pyomo(build_pyomo(pb), pb)
     assert abs(obj - res.objective_usd) <= 1e-6 * max(1.0, abs(obj))
+
+
+def test_core_does_not_import_the_cli() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from critmin.optimize import files, optimize_stockpile; "
+            "e, c = files.read_file_mode(sys.argv[1], sys.argv[2]); optimize_stockpile(e, c).to_dict(); "
+            "import critmin.optimize.portfolio, critmin.optimize.simulated; "
+            "print(sorted(m for m in sys.modules if m.startswith('critmin.cli')))")
+    out = subprocess.run([sys.executable, "-c", code, str(DATA / "capcase_shortfalls.csv"),
+                          str(DATA / "capcase_costs.csv")], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -87,3 +87,11 @@ def duplicates(df: pd.DataFrame, keys: list[str], src: str) -> None:
         a, b = int(same["_row"].iloc[0]), int(same["_row"].iloc[1])
         key = ", ".join(f"{k}={first[k]}" for k in keys)
         raise InputError(src, f"row {b}, column {keys[-1]}", f"duplicate of row {a} ({key})")
+
+
+def records(df: pd.DataFrame) -> list[dict]:
+    """Rows of ``df`` as plain dicts for JSON: numpy scalars as Python numbers, NaN/NA as None."""
+    out = []
+    for row in df.astype(object).where(df.notna(), None).to_dict("records"):
+        out.append({str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+    return out

@@ -406,7 +406,7 @@ class PortfolioResult:
     budget_jpn: float
 
     def to_dict(self) -> dict[str, Any]:
-        from critmin.cli.format import frame_records
+        from critmin.optimize._csv import records as frame_records
 
         return {"objective": self.objective, "objective_kind": self.objective_kind,
                 "unit": "weighted t/yr" if self.objective_kind == "capacity" else "US$ expected shortage cost avoided",

@@ -115,7 +115,7 @@ class SimulatedStockpile:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from critmin.cli.format import frame_records
+        from critmin.optimize._csv import records as frame_records
 
         out = self.result.to_dict()
         out.update({"scenario": self.meta.get("scenario"), "chain": self.meta.get("chain"),

@@ -403,7 +403,7 @@ class StockpileResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape: ``{"objective_usd", "plan": [...], ...}``."""
-        from critmin.cli.format import frame_records  # a pure formatting helper (no CLI state)
+        from critmin.optimize._csv import records as frame_records
 
         return {
             "objective_usd": self.objective_usd,
