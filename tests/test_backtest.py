@@ -212,3 +212,17 @@ def test_unknown_episode_and_bad_options():
 def test_parse_episode_rejects_non_mapping():
     with pytest.raises(InputError, match="mapping"):
         parse_episode([1, 2], "x.yaml")
+
+
+def test_every_library_episode_runs(world):
+    """``critmin backtest`` (no name) runs every episode: a row per outcome, a verdict each, and the three
+    calibration episodes of issue 10 among them."""
+    table = backtest(world, None, runs=4, seed=0, max_countries=20)
+    expected = sum(len(load_episode(BACKTEST_DIR / f"{n}.yaml").outcomes) for n in episode_names())
+    assert len(table) == expected
+    cal = set(table.loc[table["calibration"].astype(bool), "episode"])
+    assert {"ree-magnets-apr-2025", SB, "ga-ge-licensing-aug-2023"} <= cal
+    modelled = table[table["metric"] != "not_modelled"]
+    assert modelled["verdict"].isin(["inside", "outside", "no figure"]).all()
+    out = modelled[modelled["verdict"] == "outside"]
+    assert out["off_by"].notna().all() and (out["off_by"] != 0).all()
