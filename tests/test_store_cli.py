@@ -53,3 +53,29 @@ def test_bad_store_input_is_one_line_exit_2(cli, tmp_path) -> None:
     r = cli("users", "add", "y", "--nationality", "USA", "--role", "viewer", "--password-stdin", "--db", db,
             input="short\n")
     assert r.returncode == 2 and "password: must be at least 8 characters" in r.stderr
+
+
+def test_report_html_and_pdf_with_a_labelled_run(cli, tmp_path) -> None:
+    import critmin
+    from critmin.store.worker import Worker
+    from critmin.web.briefing import chromium_available
+
+    db = str(tmp_path / "cli.db")
+    store = Store(db)
+    us = store.add_user("amy", "USA", "analyst")
+    store.add_user("ken", "JPN", "viewer")
+    rid = store.create_run(us, "ree-magnet-embargo-us-jpn-12m", runs=20, seed=1, horizon=6)
+    Worker(store, world=critmin.load()).run_once()
+    html, pdf = tmp_path / "b.html", tmp_path / "b.pdf"
+    args = ["report", "--run", rid, "--as", "amy", "--db", db, "--html", html]
+    if chromium_available():
+        args += ["--pdf", pdf]
+    r = cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert html.read_text().count(">USA ONLY</div>") == 2 and "ree-magnet-embargo-us-jpn-12m" in html.read_text()
+    if chromium_available():
+        assert pdf.read_bytes().startswith(b"%PDF")
+    r = cli("report", "--run", rid, "--as", "ken", "--db", db, "--html", html)
+    assert r.returncode == 2 and f"error: --run: {rid}: no such run visible to ken" in r.stderr
+    assert [a["outcome"] for a in store.audit_log() if a["action"] == "run.briefing"] == ["ok", "denied"]
+    store.dispose()

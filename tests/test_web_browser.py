@@ -1,7 +1,7 @@
 """The web app in Debian's Chromium (Playwright): ``critmin serve``'s app and worker on 127.0.0.1, a user signs
 in, opens every page, launches a scenario and watches its progress reach 100%, compares two runs, downloads
-CSV and Excel; screenshots go to ``build/screenshots/web/`` (or ``$CRITMIN_SCREENSHOTS/web``); no request
-leaves 127.0.0.1."""
+CSV, Excel and the run's PDF briefing; screenshots go to ``build/screenshots/web/`` (or
+``$CRITMIN_SCREENSHOTS/web``); no request leaves 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -107,6 +107,15 @@ def test_sign_in_pages_launch_progress_compare_downloads(server, browser, tmp_pa
         page.click("text=Excel")
     sheets = pd.read_excel(io.BytesIO(Path(dl.value.path()).read_bytes()), sheet_name=None)
     assert sheets["marking"]["marking"][0] == "REL TO USA, JPN"
+    with page.expect_download() as dl:
+        page.click("#briefing-pdf")
+    pdf = Path(dl.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
+    (SHOTS / "briefing.pdf").write_bytes(pdf)
+    page.click("#briefing-html")
+    page.wait_for_selector("text=Key findings")
+    assert page.locator(".marking.top").inner_text() == "REL TO USA, JPN"
+    page.screenshot(path=str(SHOTS / "briefing.png"))
     b = _launch(page, base, "30", "2", release_to_usa=False)
     assert page.inner_text(".marking") == "JPN ONLY"
     page.goto(f"{base}/scenarios")

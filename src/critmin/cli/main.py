@@ -18,6 +18,7 @@ from critmin.cli import (
     network_cmd,
     optimize_cmd,
     registry_cmd,
+    report_cmd,
     risk_cmd,
     serve_cmd,
     simulate_cmd,
@@ -79,6 +80,7 @@ app.add_typer(registry_cmd.invest_app, name="invest")
 app.command("brief")(brief_cmd.brief)
 app.command("serve")(serve_cmd.serve)
 app.command("worker")(worker_cmd.worker)
+app.command("report")(report_cmd.report)
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(optimize_cmd.app, name="optimize")

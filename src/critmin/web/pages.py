@@ -323,6 +323,67 @@ async def compare_page(request: Request, actor: Actor = Depends(page_actor)) -> 
                   download={f: f"/api/compare/download?a={a}&b={b}&format={f}" for f in ("csv", "xlsx")})
 
 
+# ---------------------------------------------------------------------- briefings
+def _briefing_params(request: Request) -> tuple[list[str], int | None]:
+    q = _q(request, "importer", "year")
+    year = tables._year(q["year"] or None)
+    return tables.importers_of(q["importer"] or None), year
+
+
+def _pdf(document: str, marking: str, key: tuple) -> Response:
+    from critmin.web import briefing
+
+    if not briefing.chromium_available():
+        raise HTTPException(503, "pdf: Chromium (/usr/bin/chromium) is not installed on the server")
+    data = tables.cached(("pdf", *key, marking), lambda: briefing.html_to_pdf(document, marking))
+    return Response(data, media_type="application/pdf", headers={
+        "Content-Disposition": 'attachment; filename="critmin-briefing.pdf"', "X-Critmin-Marking": marking})
+
+
+@router.get("/briefing")
+async def briefing_page(request: Request, actor: Actor = Depends(page_actor)) -> HTMLResponse:
+    """The briefing on the World alone (public data: marked PUBLIC) for importers or blocs."""
+    from critmin.web.briefing import briefing_html
+
+    imps, year = _briefing_params(request)
+    doc = await run_in_threadpool(briefing_html, _world(request), "PUBLIC", imps, year)
+    return HTMLResponse(doc)
+
+
+@router.get("/briefing.pdf")
+async def briefing_pdf(request: Request, actor: Actor = Depends(page_actor)) -> Response:
+    """The World briefing as PDF (Chromium print), PUBLIC on every page."""
+    from critmin.web.briefing import briefing_html
+
+    imps, year = _briefing_params(request)
+    doc = await run_in_threadpool(briefing_html, _world(request), "PUBLIC", imps, year)
+    return await run_in_threadpool(_pdf, doc, "PUBLIC", ("world", tuple(imps), year))
+
+
+async def _run_briefing(request: Request, actor: Actor, run_id: str) -> tuple[str, str]:
+    from critmin.web.briefing import briefing_html
+
+    summary, label = await run_in_threadpool(store_of(request).run_result, actor, run_id, "run.briefing")
+    imps, year = _briefing_params(request)
+    doc = await run_in_threadpool(briefing_html, _world(request), label.marking, imps, year, {"summary": summary})
+    return doc, label.marking
+
+
+@router.get("/runs/{run_id}/briefing")
+async def run_briefing(run_id: str, request: Request, actor: Actor = Depends(page_actor)) -> HTMLResponse:
+    """A briefing with a done run's results, marked with the run's label on every page."""
+    doc, _ = await _run_briefing(request, actor, run_id)
+    return HTMLResponse(doc)
+
+
+@router.get("/runs/{run_id}/briefing.pdf")
+async def run_briefing_pdf(run_id: str, request: Request, actor: Actor = Depends(page_actor)) -> Response:
+    """The run's briefing as PDF, the run's marking in every page's header and footer."""
+    doc, marking = await _run_briefing(request, actor, run_id)
+    imps, year = _briefing_params(request)
+    return await run_in_threadpool(_pdf, doc, marking, ("run", run_id, tuple(imps), year))
+
+
 def as_json(obj: Any) -> str:
     """JSON for a template."""
     return json.dumps(obj)

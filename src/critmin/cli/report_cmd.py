@@ -1,0 +1,55 @@
+"""``critmin report``: the briefing as HTML and/or PDF, stamped with its marking on every page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from critmin.cli.common import get_world, say
+from critmin.cli.users_cmd import DbOpt
+
+
+def report(
+    importer: Annotated[str, typer.Option("--importer", help="ISO3 codes or blocs, comma-separated.")] = "USA,JPN",
+    year: Annotated[int | None, typer.Option("--year", help="Year of the data (default: latest).")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Include this done run from the store (needs --as).")] = None,
+    as_: Annotated[str | None, typer.Option("--as", help="Account whose view of the store is used (--run).")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the HTML briefing here.")] = None,
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="Write the PDF briefing here (Chromium print).")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Key findings, exposure, the scenario run, the pipeline and sources; the label's marking on every page.
+
+    Without --run the briefing holds public data only and is marked PUBLIC; with --run it carries the run's
+    label (the account given with --as must be allowed to see the run; the export is audited).
+    """
+    from critmin.errors import InputError
+    from critmin.web import briefing, tables
+
+    if html is None and pdf is None:
+        raise InputError("--html/--pdf", None, "give --html FILE, --pdf FILE or both")
+    run_view, marking = None, "PUBLIC"
+    if run is not None:
+        if not as_:
+            raise InputError("--as", None, "--run needs --as NAME (whose view of the store to use)")
+        from critmin.store import NotFound, Store
+
+        store = Store(db)
+        actor = store.actor(as_)
+        try:
+            summary, label = store.run_result(actor, run, "run.briefing")
+        except NotFound:
+            raise InputError("--run", run, f"no such run visible to {as_}") from None
+        run_view, marking = {"summary": summary}, label.marking
+    imps = tables.importers_of(importer)
+    doc = briefing.briefing_html(get_world(), marking, imps, year, run_view)
+    if html is not None:
+        html.write_text(doc, encoding="utf-8")
+        say(f"wrote {html}  ({marking})")
+    if pdf is not None:
+        if not briefing.chromium_available():
+            raise InputError("--pdf", str(pdf), f"printing needs Chromium at {briefing.CHROMIUM}")
+        briefing.html_to_pdf(doc, marking, pdf)
+        say(f"wrote {pdf}  ({marking})")
