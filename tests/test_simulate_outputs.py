@@ -158,3 +158,14 @@ def test_summary_netcdf_is_small_and_round_trips(pair, tmp_path):
         assert p.stat().st_size < q.stat().st_size
     finally:
         back.close()
+
+
+def test_malformed_scheduler_in_a_real_process_exits_at_once(critmin_cli):
+    """The whole command (a subprocess): one line, exit 2, no Client left to time out at exit."""
+    import time
+
+    t = time.perf_counter()
+    r = critmin_cli("simulate", "baseline", "--runs", "2", "--backend", "dask", "--scheduler", "bogus::")
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and "--scheduler" in r.stderr, r.stderr
+    assert time.perf_counter() - t < 15  # (a half-built Client used to hang 20 s and print a traceback)

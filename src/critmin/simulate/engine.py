@@ -617,7 +617,13 @@ def _client(scheduler: str | None) -> tuple[Any, Any]:
     # not dask's default client: a client that failed to connect would otherwise stay the default (and
     # xarray would take distributed locks to write a file afterwards); tasks are submitted to it by name
     if scheduler:
+        from distributed.comm.addressing import parse_address, parse_host_port
+
         try:
+            # a malformed address is refused before a Client exists (a half-built one hangs 20 s at exit)
+            scheme, loc = parse_address(str(scheduler))
+            if scheme in ("tcp", "tls", "ws", "wss"):
+                parse_host_port(loc)
             return Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT}s", set_as_default=False), None
         except (OSError, ValueError, TypeError, TimeoutError) as exc:
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
