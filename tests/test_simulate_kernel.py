@@ -239,6 +239,33 @@ shock = st.one_of(
         st.integers(1, 8),
     ),
     st.builds(
+        lambda o, d, stg, a, dl, rf, s, n: {
+            "type": "licensing",
+            "origin": o,
+            "stages": stg,
+            "destinations": d,
+            "approval": a,
+            "delay_months": dl,
+            "refusal": rf,
+            "start": s,
+            "duration": n,
+        },
+        st.sampled_from(["CHN", "AUS", "JPN"]),
+        st.one_of(st.just("all"), st.lists(place, min_size=1, max_size=3)),
+        st.sampled_from([["ore"], ["product"], ["ore", "product"]]),
+        st.one_of(
+            dist,
+            st.tuples(st.floats(0, 1), st.floats(0, 1), st.integers(0, 4)).map(
+                lambda x: {"ramp": {"from": x[0], "to": x[1], "months": x[2]}}),
+            st.tuples(st.integers(1, 4), st.floats(0, 1), st.floats(0, 1)).map(
+                lambda x: {"schedule": {x[0]: x[1], x[0] + 2: x[2]}}),
+        ),
+        st.integers(0, 3),
+        dist,
+        st.integers(1, 6),
+        st.integers(1, 8),
+    ),
+    st.builds(
         lambda c, k, f, s: {"type": "demand_surge", "country": c, "sector": k, "factor": f, "start": s},
         place,
         st.sampled_from(["ev", "defence", "all"]),
@@ -259,7 +286,10 @@ stockpile = st.builds(
     st.floats(0, 500),
     st.floats(0, 50),
     st.sampled_from(["shortfall", {"month": 3}, {"price": 1.5}]),
-)
+).flatmap(lambda sp: st.one_of(st.just(sp), st.floats(0, 50).map(lambda r: dict(sp, replenish_t_per_month=r))))
+leak = st.one_of(st.none(), st.builds(
+    lambda v, sh, dl: {"type": "leakage", "of": 0, "via": v, "share": sh, "delay_months": dl},
+    st.lists(st.sampled_from(COUNTRIES), min_size=1, max_size=2), dist, st.integers(0, 3)))
 amounts = st.floats(1.0, 5000.0)
 pairs = st.tuples(st.sampled_from(COUNTRIES), st.sampled_from(COUNTRIES))
 
@@ -277,9 +307,12 @@ pairs = st.tuples(st.sampled_from(COUNTRIES), st.sampled_from(COUNTRIES))
     spare=st.floats(0, 1),
     lead=st.floats(0, 6),
     sub=st.floats(0, 1),
+    leakage=leak,
+    policy=st.sampled_from(["priority", "proportional"]),
 )
 def test_mass_balance_holds_every_month(
-    production, ore_trade, product_trade, factor, shocks, stockpiles, eps, friction, spare, lead, sub
+    production, ore_trade, product_trade, factor, shocks, stockpiles, eps, friction, spare, lead, sub, leakage,
+    policy,
 ):
     w = toy_world(
         chain=two_stage_chain(factor=factor),
@@ -294,7 +327,10 @@ def test_mass_balance_holds_every_month(
         rerouting={"friction": friction},
         capacity=[{"spare": spare, "lead_months": lead}],
         substitution=[{"sector": "ev", "fraction": sub, "lead_months": 2}],
+        rationing={"policy": policy},
     )
+    if leakage is not None and shocks and shocks[0]["type"] in ("export_restriction", "licensing"):
+        sc["shocks"] = [*shocks, leakage]  # licensing queues, leakage, replenishment and priorities balance too
     ds = simulate.run(w, sc, runs=6, seed=1, chunk_size=4)
     scale = max(1.0, float(ds["production0"].sum()), sum(float(s["tonnes"]) for s in stockpiles))
     assert float(ds["balance_residual"].max()) <= 1e-9 * scale

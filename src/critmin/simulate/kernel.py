@@ -1154,7 +1154,8 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                         arr = arr * np.where(tot > avail, avail / np.where(tot > 0, tot, 1.0), 1.0)[:, None]
                     tot = arr.sum(axis=1)
                     w = shares[s, o] * leaks[li]["via"]
-                    w = w / w.sum() if w.sum() > 0 else leaks[li]["via"] / leaks[li]["via"].sum()
+                    nv = leaks[li]["via"].sum()  # via countries outside the chain's data: delivered directly
+                    w = w / w.sum() if w.sum() > 0 else (leaks[li]["via"] / nv if nv > 0 else w)
                     through = tot[:, None] * w[None, :]
                     incoming += arr + through  # the via countries import it and ship it on
                     kept -= through
