@@ -27,6 +27,10 @@ def _esc(s: Any) -> str:
     return html.escape(str(s), quote=True)
 
 
+def _short(label: str, n: int = 40) -> str:
+    return label if len(label) <= n else label[: n - 1] + "…"
+
+
 def svg_bars(rows: list[tuple[str, float]], title: str, width: int = 640, highlight: str = palette.CHINA_COLOR) -> str:
     """Horizontal bars (value 0–1 as %) with labels, as inline SVG."""
     h = 28 + 22 * len(rows)
@@ -36,7 +40,7 @@ def svg_bars(rows: list[tuple[str, float]], title: str, width: int = 640, highli
     for i, (label, v) in enumerate(rows):
         y = 24 + 22 * i
         w = 0 if v is None or not math.isfinite(v) else max(0.0, min(1.0, v)) * span
-        out.append(f'<text x="{x0 - 6}" y="{y + 13}" font-size="11" text-anchor="end">{_esc(label[:44])}</text>'
+        out.append(f'<text x="{x0 - 6}" y="{y + 13}" font-size="11" text-anchor="end">{_esc(_short(label))}</text>'
                    f'<rect x="{x0}" y="{y}" width="{span}" height="16" fill="#eee"/>'
                    f'<rect x="{x0}" y="{y}" width="{w:.1f}" height="16" fill="{highlight}"/>'
                    f'<text x="{x0 + span + 6}" y="{y + 13}" font-size="11">'

@@ -139,8 +139,23 @@ async def overview(request: Request, actor: Actor = Depends(page_actor)) -> HTML
                           title=f"{c['title']}: China's share by stage")
         fig.update_yaxes(autorange="reversed", automargin=True)
         figs[c["chain"]] = figure_json(fig)
+    prod = await run_in_threadpool(tables.trend_production, _world(request))
+    imp = await run_in_threadpool(tables.trend_imports, _world(request), q["importer"] or None)
+    trend = go.Figure()
+    for (mat, stage), g in prod.groupby(["material", "stage"]):
+        trend.add_scatter(x=g["year"], y=100 * g["china_share"], mode="lines+markers", name=f"{mat} {stage}")
+    trend.update_layout(height=380, plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
+                        title="China's share of world production, 2018–2024 (longest series per material)",
+                        yaxis={"title": "%", "range": [0, 100]}, xaxis={"dtick": 1})
+    itrend = go.Figure()
+    for (who, mat), g in imp.groupby(["importer", "material"]):
+        itrend.add_scatter(x=g["year"], y=100 * g["china_share"], mode="lines+markers", name=f"{who} {mat}")
+    itrend.update_layout(height=380, plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
+                         title="Share of imports (t) from China, 2018–2024", yaxis={"title": "%", "range": [0, 100]},
+                         xaxis={"dtick": 1})
     return render(request, "overview.html", actor, brief=b, figs=figs, table=table_ctx(frame, 1000), q=q,
-                  download=_dl("brief", q))
+                  download=_dl("brief", q), trend=figure_json(trend), itrend=figure_json(itrend),
+                  dl_trend=_dl("trend-production", {}), dl_itrend=_dl("trend-imports", {"importer": q["importer"]}))
 
 
 def _dl(name: str, q: dict[str, str]) -> dict[str, str]:

@@ -149,6 +149,45 @@ def scenarios(world: Any) -> pd.DataFrame:
     return cached(("scenarios",), make)
 
 
+TREND_YEARS = (2018, 2024)
+
+
+def _chain_materials(world: Any) -> list[str]:
+    return sorted({s.material for c in world.chains.values() for s in c.stages})
+
+
+def trend_production(world: Any) -> pd.DataFrame:
+    """China's share of world production, 2018–2024, for every material in the chains (mining and refining),
+    from the source with the most years in that span (ties: the material's ``default_source``)."""
+
+    def make() -> pd.DataFrame:
+        df = world.risk.table(metric="hhi-production")
+        lo, hi = TREND_YEARS
+        df = df[df["material"].isin(_chain_materials(world)) & df["year"].between(lo, hi)]
+        default = dict(zip(world.materials()["material"], world.materials()["default_source"], strict=False))
+        keep = []
+        for (mat, _stage), g in df.groupby(["material", "stage"]):
+            years = g.groupby("source")["year"].nunique()
+            src = max(years.index, key=lambda x: (years[x], x == default.get(mat), x))
+            keep.append(g[g["source"] == src])
+        cols = ["material", "stage", "source", "year", "total", "china_share", "hhi", "top1", "top1_share"]
+        out = pd.concat(keep) if keep else df
+        return out[[c for c in cols if c in out.columns]].sort_values(["material", "stage", "year"]).reset_index(
+            drop=True)
+
+    return cached(("trend-production",), make)
+
+
+def trend_imports(world: Any, importer: str | None = None) -> pd.DataFrame:
+    """Each importer's share of its imports (t) that come from China, 2018–2024, per chain material."""
+    imps = importers_of(importer)
+    df = cached(("risk", "hhi-import"), lambda: world.risk.table(metric="hhi-import"))
+    lo, hi = TREND_YEARS
+    df = df[df["material"].isin(_chain_materials(world)) & df["year"].between(lo, hi) & df["importer"].isin(imps)]
+    cols = ["importer", "material", "year", "imports_t", "china_share", "top_partner", "top_share"]
+    return df[cols].sort_values(["importer", "material", "year"]).reset_index(drop=True)
+
+
 def brief_table(world: Any, importer: str | None = None, year: str | None = None) -> pd.DataFrame:
     """The briefing flattened (:func:`critmin.brief.brief_frame`)."""
     from critmin.brief import brief_frame
@@ -159,6 +198,8 @@ def brief_table(world: Any, importer: str | None = None, year: str | None = None
 #: name -> (function, query parameters it takes): the tables ``/tables/{name}.{csv|xlsx}`` serves.
 TABLES: dict[str, tuple[Callable[..., pd.DataFrame], tuple[str, ...]]] = {
     "brief": (brief_table, ("importer", "year")),
+    "trend-production": (trend_production, ()),
+    "trend-imports": (trend_imports, ("importer",)),
     "chain-stages": (chain_summary, ("chain", "year")),
     "chain-countries": (chain_countries, ("chain", "year", "stage")),
     "risk": (risk, ("metric", "importer", "material", "year")),
