@@ -19,9 +19,9 @@ class InputError(Exception):
     """
 
     def __init__(self, source: str, field: str | None, problem: str) -> None:
-        self.source = str(source)
-        self.field = field or ""
-        self.problem = " ".join(str(problem).split())
+        self.source = _clip(str(source))
+        self.field = _clip(field or "")
+        self.problem = _clip(" ".join(str(problem).split()))
         super().__init__(self.message)
 
     @property
@@ -31,6 +31,18 @@ class InputError(Exception):
 
     def __str__(self) -> str:  # one line, always
         return self.message
+
+
+#: Longest part (source, field, problem) of an error message; longer text (a hostile file's 200,000-character
+#: field quoted back) is cut in the middle so that the one line stays readable.
+MAX_PART = 400
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_PART:
+        return text
+    keep = MAX_PART // 2
+    return f"{text[:keep]}…[{len(text) - 2 * keep:,} characters]…{text[-keep:]}"
 
 
 def nearest(name: str, choices: list[str] | set[str], n: int = 3) -> list[str]:

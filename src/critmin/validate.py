@@ -131,7 +131,7 @@ def check_column(values: pd.Series, source: str, column: str, *, low: float | No
     if not bad.any():
         return
     i = int(np.flatnonzero(bad)[0])
-    v = x[i]
+    v = float(x[i])
     if np.isnan(v):
         what = "value is missing"
     elif np.isinf(v):

@@ -213,11 +213,11 @@ class Registry:
         tl = _pick(folder, "framework_timeline.yaml")
         events = read_records_file(tl, "events")
         for i, e in enumerate(events):
+            if not isinstance(e, dict):
+                raise InputError(str(tl), f"events[{i}]", f"expected a mapping of fields, got {type(e).__name__}")
             for k in ("id", "date", "label", "source"):
                 if not e.get(k):
                     raise InputError(str(tl), f"events[{i}].{k}", "required field is missing")
-            if not isinstance(e, dict):
-                raise InputError(str(tl), f"events[{i}]", f"expected a mapping of fields, got {type(e).__name__}")
             try:
                 e["date"] = parse_date(str(e["date"]))
             except ValueError as exc:
