@@ -207,3 +207,17 @@ def test_core_does_not_import_the_cli() -> None:
     out = subprocess.run([sys.executable, "-c", code, str(DATA / "capcase_shortfalls.csv"),
                           str(DATA / "capcase_costs.csv")], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_cli_file_mode_xlsx_and_plot(cli, tmp_path: Path) -> None:  # noqa: ANN001 - fixture
+    import pandas as pd
+
+    book, page = tmp_path / "plan.xlsx", tmp_path / "plan.html"
+    r = cli("optimize", "stockpile", "--shortfalls", DATA / "capcase_shortfalls.csv", "--costs",
+            DATA / "capcase_costs.csv", "--xlsx", book, "--plot", page, "--budget", "1000")
+    assert r.returncode == 0, r.stderr
+    sheets = pd.read_excel(book, sheet_name=None)
+    assert {"plan", "release", "run", "sources"} <= set(sheets)
+    assert sheets["plan"]["stock_t"].iloc[0] == pytest.approx(1000 / 110)
+    assert sheets["run"]["budget_shadow_usd_per_usd"].iloc[0] == pytest.approx(-(1000 - 110) / 110)
+    assert "P95, with the plan" in page.read_text()
