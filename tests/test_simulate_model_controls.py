@@ -180,3 +180,19 @@ def test_replenishment_refills_the_stock_from_surplus_after_a_release(world) -> 
     _, _, bare = _run(world, scenario(shocks, stockpiles=[dict(sp, replenish_t_per_month=None)]))
     assert bare["release"][0, 4, 0] == 0.0  # without replenishment the stock is gone
     assert out["balance_residual"].max() < 1e-9
+
+
+def test_recycling_adds_domestic_secondary_supply_after_its_lead_time(world) -> None:
+    shock = [embargo(["USA"], fraction=0.5)]
+    model, _, base = _run(world, scenario(shock, rationing={"policy": "proportional"}))
+    rec = {"stage": "product", "country": "USA", "share": 0.2, "lead_months": 2}
+    _, _, out = _run(world, scenario(shock, rationing={"policy": "proportional"}, recycling=[rec]))
+    usa, s = model.country_index("USA"), model.stage_index("product")
+    use = model.consumption()[s, usa]
+    short0 = base["shortfall"][0, :, usa].sum(axis=-1)
+    short = out["shortfall"][0, :, usa].sum(axis=-1)
+    assert short[0] == pytest.approx(short0[0])  # month 1: the market turns short, recycling not yet running
+    assert short[1] == pytest.approx(short0[1] - 0.5 * 0.2 * use, rel=1e-6)  # half-way up its 2-month ramp
+    assert short[3:] == pytest.approx(short0[3:] - 0.2 * use, rel=1e-6)  # then 20% of baseline use
+    assert out["production_sum"][3, s, usa] / 2 == pytest.approx(0.2 * use)  # it shows as US output
+    assert out["balance_residual"].max() < 1e-9

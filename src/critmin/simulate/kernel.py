@@ -128,6 +128,8 @@ class Plan:
     price_speed: int = -1
     #: registry plants starting after the baseline: (stage, country, t/month, first model month 0-based, id)
     new_capacity: list[tuple[int, int, float, int, str]] = field(default_factory=list)
+    #: extra secondary supply: baseline use (S, C) it applies to, share and lead-time slots
+    recycling: list[dict[str, Any]] = field(default_factory=list)
     #: calendar labels of the months (YYYY-MM) when the scenario is pinned to a start month
     month_labels: list[str] | None = None
     eps_d: int = -1
@@ -516,6 +518,13 @@ def compile_plan(
         )
     if resp.new_capacity is not None:
         plan.new_capacity = _new_capacity(scenario, model, world, r)
+    for i, rc in enumerate(resp.recycling):
+        path = f"responses.recycling[{i}]"
+        sm = r.stage_mask([rc.stage], None, None, path)
+        cm = np.ones(C, dtype=bool) if rc.country is None else r.mask(r.places(rc.country, f"{path}.country"))
+        use = model.consumption() * sm[:, None] * cm[None, :]  # (S, C) t/month of baseline use recovered
+        plan.recycling.append({"use": use, "share": plan.add(f"{path}.share", rc.share),
+                               "lead": plan.add(f"{path}.lead_months", rc.lead_months)})
     plan.levels = _levels(scenario, model, chain, r)
     d = load_defaults()["prices"]
     plan.regions, plan.region_of = _regions(d["regions"], model, r)
@@ -1161,6 +1170,16 @@ def _simulate_block(ctx: _Context, samples: np.ndarray, out: dict[str, np.ndarra
                     kept -= through
                     kept[:, o] -= tot
             home = Q * diag[s][None, :]
+            if plan.recycling:  # scrap recovered at home: output that needs no input and is used at home
+                rec = np.zeros((R, C))
+                for rc in plan.recycling:
+                    if rc["use"][s].any():
+                        ramp_r = _ramp(t, first_short[:, s][:, None], samples[rc["lead"]][:, None])  # (R, 1)
+                        rec += samples[rc["share"]][:, None] * ramp_r * rc["use"][s][None, :]
+                Q = Q + rec
+                prod_t[:, s, :] = Q
+                home = home + rec
+                incoming = incoming + rec
             imports = incoming - home
             exports = Q - home - kept
             exp_t[:, s, :] = exports

@@ -560,6 +560,18 @@ class Rationing(_Base):
     priorities: dict[str, Literal["defence", "essential", "other"]] = Field(default_factory=dict)
 
 
+class Recycling(_Base):
+    """Extra secondary supply: a share of a country's baseline use of a stage recovered from domestic scrap,
+    ramping up over ``lead_months`` from the first month the stage's market is short (it needs no inputs and is
+    used at home)."""
+
+    stage: str
+    country: str | None = Field(default=None, description="ISO3 country or bloc; omitted = every country.")
+    share: Fraction = Field(description="Share of the country's baseline use of the stage (0-1).")
+    lead_months: Months = Field(default=make_dist(0.0, 0, 10_000, False))
+    source: str | None = None
+
+
 class NewCapacity(_Base):
     """Plants of the project registry (``critmin.registry.capacity``) that start after the baseline year: their
     capacity joins the spare capacity of their chain stage and country from January of their start year."""
@@ -574,6 +586,7 @@ class NewCapacity(_Base):
 class Responses(_Base):
     rationing: Rationing | None = None
     new_capacity: NewCapacity | None = None
+    recycling: list[Recycling] = Field(default_factory=list)
     stockpiles: list[Stockpile] = Field(default_factory=list)
     rerouting: Rerouting | None = None
     capacity: list[Capacity] = Field(default_factory=list)
