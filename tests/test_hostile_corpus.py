@@ -245,6 +245,10 @@ OPTIONS = [
     (["brief", "--html", "/tmp"], "--html: /tmp", "must end in .html"),
     (["data", "import-baci", str(HOSTILE / "baci_year_1800.csv"), "--out", "."], "--out: .", "current folder"),
     (["--world", "/nonexistent/world", "data", "info"], "/nonexistent/world", "not a critmin World"),
+    (["risk", "eu-crm", "--material", "cobalt", "--si-sr=-1"], "--si-sr", "-1.0 is outside 0..1"),
+    (["risk", "eu-crm", "--material", "cobalt", "--si-sr", "nan"], "--si-sr", "not a finite number: nan"),
+    (["risk", "eu-crm", "--inputs", str(HOSTILE / "countries_huge_field.csv")], "countries_huge_field.csv",
+     "field larger than field limit"),
 ]
 
 

@@ -70,7 +70,10 @@ def read_inputs(path: str | Path) -> pd.DataFrame:
     if not p.is_file():
         raise InputError(str(p), None, "inputs file not found")
     text = read_user_text(p, encoding="utf-8-sig")
-    rows = list(csv.reader(text.splitlines()))
+    try:
+        rows = list(csv.reader(text.splitlines()))
+    except csv.Error as exc:  # e.g. a field over the csv module's limit (issue 13)
+        raise InputError(str(p), None, f"malformed CSV: {exc}") from None
     if not rows or not any(c.strip() for c in rows[0]):
         raise InputError(str(p), "header", f"empty file; expected columns {', '.join(INPUT_COLUMNS)}")
     header = [c.strip() for c in rows[0]]
@@ -169,6 +172,10 @@ def eu_sr_world(world: World, material: str | list[str] | None = None, year: int
     :func:`wgi_scaled`, and a country without WGI gets :data:`WGI_MISSING` (5).
     """
     from critmin.risk.geopolrisk import material_hs_map, read_trade
+    from critmin.validate import check_number
+
+    if si_sr is not None:
+        si_sr = check_number(si_sr, "si_sr", None, low=0, high=1)
 
     hsrows, _unmapped = material_hs_map(world)
     prod = world.table("production")
