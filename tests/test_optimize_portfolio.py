@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import numpy as np
@@ -38,16 +37,20 @@ def random_candidates(rng: np.random.Generator, n: int) -> pd.DataFrame:
         "floor_price_usd_per_t": np.nan, "offtake_t": 0.0, "status": "", "source": "test"})
 
 
-def feasible(c: pd.DataFrame, x: np.ndarray, bu: float, bj: float, reqs: list) -> bool:
-    cost = c["capex_usd_m"].to_numpy()
-    share = c["usa_share"].to_numpy()
-    if (share * cost * x).sum() > bu + 1e-9 or ((1 - share) * cost * x).sum() > bj + 1e-9:
-        return False
+def subsets(n: int) -> np.ndarray:
+    """Every 0/1 choice of n projects, one per row (2^n x n)."""
+    return ((np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1).astype(float)
+
+
+def feasible(c: pd.DataFrame, x: np.ndarray, bu: float, bj: float, reqs: list) -> np.ndarray:
+    """Which rows of x (choices) keep both budgets and the requirements."""
+    cost = c["capex_usd_m"].to_numpy(float)
+    share = c["usa_share"].to_numpy(float)
+    ok = (x @ (share * cost) <= bu + 1e-9) & (x @ ((1 - share) * cost) <= bj + 1e-9)
     for chain, stage, k in reqs:
-        sel = (c["chain"] == chain) & ((c["stage"] == stage) if stage else True)
-        if x[sel.to_numpy()].sum() < k:
-            return False
-    return True
+        sel = ((c["chain"] == chain) & ((c["stage"] == stage) if stage else True)).to_numpy(float)
+        ok &= x @ sel >= k
+    return np.atleast_1d(ok)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -61,18 +64,17 @@ def test_capacity_milp_equals_brute_force(seed: int) -> None:
     reqs = [(CHAIN, "magnet", 1)] if seed % 2 else []
     pb = PortfolioProblem(cands=c, cost=c["capex_usd_m"].to_numpy(float), budget_usa=bu, budget_jpn=bj,
                           objective="capacity", weight=w, requirements=reqs)
-    best = -np.inf
-    for bits in itertools.product([0, 1], repeat=n):
-        x = np.array(bits)
-        if feasible(c, x, bu, bj, reqs):
-            best = max(best, float((w * x).sum()))
+    xs = subsets(n)
+    ok = feasible(c, xs, bu, bj, reqs)
+    best = float((xs[ok] @ w).max()) if ok.any() else -np.inf
     got = solve_portfolio(pb)
     if best == -np.inf:
         assert got is None
         return
     assert got is not None
     assert got[0] == pytest.approx(best, rel=1e-9, abs=1e-6)
-    assert feasible(c, got[1], bu, bj, reqs) and float((w * got[1]).sum()) == pytest.approx(got[0])
+    assert feasible(c, got[1][None, :].astype(float), bu, bj, reqs)[0]
+    assert float((w * got[1]).sum()) == pytest.approx(got[0])
 
 
 def _curves(rng: np.random.Generator) -> ValueCurves:
@@ -115,11 +117,10 @@ def test_shortfall_milp_equals_brute_force(seed: int) -> None:
     best = -np.inf
     alloy_i = (c["stage"] == "metal-alloy").to_numpy()
     mag_i = (c["stage"] == "magnet").to_numpy()
-    for bits in itertools.product([0, 1], repeat=n):
-        x = np.array(bits)
-        if feasible(c, x, bu, bj, []):
-            best = max(best, brute_shortfall_value(vc, float((supply * x)[alloy_i].sum()),
-                                                   float((supply * x)[mag_i].sum())))
+    xs = subsets(n)
+    for x in xs[feasible(c, xs, bu, bj, [])]:
+        best = max(best, brute_shortfall_value(vc, float((supply * x)[alloy_i].sum()),
+                                               float((supply * x)[mag_i].sum())))
     got = solve_portfolio(pb)
     assert got is not None
     assert got[0] == pytest.approx(best, rel=1e-7)
