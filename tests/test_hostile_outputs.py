@@ -220,3 +220,13 @@ def test_a_write_failure_names_the_out_option_not_a_temporary_folder(world_copy,
     assert ".importing-" not in line
     assert folder_fingerprint(world_copy) == before
     assert [p.name for p in world_copy.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_projects_init_never_writes_over_a_file_or_a_full_folder(cli, tmp_path) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me", encoding="utf-8")
+    one_line_error(cli("projects", "init", target), str(target), "not a folder")
+    folder = _user_folder(tmp_path)
+    before = folder_fingerprint(folder)
+    one_line_error(cli("projects", "init", folder), str(folder), "not empty")
+    assert target.read_text(encoding="utf-8") == "keep me" and folder_fingerprint(folder) == before

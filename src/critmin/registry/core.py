@@ -386,6 +386,8 @@ def resolve_registry_path(path: str | os.PathLike[str] | None = None) -> Path:
 def init_registry(dest: str | os.PathLike[str]) -> Path:
     """Copy the embedded registry's data files into folder ``dest`` (must be empty or new)."""
     d = Path(dest)
+    if d.exists() and not d.is_dir():
+        raise InputError(str(d), None, "exists and is not a folder (the file is left as it is)")
     if d.exists() and any(d.iterdir()):
         raise InputError(str(d), None, "folder exists and is not empty")
     d.mkdir(parents=True, exist_ok=True)
