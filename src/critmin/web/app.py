@@ -26,6 +26,8 @@ from critmin.web import api, pages
 from critmin.web.auth import LoginRequired
 
 STATIC = Path(__file__).parent / "static"
+#: Country boundaries shipped with critmin (world-atlas, ISC; Natural Earth geometry).
+GEO_DIR = Path(__file__).resolve().parent.parent / "data" / "geo"
 #: Request bodies larger than this are refused with 413.
 MAX_BODY = 1_000_000
 
@@ -217,6 +219,18 @@ def create_app(store: Store | str | None = None, world: Any = None, event_poll: 
     async def _plotly() -> FileResponse:
         return FileResponse(plotly_js_path(), media_type="text/javascript",
                             headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/static/geo/world.geojson", include_in_schema=False)
+    async def _world_geojson() -> FileResponse:
+        return FileResponse(GEO_DIR / "world_countries_110m.geojson", media_type="application/geo+json",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/static/geo-assets.js", include_in_schema=False)
+    async def _geo_assets() -> Response:
+        from critmin.registry.plots import offline_geo_script
+
+        body = offline_geo_script().removeprefix("<script>").removesuffix("</script>")
+        return Response(body, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/healthz", include_in_schema=False)
     async def _health() -> dict[str, str]:

@@ -69,6 +69,32 @@ def figure_json(fig: go.Figure) -> str:
     return fig.to_json()
 
 
+#: Where pages' maps read country boundaries (served from the package, never a CDN).
+GEOJSON_URL = "/static/geo/world.geojson"
+
+
+def world_map(iso3: list[str], values: list[float], title: str, colorbar: str, points: pd.DataFrame | None = None
+              ) -> go.Figure:
+    """A choropleth over the shipped world boundaries (geo base map off: nothing fetched), optional points."""
+    from critmin.registry.plots import geojson
+
+    known = dict(zip(iso3, values, strict=True))
+    every = sorted({f["properties"]["iso3"] for f in geojson("world")["features"] if f["properties"].get("iso3")})
+    iso3, values = every, [known.get(c, 0) for c in every]  # every country drawn; no data is 0 (lightest)
+    fig = go.Figure(go.Choropleth(geojson=GEOJSON_URL, featureidkey="properties.iso3", locations=iso3, z=values,
+                                  colorscale="Reds", colorbar={"title": colorbar}, zmin=0,
+                                  marker={"line": {"width": 0.4, "color": "#888"}}, name=colorbar))
+    if points is not None and len(points):
+        for status, g in points.groupby("status"):
+            fig.add_scattergeo(lat=g["lat"], lon=g["lon"], text=g["name"], mode="markers", name=str(status),
+                               marker={"size": 6, "color": palette.STATUS_COLOURS.get(str(status), "#333")})
+    fig.update_geos(visible=False, projection_type="natural earth", showframe=False, lataxis_range=[-58, 84],
+                    lonaxis_range=[-170, 190])
+    fig.update_layout(height=440, margin=dict(l=0, r=0, t=30, b=0), title=title,
+                      legend={"orientation": "h", "y": -0.02, "title": "status"})
+    return fig
+
+
 def _world(request: Request) -> Any:
     return request.app.state.world
 
@@ -194,7 +220,10 @@ async def chain_page(chain: str, request: Request, actor: Actor = Depends(page_a
                             marker_color=[palette.country_color(c) for c in top["country"]]))
     fig2.update_layout(height=300, plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
                        yaxis={"title": "share (%)"}, title=f"{stage}: producing countries")
-    return render(request, "chain.html", actor, chain=w.chains[cid], cid=cid, q=q, stage=stage,
+    shares = countries.dropna(subset=["share"])
+    fig3 = world_map(list(shares["country"]), list(100 * shares["share"]), f"{stage}: share of world output by country",
+                     "share (%)")
+    return render(request, "chain.html", actor, chain=w.chains[cid], cid=cid, q=q, stage=stage, map=figure_json(fig3),
                   stages=list(summ["stage"]), summary=table_ctx(summ), countries=table_ctx(countries),
                   fig=figure_json(fig), fig2=figure_json(fig2),
                   dl_summary=_dl("chain-stages", {"chain": cid, "year": q["year"]}),
@@ -222,12 +251,18 @@ async def projects_page(request: Request, actor: Actor = Depends(page_actor)) ->
     if len(df):
         g = df.dropna(subset=["start_year"]).groupby(["start_year", "status"]).size().reset_index(name="n")
         for st, part in g.groupby("status"):
-            fig.add_bar(x=part["start_year"], y=part["n"], name=str(st))
+            fig.add_bar(x=part["start_year"], y=part["n"], name=str(st),
+                        marker_color=palette.STATUS_COLOURS.get(str(st)))
     fig.update_layout(barmode="stack", height=320, plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
                       title="Projects by start year and status", yaxis={"title": "projects"})
+    located = df.dropna(subset=["lat", "lon"]) if {"lat", "lon"} <= set(df.columns) else df.iloc[:0]
+    counts = df["country"].value_counts() if len(df) else pd.Series(dtype=int)
+    pmap = world_map(list(counts.index), [int(v) for v in counts.values], "Projects by country and location",
+                     "projects", located)
     cols = [c for c in ("id", "name", "country", "chain", "stage", "material", "capacity_tpy", "status",
                         "start_year", "owners") if c in df.columns]
     return render(request, "projects.html", actor, q=q, table=table_ctx(df[cols]), fig=figure_json(fig),
+                  map=figure_json(pmap),
                   download=_dl("projects", q))
 
 
