@@ -107,18 +107,30 @@ def _slug(text: str) -> str:
 
 
 def read_cim(path: str | Path) -> pd.DataFrame:
-    """Read the CIM manufacturing-facilities CSV (the public release's columns)."""
+    """Read the CIM manufacturing-facilities CSV (the public release's columns), checked first as text:
+    unique ids, known statuses, announcement years 1900-2100, finite capex >= 0, coordinates in range."""
+    from critmin.ingest.common import read_csv_checked, to_number
+    from critmin.validate import YEAR_MAX, YEAR_MIN, check_column, check_not_empty, check_unique
+
     p = Path(path)
-    try:
-        df = pd.read_csv(p, dtype={"unique_id": str, "State": str}, keep_default_na=True)
-    except FileNotFoundError:
-        raise InputError(str(p), None, "no such file") from None
-    need = {"unique_id", "Company", "Technology", "Subcategory", "Current_Facility_Status",
+    need = ["unique_id", "Company", "Technology", "Subcategory", "Current_Facility_Status",
             "Estimated_Total_Facility_CAPEX", "Announcement_Date", "State", "Latitude", "Longitude",
-            "LatLon_Valid", "Project_Type"}
-    missing = sorted(need - set(df.columns))
-    if missing:
-        raise InputError(str(p), ", ".join(missing), "missing CIM columns")
+            "LatLon_Valid", "Project_Type"]
+    text = read_csv_checked(p, need)  # missing, malformed, non-UTF-8: one line naming the file and line
+    check_not_empty(text, str(p))
+    check_unique(text, ["unique_id"], str(p))
+    bad = ~text["Current_Facility_Status"].isin(list(STATUS_MAP))
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise InputError(str(p), f"row {i + 2}, column Current_Facility_Status",
+                         f"unknown status {text['Current_Facility_Status'].iloc[i]!r}; one of: {', '.join(STATUS_MAP)}")
+    years = to_number(text["Announcement_Date"].str.slice(0, 4), p, "Announcement_Date", allow_empty=False)
+    check_column(years, str(p), "Announcement_Date", low=YEAR_MIN, high=YEAR_MAX, whole=True)
+    capex = to_number(text["Estimated_Total_Facility_CAPEX"], p, "Estimated_Total_Facility_CAPEX")
+    check_column(capex, str(p), "Estimated_Total_Facility_CAPEX", low=0)
+    for col, lim in (("Latitude", 90), ("Longitude", 180)):
+        check_column(to_number(text[col], p, col), str(p), col, low=-lim, high=lim)
+    df = pd.read_csv(p, dtype={"unique_id": str, "State": str}, keep_default_na=True)
     return df.sort_values("unique_id", kind="stable").reset_index(drop=True)
 
 
