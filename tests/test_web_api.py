@@ -33,9 +33,10 @@ LABELS = {
 #: The matrix's actors: (name, nationality, role); None is anonymous.
 ACTORS = {"anonymous": None, "us_viewer": ("USA", "viewer"), "jp_viewer": ("JPN", "viewer"),
           "us_releaser": ("USA", "releaser"), "admin": ("USA", "admin")}
-#: Routes anyone may call: the login form, the OpenAPI document, Plotly's JS, the health check.
+#: Routes anyone may call: the login form, the OpenAPI document, static files shipped with the package
+#: (Plotly's JS, the world boundaries, the empty topojson registration), the health check.
 PUBLIC_ROUTES = {("GET", "/login"), ("POST", "/login"), ("GET", "/openapi.json"), ("GET", "/static/plotly.min.js"),
-                 ("GET", "/healthz")}
+                 ("GET", "/static/geo/world.geojson"), ("GET", "/static/geo-assets.js"), ("GET", "/healthz")}
 
 
 @dataclass
