@@ -5,8 +5,11 @@ schemathesis over every API operation."""
 from __future__ import annotations
 
 import io
+import os
 import re
+import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,9 +51,33 @@ class Env:
     objects: dict[str, str]  # marking -> run id
 
 
+PG = os.environ.get("CRITMIN_TEST_PG")
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
+    not PG, reason="set CRITMIN_TEST_PG=postgresql+psycopg://... (.ci/run does)"))])
+def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The module's store: a SQLite file, or (in CI) a fresh PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield str(tmp_path_factory.mktemp("web") / "store.db")
+        return
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+    name = f"critmin_web_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as c:
+        c.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield PG.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
-    store = Store(str(tmp_path_factory.mktemp("web") / "store.db"))
+def env(store_url: str) -> Env:
+    store = Store(store_url)
     world = critmin.load()
     app = create_app(store, world, event_poll=0.05)
     tokens = {}
