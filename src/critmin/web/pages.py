@@ -145,42 +145,53 @@ async def logout(request: Request, csrf_token: Form64 = "", actor: Actor = Depen
 
 
 # ---------------------------------------------------------------------- world pages
+def overview_context(world: Any, importer: str | None, year: str | None) -> dict[str, Any]:
+    """The overview's figures (as JSON) and table for importers and year; cached, as the World is read-only."""
+
+    def make() -> dict[str, Any]:
+        b = tables.brief(world, importer, year)
+        frame = tables.brief_table(world, importer, year)
+        figs = {}
+        for c in b["chains"]:
+            names, china = [], []
+            for s in c["stages"]:
+                e = next((e for e in s["evidence"] if e.get("china_share") is not None), None)
+                if e is not None:
+                    names.append(f"{s['name']} ({e['basis']}, {e['year']})")
+                    china.append(100 * e["china_share"])
+            fig = go.Figure(go.Bar(x=china, y=names, orientation="h", marker_color=palette.CHINA_COLOR))
+            fig.update_layout(height=120 + 30 * len(names), margin=dict(l=10, r=10, t=30, b=30),
+                              xaxis={"title": "China's share (%)", "range": [0, 100]}, plot_bgcolor="white",
+                              title=f"{c['title']}: China's share by stage")
+            fig.update_yaxes(autorange="reversed", automargin=True)
+            figs[c["chain"]] = figure_json(fig)
+        prod = tables.trend_production(world)
+        imp = tables.trend_imports(world, importer)
+        trend = go.Figure()
+        for (mat, stage), g in prod.groupby(["material", "stage"]):
+            trend.add_scatter(x=g["year"], y=100 * g["china_share"], mode="lines+markers", name=f"{mat} {stage}")
+        trend.update_layout(height=380, plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
+                            title="China's share of world production, 2018–2024 (longest series per material)",
+                            yaxis={"title": "%", "range": [0, 100]}, xaxis={"dtick": 1})
+        itrend = go.Figure()
+        for (who, mat), g in imp.groupby(["importer", "material"]):
+            itrend.add_scatter(x=g["year"], y=100 * g["china_share"], mode="lines+markers", name=f"{who} {mat}")
+        itrend.update_layout(height=380, plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
+                             title="Share of imports (t) from China, 2018–2024",
+                             yaxis={"title": "%", "range": [0, 100]}, xaxis={"dtick": 1})
+        return {"brief": b, "figs": figs, "table": table_ctx(frame, 1000), "trend": figure_json(trend),
+                "itrend": figure_json(itrend)}
+
+    imps = tuple(tables.importers_of(importer))
+    return tables.cached(("overview", imps, tables._year(year)), make)
+
+
 @router.get("/")
 async def overview(request: Request, actor: Actor = Depends(page_actor)) -> HTMLResponse:
-    """The brief for importers or blocs (default USA, JPN): China's share and the importers' reliance by stage."""
+    """The brief for importers or blocs (default USA, JPN): China's share by stage, trends 2018–2024."""
     q = _q(request, "importer", "year")
-    b = await run_in_threadpool(tables.brief, _world(request), q["importer"] or None, q["year"] or None)
-    frame = await run_in_threadpool(tables.brief_table, _world(request), q["importer"] or None, q["year"] or None)
-    figs = {}
-    for c in b["chains"]:
-        names, china = [], []
-        for s in c["stages"]:
-            e = next((e for e in s["evidence"] if e.get("china_share") is not None), None)
-            if e is not None:
-                names.append(f"{s['name']} ({e['basis']}, {e['year']})")
-                china.append(100 * e["china_share"])
-        fig = go.Figure(go.Bar(x=china, y=names, orientation="h", marker_color=palette.CHINA_COLOR))
-        fig.update_layout(height=120 + 30 * len(names), margin=dict(l=10, r=10, t=30, b=30),
-                          xaxis={"title": "China's share (%)", "range": [0, 100]}, plot_bgcolor="white",
-                          title=f"{c['title']}: China's share by stage")
-        fig.update_yaxes(autorange="reversed", automargin=True)
-        figs[c["chain"]] = figure_json(fig)
-    prod = await run_in_threadpool(tables.trend_production, _world(request))
-    imp = await run_in_threadpool(tables.trend_imports, _world(request), q["importer"] or None)
-    trend = go.Figure()
-    for (mat, stage), g in prod.groupby(["material", "stage"]):
-        trend.add_scatter(x=g["year"], y=100 * g["china_share"], mode="lines+markers", name=f"{mat} {stage}")
-    trend.update_layout(height=380, plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
-                        title="China's share of world production, 2018–2024 (longest series per material)",
-                        yaxis={"title": "%", "range": [0, 100]}, xaxis={"dtick": 1})
-    itrend = go.Figure()
-    for (who, mat), g in imp.groupby(["importer", "material"]):
-        itrend.add_scatter(x=g["year"], y=100 * g["china_share"], mode="lines+markers", name=f"{who} {mat}")
-    itrend.update_layout(height=380, plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
-                         title="Share of imports (t) from China, 2018–2024", yaxis={"title": "%", "range": [0, 100]},
-                         xaxis={"dtick": 1})
-    return render(request, "overview.html", actor, brief=b, figs=figs, table=table_ctx(frame, 1000), q=q,
-                  download=_dl("brief", q), trend=figure_json(trend), itrend=figure_json(itrend),
+    ctx = await run_in_threadpool(overview_context, _world(request), q["importer"] or None, q["year"] or None)
+    return render(request, "overview.html", actor, q=q, download=_dl("brief", q), **ctx,
                   dl_trend=_dl("trend-production", {}), dl_itrend=_dl("trend-imports", {"importer": q["importer"]}))
 
 
