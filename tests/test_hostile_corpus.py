@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import EMBEDDED_WORLD_DIR
+from test_hostile_outputs import one_line_error
 
 from critmin.errors import InputError
 
@@ -38,17 +39,6 @@ def time_limit(seconds: float = LIMIT_S) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def one_line_error(res, *parts: str) -> str:
-    assert res.returncode == 2, (res.returncode, res.stdout[-400:], res.stderr[-1500:])
-    assert "Traceback" not in res.stderr + res.stdout
-    lines = res.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr[-2000:]
-    assert len(lines[0]) < 1200, f"error line of {len(lines[0])} characters"
-    for p in parts:
-        assert p in lines[0], (p, lines[0])
-    return lines[0]
 
 
 def _case_ids(cases: list[tuple]) -> list[str]:

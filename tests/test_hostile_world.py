@@ -11,22 +11,13 @@ from pathlib import Path
 
 import pytest
 from conftest import EMBEDDED_WORLD_DIR
+from test_hostile_outputs import one_line_error
 
 import critmin
 from critmin.errors import InputError
 
 RESOURCES = json.loads((EMBEDDED_WORLD_DIR / "datapackage.json").read_text(encoding="utf-8"))["resources"]
 TABLE_FILES = [(r["name"], r["path"]) for r in RESOURCES]
-
-
-def one_line_error(res, *parts: str) -> str:
-    assert res.returncode == 2, (res.returncode, res.stdout[-400:], res.stderr[-1500:])
-    assert "Traceback" not in res.stderr + res.stdout
-    lines = res.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    for p in parts:
-        assert p in lines[0], (p, lines[0])
-    return lines[0]
 
 
 def _truncate(f: Path) -> None:
