@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +289,20 @@ def csv_rows(path: str | os.PathLike[str], source: str | None = None,
         except UnicodeDecodeError as exc:
             raise InputError(where, f"byte {exc.start}", f"not valid {encoding} text") from None
     return rows
+
+
+def checked_rows(reader: Any, source: str) -> Iterator[Any]:  # noqa: ANN401 - a csv reader and its rows
+    """The rows of a ``csv.reader``/``csv.DictReader``, with a ``csv.Error`` (a field over the module's limit,
+    a stray quote in strict mode) turned into an InputError naming ``source`` and the line."""
+    it = iter(reader)
+    while True:
+        try:
+            row = next(it)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            msg = str(exc)
+            if "field larger than field limit" in msg:
+                msg = f"a field is longer than {csv.field_size_limit():,} characters (the CSV reader's limit)"
+            raise InputError(source, f"line {reader.line_num}", f"malformed CSV: {msg}") from None
+        yield row

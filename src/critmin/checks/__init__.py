@@ -283,7 +283,9 @@ def read_figures(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
         raise InputError(str(p), "row 1 (header)", f"unknown column(s): {', '.join(extra)}")
     rows: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    for raw in reader:
+    from critmin.safeio import checked_rows
+
+    for raw in checked_rows(reader, str(p)):  # a field over the csv limit is one line (issue 13)
         line = reader.line_num
         if None in raw:
             raise InputError(str(p), f"row {line}", f"{len(header) + len(raw[None])} fields, header has {len(header)}")
