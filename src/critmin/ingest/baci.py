@@ -342,6 +342,7 @@ def read_baci_hs17_bilateral(raw: Path, known: set[str]) -> pd.DataFrame:
 
     from critmin.ingest.common import check_non_negative, read_csv_checked, to_number
     from critmin.ingest.reference import CODE_ALIASES
+    from critmin.validate import check_unique, check_year_column
 
     df = read_csv_checked(f, ["t", "exporter_iso3", "importer_iso3", "k", "v", "q"])
 
@@ -356,6 +357,9 @@ def read_baci_hs17_bilateral(raw: Path, known: set[str]) -> pd.DataFrame:
         if bad.any():
             i = int(bad.to_numpy().nonzero()[0][0])
             raise InputError(str(f), f"row {i + 2}, column {col}", f"unknown country code {s.iloc[i]!r}")
-    return pd.DataFrame({"year": to_number(df["t"], f, "t").astype(int), "exporter": exp, "importer": imp,
+    year = to_number(df["t"], f, "t", allow_empty=False)
+    check_year_column(year, str(f), "t")
+    check_unique(df, ["t", "exporter_iso3", "importer_iso3", "k"], str(f))
+    return pd.DataFrame({"year": year.astype(int), "exporter": exp, "importer": imp,
                          "hs6": df["k"].str.zfill(6), "value_kusd": v, "quantity_t": q,
                          "source": "baci-hs17-v202601"})

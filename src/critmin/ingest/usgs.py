@@ -11,6 +11,7 @@ import pandas as pd
 from critmin.errors import InputError
 from critmin.ingest import MAPPINGS
 from critmin.ingest.common import read_csv_checked, to_number
+from critmin.validate import check_number
 
 WORLD_COLUMNS = ["SOURCE", "COMMODITY", "COUNTRY", "TYPE", "UNIT_MEAS", "PROD_2023", "PROD_EST_ 2024",
                  "RESERVES_2024"]
@@ -131,10 +132,7 @@ def _num(text: str, f: Path, row: int, col: str) -> float:
         return np.nan
     if t.startswith(">") or t.startswith("<"):
         t = t[1:]
-    try:
-        return float(t)
-    except ValueError:
-        raise InputError(str(f), f"row {row}, column {col}", f"not a number: {text!r}") from None
+    return check_number(t, str(f), f"row {row}, column {col}", low=0)  # finite, plain decimal ("7_5" refused)
 
 
 #: Units of the salient files' column-name suffixes (the USGS naming convention of the MCS data release,

@@ -66,10 +66,7 @@ def read_geopolrisk_instability(raw: Path, countries: set[str]) -> pd.DataFrame:
             text = df[y].iloc[i]
             if text.strip().lower() in ("", "none", "na", "..", "nan"):
                 continue
-            try:
-                v = float(text)
-            except ValueError:
-                raise InputError(str(f), f"row {i + 2}, column {y}", f"not a number: {text!r}") from None
+            v = check_number(text, str(f), f"row {i + 2}, column {y}")  # finite, plain decimal
             if not 0.0 <= v <= 1.0:
                 raise InputError(str(f), f"row {i + 2}, column {y}", f"instability {v} outside [0, 1]")
             rows.append((iso, int(y), "pv_instability", v))
