@@ -15,7 +15,9 @@ kept, with its ``source`` label. Imported rows are labelled ``baci``. (A full re
 replaces that year's codes it contains; a file with a subset of codes replaces only those codes in
 its years; codes of the base absent from the file, e.g. the HS17 downstream codes, stay.) Kept base
 rows come first, in their order, then the imported rows in file order. Writing is atomic: the World is
-assembled in a temporary folder next to ``out`` and renamed into place.
+assembled in a temporary folder next to ``out`` and exchanged with the previous one in one step, under
+the folder's lock (:func:`critmin.atomic.world_writer`); ``out`` must be new, empty or a World, and hold
+none of the inputs.
 """
 
 from __future__ import annotations
