@@ -292,3 +292,30 @@ def test_killed_worker_process_job_is_requeued_with_a_message(store: Store, stor
     r = store.get_run(p["us_analyst"], rid, summary=False)
     assert r["status"] == "queued" and "worker stopped renewing its lease" in r["message"]
     assert store.job_states(rid)[0]["attempts"] == 1
+
+
+@pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+def test_concurrent_claims_never_share_a_job(store: Store) -> None:
+    """Eight threads claim from one queue at once (SKIP LOCKED on PostgreSQL, conditional update on SQLite):
+    every job is claimed exactly once."""
+    import threading
+
+    p = _people(store)
+    rids = {store.create_run(p["us_analyst"], "baseline", runs=5, seed=i) for i in range(12)}
+    got: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def claimer(n: int) -> None:
+        start.wait()
+        while (job := store.claim(f"w{n}", lease=30)) is not None:
+            with lock:
+                got.append(job["run"])
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(got) == sorted(rids)
+    assert all(store.job_states(r)[0]["attempts"] == 1 for r in rids)
