@@ -161,6 +161,7 @@ class Reduction:
         cell_key = stage_of[self.pair_k] * C + self.pair_c
         new_cell = np.r_[True, np.diff(cell_key) != 0] if len(cell_key) else np.zeros(0, bool)
         self.cell_starts = np.flatnonzero(new_cell)
+        self.cell_len = np.diff(np.r_[self.cell_starts, len(cell_key)])
         self.cell_c = self.pair_c[self.cell_starts]
         self.cell_s = stage_of[self.pair_k[self.cell_starts]]
         self.cell_d0 = np.add.reduceat(d0[self.pair_c, self.pair_k], self.cell_starts) if len(cell_key) else \
@@ -184,25 +185,38 @@ class Reduction:
             "sf_sum": np.zeros((M, P)),
             "stage_short": np.zeros((n_runs, M, self.shape[2])),
             "share": np.zeros((n_runs, M * CS), dtype=self.share_dtype),
-            "_buf": np.zeros((min(block, n_runs) + 1, M, P)),
         }
 
     def block(self, acc: dict[str, np.ndarray], sf: np.ndarray, a: int, b: int) -> None:
-        """Fold a block's shortfall ``sf`` (runs a:b of the chunk, months, countries, sectors) into ``acc``."""
-        from critmin.simulate.kernel import _accumulate
+        """Fold a block's shortfall ``sf`` (runs a:b of the chunk, months, countries, sectors) into ``acc``.
 
+        Only the cells with a shortfall somewhere in the block are worked on (a tenth of them in the
+        magnet embargo), each with all its pairs: a cell's sums then do not depend on the other runs of
+        the block, and what is skipped is zero, which adds nothing (the numbers are those of the whole
+        arrays, for any blocking).
+        """
         n = b - a
         M = sf.shape[1]
         if not len(self.pair_flat):
             return
-        buf = acc["_buf"][: n + 1]
-        x = buf[1:]
-        got = np.take(sf.reshape(n, M, -1), self.pair_flat, axis=2)  # (a gather 4x faster than [..., idx])
-        x[...] = got  # float64 from here on
-        acc["cum"][a:b] = x.sum(axis=1)
-        acc["months"] += np.count_nonzero(x > self.lim, axis=(0, 1))
-        _accumulate(acc["sf_sum"], buf)  # run by run, in order: the same sum for any blocking
-        cells = np.add.reduceat(x, self.cell_starts, axis=2)  # (n, M, cells) t/month
+        got = np.take(sf.reshape(n, M, -1), self.pair_flat, axis=2)  # (n, M, pairs); 4x faster than [..., idx]
+        hit = got.any(axis=(0, 1))
+        if not hit.any():
+            return  # every accumulator stays as it is
+        cells_hit = np.flatnonzero(np.logical_or.reduceat(hit, self.cell_starts))
+        lengths = self.cell_len[cells_hit]
+        seg = np.cumsum(lengths) - lengths  # where each hit cell starts among the pairs taken
+        idx = np.repeat(self.cell_starts[cells_hit] - seg, lengths) + np.arange(int(lengths.sum()))
+        x = got[:, :, idx].astype(np.float64)  # float64 from here on
+        acc["cum"][a:b, idx] = x.sum(axis=1)
+        acc["months"][idx] += np.count_nonzero(x > self.lim[idx], axis=(0, 1))
+        # run sums, run by run in order (as kernel._accumulate): the same sums for any blocking
+        buf = np.empty((n + 1, M, len(idx)))
+        buf[0] = acc["sf_sum"][:, idx]
+        buf[1:] = x
+        acc["sf_sum"][:, idx] = np.add.reduce(buf, axis=0)
+        cells = np.zeros((n, M, len(self.cell_starts)))
+        cells[:, :, cells_hit] = np.add.reduceat(x, seg, axis=2)  # (n, M, cells) t/month
         acc["stage_short"][a:b][:, :, self.stage_ids] = np.add.reduceat(cells, self.stage_starts, axis=2)
         cells /= self.cell_d0
         acc["share"][a:b] = cells.reshape(n, -1)
