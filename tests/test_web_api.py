@@ -316,7 +316,7 @@ def test_pages_sessions_csrf_and_table_downloads(env: Env) -> None:
         trend = pd.read_csv(io.StringIO(c.get("/tables/trend-production.csv").text))
         assert trend["year"].min() == 2018 and trend["year"].max() == 2024 and trend["china_share"].between(0, 1).all()
         for url, text in [("/", "Trends 2018–2024"), ("/chains", "Rare-earth"),
-                          ("/chains/rare-earth-magnets?stage=magnet", "Countries at magnet"),
+                          ("/chains/rare-earth-magnets?stage=magnet", "Trade at magnet"),
                           ("/risk?metric=hhi-production&year=2022", "hhi"), ("/projects", "Project pipeline"),
                           ("/catalogue", "checksum"), ("/scenarios", "Launch a run"),
                           (f"/runs/{env.objects['USA ONLY']}", "USA ONLY")]:
@@ -336,7 +336,8 @@ def test_pages_sessions_csrf_and_table_downloads(env: Env) -> None:
         assert r.status_code == 422 and "runs" in r.text
         for name, params in [("brief", ""), ("chain-countries", "?chain=batteries&stage=cells"), ("risk", "?year=2022"),
                              ("projects", ""), ("catalogue", ""), ("scenarios", ""), ("sources", ""),
-                             ("trend-production", ""), ("trend-imports", "?importer=USA,EU27")]:
+                             ("trend-production", ""), ("trend-imports", "?importer=USA,EU27"),
+                             ("chain-trade", "?chain=rare-earth-magnets&stage=magnet")]:
             csv = c.get(f"/tables/{name}.csv{params}")
             assert csv.status_code == 200 and len(pd.read_csv(io.StringIO(csv.text))) > 0, name
             xl = c.get(f"/tables/{name}.xlsx{params}")

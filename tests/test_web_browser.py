@@ -97,6 +97,8 @@ def test_sign_in_pages_launch_progress_compare_downloads(server, browser, tmp_pa
         page.wait_for_selector(sel, timeout=60_000)
         if shot in ("chain", "projects"):  # the map: shipped boundaries drawn, nothing fetched from outside
             page.wait_for_selector("#fig-map .choroplethlocation", timeout=30_000)
+            if shot == "chain":
+                page.wait_for_selector("#fig-sankey .sankey", timeout=30_000)
             page.locator("#fig-map").scroll_into_view_if_needed()
             page.screenshot(path=str(SHOTS / f"{shot}-map.png"))
         page.screenshot(path=str(SHOTS / f"{shot}.png"))

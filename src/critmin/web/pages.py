@@ -231,10 +231,25 @@ async def chain_page(chain: str, request: Request, actor: Actor = Depends(page_a
                             marker_color=[palette.country_color(c) for c in top["country"]]))
     fig2.update_layout(height=300, plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
                        yaxis={"title": "share (%)"}, title=f"{stage}: producing countries")
+    trade = await run_in_threadpool(tables.chain_trade, w, cid, q["year"] or None, stage)
+    top = trade.head(25)
+    fig4 = None
+    if len(top):
+        ex = list(dict.fromkeys(top["exporter"]))
+        im = list(dict.fromkeys(top["importer"]))
+        labels = [f"{c} →" for c in ex] + [f"→ {c}" for c in im]
+        fig4 = go.Figure(go.Sankey(
+            node={"label": labels, "pad": 12, "color": [palette.country_color(c) for c in ex + im]},
+            link={"source": [ex.index(e) for e in top["exporter"]],
+                  "target": [len(ex) + im.index(i) for i in top["importer"]], "value": list(top["t"])}))
+        fig4.update_layout(height=520, margin=dict(l=10, r=10, t=30, b=10),
+                           title=f"{stage}: the 25 largest recorded trade flows (t/yr, exporter → importer)")
     shares = countries.dropna(subset=["share"])
     fig3 = world_map(list(shares["country"]), list(100 * shares["share"]), f"{stage}: share of world output by country",
                      "share (%)")
     return render(request, "chain.html", actor, chain=w.chains[cid], cid=cid, q=q, stage=stage, map=figure_json(fig3),
+                  sankey=figure_json(fig4) if fig4 is not None else None,
+                  dl_trade=_dl("chain-trade", {"chain": cid, "year": q["year"], "stage": stage}),
                   stages=list(summ["stage"]), summary=table_ctx(summ), countries=table_ctx(countries),
                   fig=figure_json(fig), fig2=figure_json(fig2),
                   dl_summary=_dl("chain-stages", {"chain": cid, "year": q["year"]}),

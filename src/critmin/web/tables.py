@@ -86,6 +86,17 @@ def chain_countries(world: Any, chain: str, year: str | None = None, stage: str 
     return df.reset_index(drop=True)
 
 
+def chain_trade(world: Any, chain: str, year: str | None = None, stage: str | None = None) -> pd.DataFrame:
+    """Recorded bilateral trade of a chain's stage (``exporter, importer, t`` per year), largest first."""
+    cid, y = chain_id(world, chain), _year(year)
+    net = world.network(cid, y)
+    stage = stage or net.stages[0]
+    if stage not in net.stages:
+        raise InputError("stage", stage, f"not a stage of {cid}; stages: {', '.join(net.stages)}")
+    df = cached(("chain-trade", cid, y, stage), lambda: net.trade(stage))
+    return df.sort_values("t", ascending=False).reset_index(drop=True)
+
+
 def risk(world: Any, metric: str | None = None, importer: str | None = None, material: str | None = None,
          year: str | None = None) -> pd.DataFrame:
     """``world.risk.table(metric)`` filtered by importer, material and year."""
@@ -202,6 +213,7 @@ TABLES: dict[str, tuple[Callable[..., pd.DataFrame], tuple[str, ...]]] = {
     "trend-imports": (trend_imports, ("importer",)),
     "chain-stages": (chain_summary, ("chain", "year")),
     "chain-countries": (chain_countries, ("chain", "year", "stage")),
+    "chain-trade": (chain_trade, ("chain", "year", "stage")),
     "risk": (risk, ("metric", "importer", "material", "year")),
     "projects": (projects, ("chain", "country", "status")),
     "catalogue": (catalogue, ()),
