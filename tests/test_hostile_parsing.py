@@ -79,3 +79,22 @@ def test_check_unique_names_the_repeat_and_the_first() -> None:
     df = pd.DataFrame({"a": [1, 2, 1], "b": ["x", "y", "x"]})
     with pytest.raises(InputError, match=r"row 4: duplicate row \(a=1, b=x; first on row 2\)"):
         check_unique(df, ["a", "b"], "t.csv")
+
+
+@pytest.mark.parametrize(("parser", "value", "ok"), [
+    ("whole_number", "7_5", None), ("whole_number", "2022.5", None), ("whole_number", "12", 12), ("whole_number", 5, 5),
+    ("finite_number", "nan", None), ("finite_number", "inf", None), ("finite_number", "1e400", None),
+    ("finite_number", "-0.5", -0.5),
+])
+def test_cli_number_parsers(parser, value, ok) -> None:
+    """The typer parsers of critmin.cli.common read option values as critmin.validate reads files."""
+    import typer
+
+    from critmin.cli import common
+
+    fn = getattr(common, parser)
+    if ok is None:
+        with pytest.raises(typer.BadParameter):
+            fn(value)
+    else:
+        assert fn(value) == ok

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,3 +46,29 @@ def get_world() -> World:
     if _state["world"] is None:
         _state["world"] = load(resolve_world_path(_state["world_path"]))
     return _state["world"]
+
+
+def whole_number(value: str | int) -> int:
+    """Typer ``parser=`` for an integer option: written as one (``7_5``, ``2022.5``, ``true`` refused; typer's own
+    ``int`` reads ``7_5`` as 75). Use: ``typer.Option(..., parser=whole_number, metavar="N")``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if not re.fullmatch(r"[-+]?[0-9]+", text):
+        raise typer.BadParameter(f"not a whole number: {value!r}")
+    return int(text)
+
+
+def finite_number(value: str | float) -> float:
+    """Typer ``parser=`` for a float option: a plain finite decimal (``nan``, ``inf``, ``1e400``, ``7_5`` refused;
+    typer's own ``float`` takes them). Use: ``typer.Option(..., parser=finite_number, metavar="X")``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        text = str(value).strip()
+        if not re.fullmatch(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", text):
+            raise typer.BadParameter(f"not a number: {value!r}")
+        number = float(text)
+    if not math.isfinite(number):
+        raise typer.BadParameter(f"not a finite number: {value!r}")
+    return number
