@@ -114,3 +114,18 @@ def test_a_malformed_datapackage_is_named(cli, world_copy, case, change, field, 
     line = one_line_error(cli("--world", world_copy, "data", "query", "SELECT count(*) FROM countries"), problem)
     assert str(world_copy) in line and field in line
     assert "root:" not in line  # /etc/passwd was never read as a table
+
+
+def test_a_world_replaced_while_in_use_says_so(world_copy, tmp_path) -> None:
+    """A reader that opened the World before a new build was swapped in is told to load it again, not that the
+    tables are damaged."""
+    from critmin.ingest.baci_import import import_baci
+
+    world = critmin.load(world_copy)
+    world.table("countries")
+    baci = tmp_path / "b.csv"
+    baci.write_text("t,i,j,k,v,q\n2022,156,842,260400,124.939,31.956\n", encoding="utf-8")
+    import_baci(critmin.load(), [baci], world_copy)
+    with pytest.raises(InputError, match="replaced by another build while in use; load it again"):
+        world.table("trade")
+    assert len(critmin.load(world_copy).table("trade")) > 0

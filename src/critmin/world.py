@@ -198,7 +198,23 @@ class World:
 
         if self.path is None:
             raise InputError("table", name, "an in-memory World has no table files")
-        return verify_table_file(self.path, self.resource(name))
+        try:
+            return verify_table_file(self.path, self.resource(name))
+        except InputError:
+            if self._replaced():
+                raise InputError(str(self.path), f"table {name}", "the World was replaced by another build while in "
+                                 "use; load it again") from None
+            raise
+
+    def _replaced(self) -> bool:
+        """Whether the folder now holds another build than the one this World was loaded from."""
+        import json
+
+        try:
+            now = json.loads((self.path / "datapackage.json").read_text(encoding="utf-8")).get("checksum")
+        except (OSError, ValueError, AttributeError, RecursionError):
+            return False
+        return now is not None and now != self.checksum
 
     def verify(self) -> None:
         """Check every table file of the World (inside the folder, of the recorded size and hash); InputError
