@@ -232,3 +232,16 @@ def test_projects_init_never_writes_over_a_file_or_a_full_folder(cli, tmp_path) 
     before = folder_fingerprint(folder)
     one_line_error(cli("projects", "init", folder), str(folder), "not empty")
     assert target.read_text(encoding="utf-8") == "keep me" and folder_fingerprint(folder) == before
+
+
+@pytest.mark.slow
+def test_a_build_killed_while_writing_leaves_the_world_and_its_leftover_is_cleaned(cli, world_copy, baci) -> None:
+    """`data build` killed after writing its first table (CRITMIN_FAULT=build:table-written): the previous World is
+    untouched and its half-written .world.building-* folder is removed by the next writer."""
+    before = folder_fingerprint(world_copy)
+    res = run_critmin("data", "build", "--out", world_copy, env={"CRITMIN_FAULT": "build:table-written"}, timeout=300)
+    assert res.returncode == -signal.SIGKILL, (res.returncode, res.stderr[-800:])
+    assert folder_fingerprint(world_copy) == before
+    assert [p.name.split("-")[0] for p in world_copy.parent.iterdir() if p.name.startswith(".")] == [".world.building"]
+    assert cli("data", "import-baci", baci, "--out", world_copy).returncode == 0
+    assert [p.name for p in world_copy.parent.iterdir() if p.name.startswith(".")] == []
