@@ -79,3 +79,21 @@ def test_report_html_and_pdf_with_a_labelled_run(cli, tmp_path) -> None:
     assert r.returncode == 2 and f"error: --run: {rid}: no such run visible to ken" in r.stderr
     assert [a["outcome"] for a in store.audit_log() if a["action"] == "run.briefing"] == ["ok", "denied"]
     store.dispose()
+
+
+def test_store_import_and_export_registry(cli, tmp_path) -> None:
+    from critmin import registry
+
+    db = str(tmp_path / "cli.db")
+    Store(db).add_user("root", "JPN", "admin")
+    r = cli("store", "import-registry", "--as", "root", "--rel-to", "JPN", "--db", db)
+    n = len(registry.load().projects)
+    assert r.returncode == 0 and f"imported {n} projects" in r.stdout, r.stderr
+    r = cli("store", "export-registry", tmp_path / "out", "--as", "root", "--db", db)
+    assert r.returncode == 0 and "(JPN ONLY)" in r.stdout
+    assert len(registry.load(str(tmp_path / "out")).projects) == n
+    r = cli("store", "import-registry", "--as", "root", "--rel-to", "FRA", "--db", db)
+    assert r.returncode == 2 and "rel_to" in r.stderr
+    Store(db).add_user("viewer", "JPN", "viewer")
+    r = cli("store", "import-registry", "--as", "viewer", "--db", db)
+    assert r.returncode == 2 and "error: --as: role: importing the registry needs the admin role" in r.stderr

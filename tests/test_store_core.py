@@ -79,14 +79,19 @@ def _objects(st: Store, p: dict) -> dict[str, str]:
 def test_migrations_upgrade_from_empty_and_downgrade(store_url: str) -> None:
     engine = dbmod.make_engine(store_url)
     assert dbmod.current_revision(engine) is None
+    dbmod.upgrade(engine, "0001")  # one step at a time, then down again
+    assert dbmod.current_revision(engine) == "0001" and "registry_records" not in dbmod.table_names(engine)
     dbmod.upgrade(engine)
-    assert dbmod.current_revision(engine) == "0001"
-    assert {"users", "tokens", "runs", "jobs", "audit", "audit_head", "settings"} <= set(dbmod.table_names(engine))
+    assert dbmod.current_revision(engine) == "0002"
+    assert {"users", "tokens", "runs", "jobs", "audit", "audit_head", "settings", "registry_records"} <= set(
+        dbmod.table_names(engine))
+    dbmod.downgrade(engine, "0001")
+    assert dbmod.current_revision(engine) == "0001" and "registry_records" not in dbmod.table_names(engine)
     dbmod.downgrade(engine)
     assert dbmod.table_names(engine) == ["alembic_version"]
     assert dbmod.current_revision(engine) is None
     dbmod.upgrade(engine)  # and up again on the emptied store
-    assert dbmod.current_revision(engine) == "0001"
+    assert dbmod.current_revision(engine) == "0002"
     if store_url.startswith("sqlite"):
         with engine.connect() as c:
             assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -319,3 +324,50 @@ def test_concurrent_claims_never_share_a_job(store: Store) -> None:
         t.join(60)
     assert sorted(got) == sorted(rids)
     assert all(store.job_states(r)[0]["attempts"] == 1 for r in rids)
+
+
+
+def extra_project_folder(tmp_path, new_id: str = "secret-usa-only-project"):
+    """A registry folder holding one project: a copy of an embedded one under a new id."""
+    import json
+
+    from critmin import registry
+
+    p = registry.load().projects[0].model_dump(mode="json", by_alias=True, exclude_none=True)
+    p["id"] = new_id
+    folder = tmp_path / "extra"
+    folder.mkdir()
+    (folder / "projects_extra.json").write_text(json.dumps({"projects": [p]}))
+    return folder
+
+
+@pytest.mark.parametrize("store_url", BACKENDS, indirect=True)
+def test_registry_in_the_store_labelled_import_export(store: Store, tmp_path) -> None:
+    from critmin import registry
+
+    p = _people(store)
+    admin = store.add_user("root", "USA", "admin")
+    with pytest.raises(Forbidden):
+        store.import_registry(p["us_releaser"])
+    assert not store.has_registry()
+    embedded = registry.load()
+    assert store.import_registry(admin) == {"projects": len(embedded.projects),
+                                            "investments": len(embedded.investments), "skipped": 0}
+    folder = extra_project_folder(tmp_path)
+    assert store.import_registry(admin, str(folder), {"originator": "USA", "rel_to": ["USA"]})["projects"] == 1
+    us, jp = store.registry(p["us_viewer"]), store.registry(p["jp_viewer"])
+    assert len(us.projects) == len(embedded.projects) + 1 and len(jp.projects) == len(embedded.projects)
+    assert "secret-usa-only-project" in {x.id for x in us.projects}
+    assert us.projects_frame().iloc[:0].columns.equals(embedded.projects_frame().columns)
+    label = store.export_registry(p["jp_viewer"], tmp_path / "jp")
+    assert label.marking == "PUBLIC" and (tmp_path / "jp" / "MARKING.txt").read_text() == "PUBLIC\n"
+    back = registry.load(str(tmp_path / "jp"))
+    assert [x.id for x in back.projects] == sorted(x.id for x in embedded.projects)
+    assert store.export_registry(p["us_viewer"], tmp_path / "us").marking == "USA ONLY"
+    # a JPN admin re-importing may not overwrite what it cannot see
+    jp_admin = store.add_user("jp_root", "JPN", "admin")
+    assert store.import_registry(jp_admin, str(folder))["skipped"] == 1
+    assert "secret-usa-only-project" not in {x.id for x in store.registry(p["jp_viewer"]).projects}
+    actions = [(a["action"], a["outcome"]) for a in store.audit_log() if a["action"].startswith("registry")]
+    assert actions == [("registry.import", "denied"), ("registry.import", "ok"), ("registry.import", "ok"),
+                       ("registry.export", "ok"), ("registry.export", "ok"), ("registry.import", "ok")]

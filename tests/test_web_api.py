@@ -92,6 +92,11 @@ def env(store_url: str) -> Env:
     for seed, (marking, label) in enumerate(LABELS.items()):
         who = store.actor(f"{label['originator'].lower()}_analyst")
         objects[marking] = store.create_run(who, "baseline", runs=20, seed=seed, horizon=6, label=label)
+    # the registry in the store: the embedded records (public) and one project only US readers may see
+    store.add_user("root", "USA", "admin")
+    store.import_registry(store.actor("root"))
+    store.import_registry(store.actor("root"), str(_secret_project_folder(store_url)),
+                          {"originator": "USA", "rel_to": ["USA"]})
     w = Worker(store, world=world, lease=10)
     while w.run_once():
         pass
@@ -99,6 +104,25 @@ def env(store_url: str) -> Env:
     yield Env(app, store, client, tokens, objects)
     client.close()
     store.dispose()
+
+
+#: The id of a registry project labelled USA ONLY: no response to a JPN actor may contain it.
+SECRET_PROJECT = "usa-only-project-for-the-matrix"
+
+
+def _secret_project_folder(key: str):  # noqa: ANN202 - a Path
+    """A registry folder with one project (an embedded one under :data:`SECRET_PROJECT`'s id)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from critmin import registry
+
+    p = registry.load().projects[0].model_dump(mode="json", by_alias=True, exclude_none=True)
+    p["id"] = SECRET_PROJECT
+    folder = Path(tempfile.mkdtemp(prefix="critmin-secret-"))
+    (folder / "projects_secret.json").write_text(json.dumps({"projects": [p]}))
+    return folder
 
 
 def _auth(env: Env, who: str | None) -> dict[str, str]:
@@ -163,6 +187,8 @@ def test_permission_matrix_from_the_route_table(env: Env) -> None:
                 for m, other in env.objects.items():
                     if m not in visible:
                         assert other not in r.text, f"{where}: leaks {m} object {other}"
+                if spec[0] != "USA":
+                    assert SECRET_PROJECT not in r.text, f"{where}: leaks the USA ONLY registry project"
     assert cells > 250
 
 
@@ -179,6 +205,10 @@ def test_role_and_release_outcomes(env: Env) -> None:
     assert r.status_code == 409 and r.json()["field"] == "rel_to"
     r = c.post("/api/runs", json={"scenario": "baseline", "runs": 5}, headers=_auth(env, "us_viewer"))
     assert r.status_code == 403 and r.json()["field"] == "role"
+    jp_csv = c.get("/tables/projects.csv", headers=_auth(env, "jp_viewer"))
+    us_csv = c.get("/tables/projects.csv", headers=_auth(env, "us_viewer"))
+    assert SECRET_PROJECT not in jp_csv.text and SECRET_PROJECT in us_csv.text
+    assert len(us_csv.text.splitlines()) == len(jp_csv.text.splitlines()) + 1
 
 
 def test_api_contract_launch_progress_download_compare(env: Env) -> None:
@@ -324,6 +354,8 @@ def test_pages_sessions_csrf_and_table_downloads(env: Env) -> None:
             assert r.status_code == 200 and text in r.text, url
             assert "https://" not in r.text.replace("https://doi", "")  # nothing loaded from outside
         assert c.get(f"/runs/{env.objects['JPN ONLY']}").status_code == 404
+        assert SECRET_PROJECT in c.get("/projects").text  # the store's registry, as a US reader sees it
+        assert SECRET_PROJECT in c.get("/tables/projects.csv").text
         # a session write without the CSRF token is refused; with it, it is done
         assert c.post("/scenarios/launch", data={"scenario": "baseline", "runs": "5"}).status_code == 403
         assert c.post(f"/api/runs/{env.objects['USA ONLY']}/cancel").status_code == 403

@@ -22,6 +22,7 @@ from critmin.cli import (
     risk_cmd,
     serve_cmd,
     simulate_cmd,
+    store_cmd,
     users_cmd,
     worker_cmd,
 )
@@ -83,6 +84,7 @@ app.command("worker")(worker_cmd.worker)
 app.command("report")(report_cmd.report)
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(store_cmd.app, name="store")
 app.add_typer(optimize_cmd.app, name="optimize")
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from critmin.cli.common import get_world, say
-from critmin.cli.users_cmd import DbOpt
+from critmin.cli.users_cmd import DbOpt, store_errors
 
 
 def report(
@@ -34,14 +34,17 @@ def report(
     if run is not None:
         if not as_:
             raise InputError("--as", None, "--run needs --as NAME (whose view of the store to use)")
-        from critmin.store import NotFound, Store
+        from critmin.store import Store
 
         store = Store(db)
         actor = store.actor(as_)
         try:
-            summary, label = store.run_result(actor, run, "run.briefing")
-        except NotFound:
-            raise InputError("--run", run, f"no such run visible to {as_}") from None
+            with store_errors("--run"):
+                summary, label = store.run_result(actor, run, "run.briefing")
+        except InputError as exc:
+            if "no such run" in exc.problem:
+                raise InputError("--run", run, f"no such run visible to {as_}") from None
+            raise
         run_view, marking = {"summary": summary}, label.marking
     imps = tables.importers_of(importer)
     doc = briefing.briefing_html(get_world(), marking, imps, year, run_view)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -16,6 +18,18 @@ app = typer.Typer(help="Accounts (nationality USA/JPN, role viewer/analyst/relea
 DbOpt = Annotated[str | None, typer.Option("--db", envvar="CRITMIN_DB",
                                            help="Store: a database URL or a SQLite file (default: "
                                                 "~/.local/share/critmin/critmin.db).")]
+
+
+@contextmanager
+def store_errors(source: str) -> Iterator[None]:
+    """The store's permission and state errors as one-line input errors (exit 2), named after ``source``."""
+    from critmin.errors import InputError
+    from critmin.store import Conflict, Forbidden, NotFound
+
+    try:
+        yield
+    except (Forbidden, NotFound, Conflict) as exc:
+        raise InputError(source, None, str(exc)) from None
 
 
 def open_store(db: str | None):  # noqa: ANN201 - a critmin.store.Store (imported lazily: fast --help)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import secrets
 import time
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, or_, select, true, update
@@ -25,8 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from critmin.errors import InputError, did_you_mean
 from critmin.store import db as dbmod
-from critmin.store.labels import NATIONS, ROLES, Label
-from critmin.store.models import AuditEntry, AuditHead, Job, Run, Setting, Token, User
+from critmin.store.labels import NATIONS, ROLES, Label, derive
+from critmin.store.models import AuditEntry, AuditHead, Job, RegistryRecord, Run, Setting, Token, User
 
 #: Run states; the last three are final.
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -65,22 +67,23 @@ class Actor:
         return ROLES.index(self.role) >= ROLES.index(role)
 
 
-def visible_to(actor: Actor | None) -> ColumnElement[bool]:
-    """THE read rule as SQL over :class:`Run` rows: public, or the actor's nationality is releasable-to.
+def visible_to(actor: Actor | None, model: type = Run) -> ColumnElement[bool]:
+    """THE read rule as SQL over labelled rows (:class:`Run` by default, or :class:`RegistryRecord`): public,
+    or the actor's nationality is releasable-to.
 
-    The same rule as :meth:`Label.readable_by`; every list, read, download and event stream filters by it.
-    No actor sees only public objects.
+    The same rule as :meth:`Label.readable_by`; every list, read, download, export and event stream filters by
+    it. No actor sees only public objects.
     """
     if actor is None:
-        return Run.label_public == true()
+        return model.label_public == true()
     if actor.nationality not in NATIONS:
         return false()
-    return or_(Run.label_public == true(), Run.label_rel_to.like(f"%,{actor.nationality},%"))
+    return or_(model.label_public == true(), model.label_rel_to.like(f"%,{actor.nationality},%"))
 
 
-def run_label(run: Run) -> Label:
-    """The label of a stored run."""
-    return Label.from_columns(run.label_originator, run.label_rel_to, run.label_public)
+def run_label(row: Any) -> Label:
+    """The label of a stored row (a run or a registry record)."""
+    return Label.from_columns(row.label_originator, row.label_rel_to, row.label_public)
 
 
 def _now() -> float:
@@ -378,6 +381,95 @@ class Store:
         except (NotFound, Forbidden) as exc:
             self._audit_denied(actor, "run.release", f"run:{run_id[:40]}", "", str(exc))
             raise
+
+    # ------------------------------------------------------------------ registry
+    def import_registry(self, actor: Actor, path: str | None = None, label: Any = None) -> dict[str, int]:
+        """Import the projects and investments of registry folder ``path`` (default: the embedded one),
+        validated by :func:`critmin.registry.load`, under ``label`` (default: public, originated by the actor).
+
+        Admins only. A record whose id is already stored is replaced when the actor may see it, else left as it
+        is (``skipped``). Returns ``{"projects", "investments", "skipped"}``.
+        """
+        from critmin import registry
+
+        if not actor.has("admin"):
+            self._audit_denied(actor, "registry.import", "registry", "", "not an admin")
+            raise Forbidden("role: importing the registry needs the admin role")
+        lb = Label.parse(label if label is not None else {"originator": actor.nationality, "public": True})
+        if lb.originator != actor.nationality:
+            raise Forbidden(f"label.originator: must be your nationality ({actor.nationality})")
+        reg = registry.load(path)
+        counts = {"projects": 0, "investments": 0, "skipped": 0}
+        now = _now()
+        with self.session() as s:
+            for kind, records in (("project", reg.projects), ("investment", reg.investments)):
+                for rec in records:
+                    data = rec.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    row = s.scalar(select(RegistryRecord).where(RegistryRecord.kind == kind,
+                                                                RegistryRecord.record_id == rec.id))
+                    if row is not None and not run_label(row).readable_by(actor.nationality):
+                        counts["skipped"] += 1
+                        continue
+                    if row is None:
+                        row = RegistryRecord(id=uuid.uuid4().hex, kind=kind, record_id=rec.id)
+                        s.add(row)
+                    row.data, row.updated_by, row.updated_at = data, actor.id, now
+                    row.label_originator, row.label_rel_to, row.label_public = (lb.originator, lb.rel_to_column,
+                                                                                lb.public)
+                    counts[f"{kind}s"] += 1
+            self._audit(s, actor.name, "registry.import", f"registry:{reg.path}", lb.marking, "ok",
+                        json.dumps(counts))
+        return counts
+
+    def has_registry(self) -> bool:
+        """True when the store holds registry records (then the web shows them instead of the embedded files)."""
+        with self.session() as s:
+            return s.scalar(select(RegistryRecord.id).limit(1)) is not None
+
+    def registry_records(self, actor: Actor | None, kind: str) -> list[tuple[dict[str, Any], Label]]:
+        """The ``kind`` ("project" or "investment") records ``actor`` may see, with their labels, by id."""
+        if kind not in ("project", "investment"):
+            raise InputError("kind", kind, "use project or investment")
+        with self.session() as s:
+            rows = s.scalars(select(RegistryRecord).where(RegistryRecord.kind == kind,
+                                                          visible_to(actor, RegistryRecord))
+                             .order_by(RegistryRecord.record_id))
+            return [(dict(r.data), run_label(r)) for r in rows]
+
+    def export_registry(self, actor: Actor, dest: str | os.PathLike[str], audit: bool = True) -> Label:
+        """Write the registry records ``actor`` may see as a registry folder (today's file format, loadable by
+        :func:`critmin.registry.load`) at ``dest`` (new or empty); returns the export's derived label."""
+        from critmin import registry
+
+        projects = self.registry_records(actor, "project")
+        investments = self.registry_records(actor, "investment")
+        labels = [lb for _, lb in projects + investments]
+        out = derive(labels, actor.nationality) if labels else Label(actor.nationality, NATIONS, True)
+        d = registry.init_registry(dest)
+        for f in list(d.glob("projects_*")) + list(d.glob("investments_*")):
+            f.unlink()
+        (d / "projects_store.json").write_text(json.dumps({"projects": [p for p, _ in projects]}), encoding="utf-8")
+        (d / "investments_store.json").write_text(json.dumps({"investments": [v for v, _ in investments]}),
+                                                  encoding="utf-8")
+        (d / "MARKING.txt").write_text(out.marking + "\n", encoding="utf-8")
+        if audit:
+            self.audit(actor, "registry.export", f"registry:{d}", out.marking, "ok",
+                       f"{len(projects)} projects, {len(investments)} investments")
+        return out
+
+    def registry(self, actor: Actor | None) -> Any:
+        """The :class:`critmin.registry.Registry` of the records ``actor`` may see (validated as files are)."""
+        import tempfile
+
+        from critmin import registry
+
+        if actor is None:
+            raise Forbidden("actor: a registry view needs an actor")
+        with tempfile.TemporaryDirectory(prefix="critmin-registry-") as tmp:
+            self.export_registry(actor, Path(tmp) / "registry", audit=False)
+            reg = registry.load(str(Path(tmp) / "registry"))
+        reg.path = None
+        return reg
 
     # ------------------------------------------------------------------ jobs
     def claim(self, worker: str, lease: float = 30.0) -> dict[str, Any] | None:

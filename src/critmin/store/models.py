@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: Constraint names Alembic can find again (SQLite batch migrations need named constraints).
@@ -118,3 +118,19 @@ class Setting(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class RegistryRecord(Base):
+    """A project or investment record of the registry (as in its files), with a label."""
+
+    __tablename__ = "registry_records"
+    __table_args__ = (UniqueConstraint("kind", "record_id", name="uq_registry_records_kind"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[str] = mapped_column(String(128))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    label_originator: Mapped[str] = mapped_column(String(3))
+    label_rel_to: Mapped[str] = mapped_column(String(64))
+    label_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[float] = mapped_column(Float)

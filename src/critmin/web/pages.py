@@ -95,6 +95,13 @@ def world_map(iso3: list[str], values: list[float], title: str, colorbar: str, p
     return fig
 
 
+def registry_for(request: Request, actor: Actor) -> Any:
+    """The registry ``actor`` may see in the store (labels applied), or None when the store holds none (then
+    pages show the embedded registry, which is public)."""
+    store = store_of(request)
+    return store.registry(actor) if store.has_registry() else None
+
+
 def _world(request: Request) -> Any:
     return request.app.state.world
 
@@ -271,8 +278,9 @@ async def risk_page(request: Request, actor: Actor = Depends(page_actor)) -> HTM
 async def projects_page(request: Request, actor: Actor = Depends(page_actor)) -> HTMLResponse:
     """The project pipeline: a timeline of start years by status, and the table."""
     q = _q(request, "chain", "country", "status")
+    reg = await run_in_threadpool(registry_for, request, actor)
     df = await run_in_threadpool(tables.projects, _world(request), q["chain"] or None, q["country"] or None,
-                                 q["status"] or None)
+                                 q["status"] or None, reg)
     fig = go.Figure()
     if len(df):
         g = df.dropna(subset=["start_year"]).groupby(["start_year", "status"]).size().reset_index(name="n")
@@ -307,7 +315,8 @@ async def table_download(name: str, fmt: str, request: Request, actor: Actor = D
     if fmt not in ("csv", "xlsx"):
         raise InputError("format", fmt, "use csv or xlsx")
     w = _world(request)
-    df = await run_in_threadpool(tables.table, w, name, dict(request.query_params))
+    reg = await run_in_threadpool(registry_for, request, actor) if name == "projects" else None
+    df = await run_in_threadpool(tables.table, w, name, dict(request.query_params), reg)
     if fmt == "csv":
         return Response(tables.to_csv(df), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})

@@ -114,12 +114,13 @@ def risk(world: Any, metric: str | None = None, importer: str | None = None, mat
     return df.reset_index(drop=True)
 
 
-def projects(world: Any, chain: str | None = None, country: str | None = None, status: str | None = None
-             ) -> pd.DataFrame:
-    """The project pipeline (``critmin.registry``), filtered."""
+def projects(world: Any, chain: str | None = None, country: str | None = None, status: str | None = None,
+             reg: Any = None) -> pd.DataFrame:
+    """The project pipeline, filtered: of ``reg`` (the store's registry as the caller may see it), else the
+    embedded registry (``critmin.registry.load()``)."""
     from critmin import registry
 
-    df = cached(("projects",), lambda: registry.load().projects_frame())
+    df = reg.projects_frame() if reg is not None else cached(("projects",), lambda: registry.load().projects_frame())
     if chain:
         df = df[df["chain"] == chain]
     if country:
@@ -222,14 +223,18 @@ TABLES: dict[str, tuple[Callable[..., pd.DataFrame], tuple[str, ...]]] = {
 }
 
 
-def table(world: Any, name: str, params: dict[str, str]) -> pd.DataFrame:
-    """Table ``name`` with the query ``params`` it takes (others are ignored)."""
+def table(world: Any, name: str, params: dict[str, str], reg: Any = None) -> pd.DataFrame:
+    """Table ``name`` with the query ``params`` it takes (others are ignored); ``reg``: the registry the
+    ``projects`` table reads (the caller's view of the store's), else the embedded one."""
     if name not in TABLES:
         raise InputError("name", name, f"no such table; tables: {', '.join(TABLES)}")
     fn, takes = TABLES[name]
     if name.startswith("chain") and not params.get("chain"):
         raise InputError("chain", "", "required for this table")
-    return fn(world, **{k: params[k] for k in takes if params.get(k) not in (None, "")})
+    kwargs = {k: params[k] for k in takes if params.get(k) not in (None, "")}
+    if name == "projects":
+        kwargs["reg"] = reg
+    return fn(world, **kwargs)
 
 
 def to_csv(df: pd.DataFrame) -> bytes:
