@@ -328,3 +328,10 @@ def test_the_corpus_is_large_enough() -> None:
     assert files == used, files ^ used
     generated = [c for c in CHAINS if c[1] is not None] + OPTIONS
     assert len(files) + len(generated) + 2 >= 60 + 20
+
+
+def test_repeated_materials_are_computed_once(cli) -> None:
+    with time_limit():
+        res = cli("risk", "eu-crm", "--material", "cobalt,cobalt,cobalt", "--csv")
+    assert res.returncode == 0, res.stderr
+    assert len(res.stdout.strip().splitlines()) == 2  # header and one row

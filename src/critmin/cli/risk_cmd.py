@@ -75,7 +75,7 @@ def _xlsx(path: Path, sheets: dict, tables: tuple[str, ...] = (), ids: object = 
 def _split(text: str | None) -> list[str] | None:
     if text is None:
         return None
-    out = [t.strip() for t in text.split(",") if t.strip()]
+    out = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))  # each id once (issue 13)
     return out or None
 
 
