@@ -64,6 +64,18 @@ def scenarios_show(name: str = typer.Argument(..., help="Library scenario name."
     sys.stdout.write(library_path(name).read_text(encoding="utf-8"))
 
 
+def _check_options(as_json: bool, xlsx: Path | None, max_countries: int = 0, workers: int = 0) -> None:
+    """The option checks shared by simulate, compare and backtest (one line naming the option)."""
+    if xlsx is not None and as_json:
+        raise InputError("--xlsx", None, "cannot be combined with --json")
+    if xlsx is not None and xlsx.suffix.lower() != ".xlsx":
+        raise InputError("--xlsx", str(xlsx), "the workbook must end in .xlsx")
+    if max_countries < 0:
+        raise InputError("--max-countries", str(max_countries), "must be 0 (all countries) or a positive number")
+    if workers < 0:
+        raise InputError("--workers", str(workers), "must be 0 (one per available CPU) or a positive number")
+
+
 def default_workers() -> int:
     """Worker processes for ``--workers 0``: the CPUs this process may run on, at most 4."""
     import os
@@ -117,10 +129,7 @@ def simulate(
         return compare(others or [], runs, seed, horizon, as_json, plot, max_countries, workers, xlsx, top)
     if others:
         raise InputError("simulate", " ".join(others), "one scenario at a time (two with: simulate compare A B)")
-    if xlsx is not None and as_json:
-        raise InputError("--xlsx", None, "cannot be combined with --json")
-    if xlsx is not None and xlsx.suffix.lower() != ".xlsx":
-        raise InputError("--xlsx", str(xlsx), "the workbook must end in .xlsx")
+    _check_options(as_json, xlsx, max_countries, workers)
     if out is not None and out.suffix != ".nc":
         raise InputError("--out", str(out), "the result file must end in .nc (netCDF)")
     if plot is not None:
@@ -129,10 +138,6 @@ def simulate(
         check_plot_path(plot)
     if not 0 <= threshold <= 1:
         raise InputError("--threshold", str(threshold), "must be between 0 and 1")
-    if max_countries < 0:
-        raise InputError("--max-countries", str(max_countries), "must be 0 (all countries) or a positive number")
-    if workers < 0:
-        raise InputError("--workers", str(workers), "must be 0 (one per available CPU) or a positive number")
     world = get_world()
     # The bar starts at the first progress call, once the scenario has been read and checked (an
     # input error before that prints its one line and nothing else), and only on a terminal.
@@ -270,18 +275,13 @@ def backtest(
     from critmin.simulate.backtest import backtest as run_backtest
     from critmin.simulate.backtest import episodes, strict_failures
 
-    if xlsx is not None and as_json:
-        raise InputError("--xlsx", None, "cannot be combined with --json")
-    if xlsx is not None and xlsx.suffix.lower() != ".xlsx":
-        raise InputError("--xlsx", str(xlsx), "the workbook must end in .xlsx")
+    _check_options(as_json, xlsx, max_countries)
     if runs < 1:
         raise InputError("--runs", str(runs), "runs must be a positive whole number")
     if seed < 0:
         raise InputError("--seed", str(seed), "seed must be a non-negative whole number")
     if not 0 <= threshold <= 1:
         raise InputError("--threshold", str(threshold), "must be between 0 and 1")
-    if max_countries < 0:
-        raise InputError("--max-countries", str(max_countries), "must be 0 (all countries) or a positive number")
     episodes(name)  # a bad episode file stops here, before the World is loaded
     world = get_world()
     from critmin.cli.format import busy
@@ -336,16 +336,9 @@ def compare(names: list[str], runs: int, seed: int, horizon: int | None, as_json
 
     if len(names) != 2:
         raise InputError("compare", " ".join(names) or None, "give two scenarios: simulate compare A B")
-    if xlsx is not None and as_json:
-        raise InputError("--xlsx", None, "cannot be combined with --json")
-    if xlsx is not None and xlsx.suffix.lower() != ".xlsx":
-        raise InputError("--xlsx", str(xlsx), "the workbook must end in .xlsx")
+    _check_options(as_json, xlsx, max_countries, workers)
     if plot is not None and plot.suffix.lower() != ".html":
         raise InputError("--plot", str(plot), "a comparison is drawn as .html")
-    if max_countries < 0:
-        raise InputError("--max-countries", str(max_countries), "must be 0 (all countries) or a positive number")
-    if workers < 0:
-        raise InputError("--workers", str(workers), "must be 0 (one per available CPU) or a positive number")
     world = get_world()
     from critmin.cli.format import busy
 

@@ -60,6 +60,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from critmin.errors import InputError, did_you_mean, read_user_text, yaml_input_error
+from critmin.simulate.scenario import field_path
 
 BACKTEST_DIR = Path(__file__).resolve().parents[1] / "backtests"
 #: Slack for "inside" (rounding of the real figures and of the model's float arithmetic).
@@ -201,16 +202,6 @@ class Episode(_Base):
         return self
 
 
-def _field(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for p in loc:
-        if isinstance(p, int):
-            parts[-1:] = [f"{parts[-1]}[{p}]"] if parts else [f"[{p}]"]
-        else:
-            parts.append(str(p))
-    return ".".join(parts)
-
-
 def parse_episode(raw: Any, source: str = "backtest") -> Episode:
     """Validate an episode mapping; InputError naming ``source`` and the field path."""
     if not isinstance(raw, dict):
@@ -224,7 +215,7 @@ def parse_episode(raw: Any, source: str = "backtest") -> Episode:
             msg = "unknown field"
         elif e["type"] == "missing":
             msg = "required field is missing"
-        raise InputError(source, _field(tuple(e["loc"])) or None, msg) from None
+        raise InputError(source, field_path(tuple(e["loc"])) or None, msg) from None
     for i, o in enumerate(ep.outcomes):
         if o.month is not None and model_month(ep.start, o.month) < 1:
             raise InputError(source, f"outcomes[{i}].month", f"{o.month} is before the episode's start {ep.start}")
