@@ -189,6 +189,7 @@ def test_strict_fails_on_an_unexplained_miss_of_a_calibration_episode(tmp_path: 
         ({"outcomes": [{"id": "a", "what": "x", "metric": "first_shortfall_month", "country": "XXA",
                         "real": {"value": "2024-10"}, "source": "t"}]}, "outcomes[0].country"),
         ({"scenario": "no-such-scenario"}, "scenario"),
+        ({"start": "2024-08"}, "start"),  # the scenario is pinned to 2024-09
     ],
 )
 def test_bad_episode_file_is_one_line_naming_file_and_field(tmp_path: Path, change: dict, field: str):

@@ -470,6 +470,11 @@ def backtest(
             sc, _ = resolve_scenario(ep.scenario)
         except InputError as exc:
             raise InputError(str(path), "scenario", f"{ep.scenario!r}: {exc.problem}") from None
+        pinned = getattr(sc, "start", None)
+        if pinned is not None and str(pinned) != ep.start:
+            # the scenario's shocks are pinned to its own calendar: both must call the same month 1
+            raise InputError(str(path), "start", f"{ep.start} differs from the start of scenario {sc.name!r} "
+                             f"({pinned}); model month 1 must be the same calendar month in both")
         resolved.append((path, ep, sc))
     frames = []
     for i, (path, ep, sc) in enumerate(resolved):
