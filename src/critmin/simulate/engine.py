@@ -140,7 +140,8 @@ class Reduction:
     cumulative shortfall of each run, t; ``months`` (pairs,) int64, months above ``threshold`` × baseline
     monthly demand summed over runs; ``sf_sum`` (months, pairs) float64, the run sum of shortfall,
     added run by run in order; ``stage_short`` (runs, months, stages) float64, each run's world shortfall
-    per stage, t/month; and ``top`` (k, months × cells) float32, the k largest values over the chunk's runs of
+    per stage, t/month; and ``top`` (k, months × cells; float32, or float64 with a float64 shortfall), the k
+    largest values over the chunk's runs of
     each cell's shortfall share (shortfall ÷ baseline demand at the stage), where k = the ranks
     ``np.percentile`` reads for the P95 over *all* runs. Merging the chunks' ``top`` keeps the k largest
     values of every cell, so the P95 is exact (the same number as a percentile over every run's share),
