@@ -227,3 +227,13 @@ def test_every_library_episode_runs(world):
     assert modelled["verdict"].isin(["inside", "outside", "no figure"]).all()
     out = modelled[modelled["verdict"] == "outside"]
     assert out["off_by"].notna().all() and (out["off_by"] != 0).all()
+
+
+def test_world_backtest_is_the_same_call(world, sb_result):
+    """``world.backtest(name)`` is :func:`critmin.simulate.backtest` on that World (same runs, same seed)."""
+    _ep, _ds, table = sb_result
+    via_world = world.backtest(SB, runs=30, seed=3)
+    import pandas as pd
+
+    assert isinstance(via_world, pd.DataFrame) and len(via_world) > 0
+    pd.testing.assert_frame_equal(via_world, table)

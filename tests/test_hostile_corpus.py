@@ -161,8 +161,6 @@ def test_scenario_file(cli, name, field, problem) -> None:
     one_line_error(res, f"{HOSTILE / name}: {field}", problem)
 
 
-@pytest.mark.xfail(strict=True, reason="simulate/scenario.py (sim-model): Trigger.value accepts NaN; "
-                                       "use critmin.validate.FiniteFloat")
 def test_scenario_price_trigger_nan(cli, tmp_path) -> None:
     text = (Path(__file__).resolve().parents[1] / "src/critmin/scenarios/ree-magnet-embargo-us-jpn-12m-stockpile.yaml"
             ).read_text(encoding="utf-8").replace("trigger: shortfall", "trigger: {price: .nan}", 1)

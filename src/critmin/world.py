@@ -501,6 +501,13 @@ class World:
 
         return run(self, scenario, **kwargs)
 
+    def backtest(self, name: str | None = None, **kwargs: Any) -> Any:
+        """Run the library's real disruption episodes (or the one named) against history; see
+        :func:`critmin.simulate.backtest`."""
+        from critmin.simulate import backtest
+
+        return backtest(self, name, **kwargs)
+
     @cached_property
     def risk(self) -> Any:
         """Risk metrics accessor (concentration, import dependence, GeoPolRisk, EU SR, exposure)."""

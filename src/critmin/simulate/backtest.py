@@ -56,10 +56,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import xarray as xr
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from critmin.errors import InputError, did_you_mean, read_user_text, yaml_input_error
+from critmin.errors import InputError, did_you_mean
+from critmin.safeio import read_yaml
 from critmin.simulate.scenario import field_path
 
 BACKTEST_DIR = Path(__file__).resolve().parents[1] / "backtests"
@@ -228,11 +228,7 @@ def parse_episode(raw: Any, source: str = "backtest") -> Episode:
 def load_episode(path: str | Path) -> Episode:
     """Read and validate one backtest YAML file."""
     p = Path(path)
-    try:
-        raw = yaml.safe_load(read_user_text(p))
-    except yaml.YAMLError as exc:
-        raise yaml_input_error(p, exc) from None
-    return parse_episode(raw, str(p))
+    return parse_episode(read_yaml(p), str(p))
 
 
 def episode_names(folder: Path = BACKTEST_DIR) -> list[str]:

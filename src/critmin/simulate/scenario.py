@@ -33,6 +33,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from critmin.errors import InputError
 from critmin.safeio import read_yaml
+from critmin.validate import FiniteFloat
 
 # ---------------------------------------------------------------------------------------------- distributions
 
@@ -451,7 +452,7 @@ class Trigger(_Base):
     """When a stockpile may release: on any shortfall, from a month, or above a price index."""
 
     on: Literal["shortfall", "month", "price"] = "shortfall"
-    value: float | None = None
+    value: FiniteFloat | None = None
 
     @model_validator(mode="after")
     def _value(self) -> Trigger:
