@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +25,7 @@ from critmin.cli.format import (  # noqa: F401 - the output helpers every comman
     sources_frame,
     write_xlsx,
 )
+from critmin.errors import InputError
 from critmin.world import World, load, resolve_world_path
 
 #: The ``--json`` flag of every command that can print JSON instead of a table.
@@ -72,3 +75,26 @@ def finite_number(value: str | float) -> float:
     if not math.isfinite(number):
         raise typer.BadParameter(f"not a finite number: {value!r}")
     return number
+
+
+#: The CLI flag of a core parameter whose flag is not ``--`` + its name (``store_url`` → ``--db``).
+FLAG_OF: dict[str, str] = {"actor": "--as", "store_url": "--db", "path": "--registry", "label": "--rel-to"}
+
+
+def flag_of(param: str) -> str:
+    """The CLI flag of core parameter ``param``: :data:`FLAG_OF`, else ``--`` + the name with ``-`` for ``_``."""
+    return FLAG_OF.get(param, "--" + param.replace("_", "-"))
+
+
+@contextmanager
+def core_flags(*params: str) -> Iterator[None]:
+    """Core errors name parameters, the CLI names flags: an :class:`InputError` raised inside this block that
+    names one of ``params`` (e.g. ``year``) is re-raised naming its flag (``--year``); others pass unchanged.
+
+    Use: ``with core_flags("year", "source"): src = resolve_source(world, material, source)``."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.source in params:
+            raise InputError(flag_of(exc.source), exc.field, exc.problem) from None
+        raise

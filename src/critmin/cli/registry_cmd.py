@@ -3,11 +3,15 @@
 Thin layer over :mod:`critmin.registry`. ``--registry DIR`` (or
 ``$CRITMIN_REGISTRY``) picks a registry folder; the default is the embedded,
 read-only one (``critmin projects init DIR`` copies it to a writable folder).
+``--db URL`` (or ``$CRITMIN_DB``) picks a store instead: when it holds registry
+records, a command shows the view of the account named by ``--as`` (the rule is
+:func:`critmin.store.registry_store.registry_for`, the web's rule too).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -15,6 +19,7 @@ from critmin.cli.common import (
     JsonFlag,
     XlsxOpt,
     console,
+    core_flags,
     frame_records,
     get_world,
     print_csv,
@@ -24,6 +29,7 @@ from critmin.cli.common import (
     sources_frame,
     write_xlsx,
 )
+from critmin.cli.users_cmd import DbOpt, open_store, store_errors
 from critmin.errors import InputError
 
 projects_app = typer.Typer(help="Projects registry: list, show, add, timeline.", no_args_is_help=True)
@@ -44,10 +50,17 @@ def _invest(registry: str = _REG_OPT) -> None:
     _state["registry"] = registry
 
 
-def _reg():  # noqa: ANN202 - returns critmin.registry.Registry
-    from critmin.registry import Registry
+#: ``--as NAME``: the account whose view of the store's registry is shown (needed when the store holds one).
+AsOpt = Annotated[str | None, typer.Option("--as", help="Account whose view of the store's registry is shown "
+                                                         "(needed with a store that holds registry records).")]
 
-    return Registry.load(_state["registry"])
+
+def _reg(db: str | None = None, as_: str | None = None):  # noqa: ANN202 - returns critmin.registry.Registry
+    """The registry to read: the store's (``--db``, the view of ``--as``) or the files (``--registry``)."""
+    from critmin.store.registry_store import registry_for
+
+    with core_flags("store_url", "actor", "path"):
+        return registry_for(db, as_, _state["registry"])
 
 
 def _out_path(out: Path, suffixes: tuple[str, ...]) -> Path:
@@ -95,13 +108,15 @@ def list_projects(
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a list of objects)."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
     xlsx: XlsxOpt = None,
+    db: DbOpt = None,
+    as_: AsOpt = None,
 ) -> None:
     """List projects (capacity_tpy is t/yr of the stated content; capex_musd US$ million)."""
     if as_json and as_csv:
         raise InputError("--json/--csv", None, "choose one output format")
     if xlsx is not None and (as_json or as_csv):
         raise InputError("--xlsx", None, "cannot be combined with --json or --csv")
-    df = _reg().filter_projects(chain=_registry_chain(chain), stage=stage, country=country, status=status)
+    df = _reg(db, as_).filter_projects(chain=_registry_chain(chain), stage=stage, country=country, status=status)
     if as_json:
         print_json(frame_records(df))
     elif as_csv:
@@ -118,11 +133,12 @@ def list_projects(
 
 @projects_app.command("show")
 def show(project_id: str = typer.Argument(..., metavar="ID"),
-         as_json: JsonFlag = False) -> None:
+         as_json: JsonFlag = False,
+         db: DbOpt = None, as_: AsOpt = None) -> None:
     """Show one project: every field with its sources, and where it stands against the framework dates."""
     from critmin.registry import standing
 
-    reg = _reg()
+    reg = _reg(db, as_)
     p = reg.project(project_id)
     st = standing(reg)
     row = frame_records(st[st["id"] == p.id])[0]
@@ -151,9 +167,41 @@ def show(project_id: str = typer.Argument(..., metavar="ID"),
 
 
 @projects_app.command("add")
-def add(file: Path = typer.Argument(..., metavar="FILE.yaml")) -> None:
-    """Validate the projects in FILE and add them to the registry (atomic; nothing written on error)."""
-    new = _reg().add_projects(file)
+def add(
+    file: Path = typer.Argument(..., metavar="FILE.yaml"),
+    db: DbOpt = None,
+    as_: AsOpt = None,
+    rel_to: str = typer.Option(None, "--rel-to", help="With --db: releasable to, e.g. USA,JPN (default: the "
+                               "account's nationality only)."),
+    public: bool = typer.Option(False, "--public", help="With --db: label the projects public."),
+) -> None:
+    """Validate the projects in FILE and add them to the registry (atomic; nothing written on error).
+
+    With --db (or $CRITMIN_DB) they go into the store under a label originated by the --as account's
+    nationality (analysts and stronger roles); otherwise into the --registry folder's files.
+    """
+    if db is None:
+        if rel_to is not None or public or as_ is not None:
+            flag = "--rel-to" if rel_to is not None else "--public" if public else "--as"
+            raise InputError(flag, None, "labels and accounts apply to the store: give --db URL (or set CRITMIN_DB)")
+        new = _reg().add_projects(file)
+    else:
+        from critmin.store.registry_store import actor_named, add_projects_file
+
+        if _state["registry"]:
+            raise InputError("--registry", _state["registry"], "cannot be combined with --db (the projects go "
+                             "into the store)")
+        if not as_:
+            raise InputError("--as", None, "adding to the store needs --as NAME (the account adding)")
+        store = open_store(db)
+        with core_flags("actor"):
+            actor = actor_named(store, as_)
+        label = {"originator": actor.nationality, "public": public,
+                 "rel_to": [c.strip().upper() for c in rel_to.split(",") if c.strip()] if rel_to else
+                 [actor.nationality]}
+        with core_flags("label"), store_errors("--as"):
+            new = add_projects_file(store, actor, file, label)
+        store.dispose()
     say(f"added {len(new)} project(s): {', '.join(p.id for p in new)}")
 
 
@@ -172,12 +220,14 @@ def timeline(
     chain: str = typer.Option(None, "--chain"),
     country: str = typer.Option(None, "--country"),
     status: str = typer.Option(None, "--status"),
+    db: DbOpt = None,
+    as_: AsOpt = None,
 ) -> None:
     """Gantt of project milestones against the frameworks' dates."""
     from critmin.registry.plots import timeline_figure, timeline_png, write_html
 
     _out_path(out, (".html", ".png"))
-    reg = _reg()
+    reg = _reg(db, as_)
     if out.suffix.lower() == ".png":
         timeline_png(reg, out, chain=chain, country=country, status=status)
     else:
@@ -191,16 +241,19 @@ def standing_cmd(
     all_: bool = typer.Option(False, "--all", help="List every project (default: a count per phase and the "
                               "projects with financing since the framework)."),
     xlsx: XlsxOpt = None,
+    db: DbOpt = None,
+    as_: AsOpt = None,
 ) -> None:
     """Every project against the US-Japan six-month financing deadline (a summary unless --all)."""
     from critmin.registry import standing
 
-    df = standing(_reg())
+    reg = _reg(db, as_)
+    df = standing(reg)
     if as_json:
         print_json(frame_records(df))
         return
     if xlsx is not None:
-        write_xlsx(xlsx, {"standing": df}, _project_sources(_reg().filter_projects()))
+        write_xlsx(xlsx, {"standing": df}, _project_sources(reg.filter_projects()))
         say(f"wrote {xlsx}")
         return
     if all_:
@@ -220,6 +273,8 @@ def summary(
     amount_type: str = typer.Option(None, "--type", help="Only this amount type, e.g. pledge, tranche, announced."),
     as_json: JsonFlag = False,
     xlsx: XlsxOpt = None,
+    db: DbOpt = None,
+    as_: AsOpt = None,
 ) -> None:
     """Investment totals per amount type (US$ million; never added across types; other currencies counted, not summed).
 
@@ -227,7 +282,7 @@ def summary(
     overlapping money, so each amount type gets its own table (JSON: a ``type``
     field on each row) and there is no total across types.
     """
-    reg = _reg()
+    reg = _reg(db, as_)
     df = reg.summary(by, amount_type)
     if as_json:
         print_json(frame_records(df))
@@ -267,12 +322,14 @@ def invest_map(
     investor_country: str = typer.Option(None, "--investor-country", help="Only this investor country (ISO3)."),
     programme: str = typer.Option(None, "--programme", help="Only this programme."),
     amount_type: str = typer.Option(None, "--type", help="Amount type shown first (the map has one layer per type)."),
+    db: DbOpt = None,
+    as_: AsOpt = None,
 ) -> None:
     """US states shaded by investment, one layer per amount type, with project markers (or --world: projects)."""
     from critmin.registry.plots import invest_map_figure, write_html
 
     _out_path(out, (".html",))
-    fig = invest_map_figure(_reg(), world=world, investor_country=investor_country, programme=programme,
+    fig = invest_map_figure(_reg(db, as_), world=world, investor_country=investor_country, programme=programme,
                             amount_type=amount_type)
     write_html(fig, out)
     say(f"wrote {out}")
