@@ -269,6 +269,33 @@ async def compare_download(request: Request, a: IdQuery, b: IdQuery, format: Fmt
     return labelled_download({"compare": df}, "compare", label, format, f"compare-{a[:8]}-{b[:8]}")
 
 
+class SearchHit(BaseModel):
+    """One search result: what it is, its id and title, its label (None for public World data) and marking,
+    and the page that shows it."""
+
+    kind: str
+    id: str
+    title: str
+    label: LabelOut | None
+    marking: str
+    url: str
+
+
+#: A search query: some non-blank character, no NUL (the core checks the same, after stripping).
+SEARCH_PATTERN = r"^[^\x00]*\S[^\x00]*$"
+
+
+@router.get("/search", response_model=list[SearchHit])
+async def search(request: Request, q: Annotated[str, Query(min_length=1, max_length=200, pattern=SEARCH_PATTERN,
+                                                         description="1-200 characters, not blank, no NUL")],
+                 limit: Annotated[int, Query(ge=1, le=200, description="1-200 results")] = 50,
+                 actor: Actor = Depends(api_actor)) -> list[dict[str, Any]]:
+    """Runs (every kind), registry records and the World's catalogue the caller may see that match ``q``."""
+    from critmin.store.search import search as run_search
+
+    return await run_in_threadpool(run_search, _store(request), actor, q, limit, request.app.state.world)
+
+
 def not_final(status: str) -> bool:
     """True while a run may still change."""
     return status not in FINAL

@@ -326,6 +326,18 @@ async def table_download(name: str, fmt: str, request: Request, actor: Actor = D
                     headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
 
 
+@router.get("/search")
+async def search_page(request: Request, actor: Actor = Depends(page_actor)) -> HTMLResponse:
+    """Search what the actor may see (:func:`critmin.store.search.search`); a blank query shows the form."""
+    from critmin.store.search import search
+
+    raw = request.query_params.get("q", "")
+    hits = None
+    if raw.strip():
+        hits = await run_in_threadpool(search, store_of(request), actor, raw, 100, _world(request))
+    return render(request, "search.html", actor, search_q=raw.strip(), hits=hits)
+
+
 # ---------------------------------------------------------------------- scenarios and runs
 @router.get("/scenarios")
 async def scenarios_page(request: Request, actor: Actor = Depends(page_actor)) -> HTMLResponse:
