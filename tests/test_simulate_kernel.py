@@ -205,65 +205,30 @@ dist = st.one_of(
     st.floats(0.1, 0.9).map(lambda m: {"dist": "normal", "mean": m, "sd": 0.3}),
 )
 place = st.sampled_from(COUNTRIES + ["USA+JPN", "ALLIES"])
+ORIGINS = st.sampled_from(["CHN", "AUS", "JPN"])
+DESTINATIONS = st.one_of(st.just("all"), st.lists(place, min_size=1, max_size=3))
+STAGE_SETS = st.sampled_from([["ore"], ["product"], ["ore", "product"]])
+
+
+def timed_shock(kind: str, **fields: st.SearchStrategy) -> st.SearchStrategy:
+    """Shocks ``{"type": kind, **fields, "start": 1-6, "duration": 1-8}`` (each field drawn from its strategy)."""
+    return st.fixed_dictionaries({"type": st.just(kind), **fields, "start": st.integers(1, 6),
+                                  "duration": st.integers(1, 8)})
+
+
 shock = st.one_of(
-    st.builds(
-        lambda o, d, stg, f, s, n: {
-            "type": "export_restriction",
-            "origin": o,
-            "stages": stg,
-            "destinations": d,
-            "fraction": f,
-            "start": s,
-            "duration": n,
-        },
-        st.sampled_from(["CHN", "AUS", "JPN"]),
-        st.one_of(st.just("all"), st.lists(place, min_size=1, max_size=3)),
-        st.sampled_from([["ore"], ["product"], ["ore", "product"]]),
-        dist,
-        st.integers(1, 6),
-        st.integers(1, 8),
-    ),
-    st.builds(
-        lambda c, stg, f, s, n: {
-            "type": "production_outage",
-            "country": c,
-            "stages": stg,
-            "fraction": f,
-            "start": s,
-            "duration": n,
-        },
-        place,
-        st.sampled_from([["ore"], ["product"]]),
-        dist,
-        st.integers(1, 6),
-        st.integers(1, 8),
-    ),
-    st.builds(
-        lambda o, d, stg, a, dl, rf, s, n: {
-            "type": "licensing",
-            "origin": o,
-            "stages": stg,
-            "destinations": d,
-            "approval": a,
-            "delay_months": dl,
-            "refusal": rf,
-            "start": s,
-            "duration": n,
-        },
-        st.sampled_from(["CHN", "AUS", "JPN"]),
-        st.one_of(st.just("all"), st.lists(place, min_size=1, max_size=3)),
-        st.sampled_from([["ore"], ["product"], ["ore", "product"]]),
-        st.one_of(
+    timed_shock("export_restriction", origin=ORIGINS, stages=STAGE_SETS, destinations=DESTINATIONS, fraction=dist),
+    timed_shock("production_outage", country=place, stages=st.sampled_from([["ore"], ["product"]]), fraction=dist),
+    timed_shock(
+        "licensing", origin=ORIGINS, stages=STAGE_SETS, destinations=DESTINATIONS,
+        approval=st.one_of(
             dist,
             st.tuples(st.floats(0, 1), st.floats(0, 1), st.integers(0, 4)).map(
                 lambda x: {"ramp": {"from": x[0], "to": x[1], "months": x[2]}}),
             st.tuples(st.integers(1, 4), st.floats(0, 1), st.floats(0, 1)).map(
                 lambda x: {"schedule": {x[0]: x[1], x[0] + 2: x[2]}}),
         ),
-        st.integers(0, 3),
-        dist,
-        st.integers(1, 6),
-        st.integers(1, 8),
+        delay_months=st.integers(0, 3), refusal=dist,
     ),
     st.builds(
         lambda c, k, f, s: {"type": "demand_surge", "country": c, "sector": k, "factor": f, "start": s},

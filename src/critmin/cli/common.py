@@ -35,6 +35,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 XlsxOpt = Annotated[Path | None, typer.Option("--xlsx", help="Write an Excel workbook (one sheet per table, "
                                                               "plus a sources sheet).")]
 
+#: The ``--seed N`` option of every command that samples (simulate, backtest, optimize).
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")]
+
 _state: dict[str, Any] = {"world_path": None, "world": None}
 
 

@@ -11,6 +11,7 @@ import typer
 
 from critmin.cli.common import (
     JsonFlag,
+    SeedOpt,
     XlsxOpt,
     err_console,
     get_world,
@@ -81,7 +82,7 @@ def stockpile(
     floors: Path = typer.Option(None, "--floors", help="CSV holder, material, floor_t: t a pool member keeps."),
     budget: float = typer.Option(None, "--budget", help="US$ cap on acquisition + holding."),
     runs: int = typer.Option(None, "--runs", help="Simulated runs (simulation mode; default 200)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed of the simulated ensemble."),
+    seed: SeedOpt = 0,
     cvar: float = typer.Option(None, "--cvar", help="CVaR level ALPHA (e.g. 0.95) of the shortage cost."),
     lam: float = typer.Option(0.0, "--lambda", help="Weight L of the CVaR term in the objective."),
     as_json: JsonFlag = False,
@@ -194,7 +195,7 @@ def portfolio(
                                        "objective; default weight 1)."),
     by_year: int = typer.Option(2030, "--by-year", help="Projects count if online by this year."),
     runs: int = typer.Option(100, "--runs", help="Simulated runs per chain (shortfall objective)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed of the simulated ensembles."),
+    seed: SeedOpt = 0,
     as_json: JsonFlag = False,
     xlsx: XlsxOpt = None,
     plot: Path = typer.Option(None, "--plot", help="Write the efficient frontier (.html)."),

@@ -10,6 +10,7 @@ import typer
 from critmin.atomic import atomic_path
 from critmin.cli.common import (
     JsonFlag,
+    SeedOpt,
     XlsxOpt,
     console,
     err_console,
@@ -92,7 +93,7 @@ def simulate(
                                              "(two scenarios, same seed: the difference B - A)."),
     others: list[str] = typer.Argument(None, metavar="[A B]", help="With compare: the two scenarios."),
     runs: int = typer.Option(1000, "--runs", help="Monte Carlo runs."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same result)."),
+    seed: SeedOpt = 0,
     horizon: int = typer.Option(None, "--horizon", help="Months to simulate (default: the scenario's, 36)."),
     as_json: JsonFlag = False,
     out: Path = typer.Option(None, "--out", help="Write the result (xarray Dataset) to FILE.nc: summaries, "
@@ -256,7 +257,7 @@ def backtest(
     name: str = typer.Argument(None, help="Episode name (see src/critmin/backtests) or a YAML file; "
                                           "default: every library episode."),
     runs: int = typer.Option(500, "--runs", help="Monte Carlo runs per episode."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same result)."),
+    seed: SeedOpt = 0,
     threshold: float = typer.Option(
         0.01, "--threshold", help="first_shortfall_month: share of baseline demand that counts as short "
                                   "(default 0.01, a judgement)."),

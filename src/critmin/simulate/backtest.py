@@ -60,7 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from critmin.errors import InputError, did_you_mean
 from critmin.safeio import read_yaml
-from critmin.simulate.scenario import field_path
+from critmin.simulate.scenario import input_error
 
 BACKTEST_DIR = Path(__file__).resolve().parents[1] / "backtests"
 #: Slack for "inside" (rounding of the real figures and of the model's float arithmetic).
@@ -209,13 +209,7 @@ def parse_episode(raw: Any, source: str = "backtest") -> Episode:
     try:
         ep = Episode.model_validate(raw)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif e["type"] == "missing":
-            msg = "required field is missing"
-        raise InputError(source, field_path(tuple(e["loc"])) or None, msg) from None
+        raise input_error(exc, source) from None
     for i, o in enumerate(ep.outcomes):
         if o.month is not None and model_month(ep.start, o.month) < 1:
             raise InputError(source, f"outcomes[{i}].month", f"{o.month} is before the episode's start {ep.start}")

@@ -680,6 +680,23 @@ _TAGS = {
 }
 
 
+def input_error(exc: ValidationError, source: str) -> InputError:
+    """The first problem of a pydantic ``ValidationError`` as a one-line :class:`InputError` naming ``source``
+    (the file) and the field path (``shocks[1].duration``), in plain words (unknown field, required field
+    is missing, unknown shock type). Raise it ``from None``; used by scenarios and backtest episodes."""
+    e = exc.errors()[0]
+    msg = str(e["msg"]).removeprefix("Value error, ")
+    if e["type"] == "union_tag_invalid":
+        msg = f"unknown shock type; use {', '.join(SHOCK_TYPES)}"
+    elif e["type"] == "union_tag_not_found":
+        msg = f"needs a 'type' ({', '.join(SHOCK_TYPES)})"
+    elif e["type"] == "extra_forbidden":
+        msg = "unknown field"
+    elif e["type"] == "missing":
+        msg = "required field is missing"
+    return InputError(source, field_path(tuple(e["loc"])) or None, msg)
+
+
 def field_path(loc: tuple[Any, ...]) -> str:
     """Pydantic location → ``shocks[1].duration`` (union tags and wrappers dropped)."""
     parts: list[str] = []
@@ -700,17 +717,7 @@ def parse_scenario(raw: Any, source: str = "scenario") -> Scenario:
     try:
         sc = Scenario.model_validate(raw)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        if e["type"] == "union_tag_invalid":
-            msg = f"unknown shock type; use {', '.join(SHOCK_TYPES)}"
-        elif e["type"] == "union_tag_not_found":
-            msg = f"needs a 'type' ({', '.join(SHOCK_TYPES)})"
-        elif e["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif e["type"] == "missing":
-            msg = "required field is missing"
-        return _raise(source, field_path(tuple(e["loc"])), msg)
+        raise input_error(exc, source) from None
     _check_references(sc, source)
     return pin_calendar(sc, source)
 
@@ -755,10 +762,6 @@ def pin_calendar(sc: Scenario, source: str = "scenario") -> Scenario:
                 raise InputError(source, f"shocks[{i}].approval.schedule", "months must be in order")
             sh.approval = Approval("schedule", ap.values, ks)
     return sc
-
-
-def _raise(source: str, field: str, msg: str) -> Scenario:
-    raise InputError(source, field or None, msg)
 
 
 def load_scenario(path: str | Path) -> Scenario:
