@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -39,6 +40,7 @@ XlsxOpt = Annotated[Path | None, typer.Option("--xlsx", help="Write an Excel wor
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")]
 
 _state: dict[str, Any] = {"world_path": None, "world": None}
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def set_world_path(path: str | None) -> None:
@@ -81,7 +83,8 @@ def finite_number(value: str | float) -> float:
 
 
 #: The CLI flag of a core parameter whose flag is not ``--`` + its name (``store_url`` → ``--db``).
-FLAG_OF: dict[str, str] = {"actor": "--as", "store_url": "--db", "path": "--registry", "label": "--rel-to"}
+FLAG_OF: dict[str, str] = {"actor": "--as", "store_url": "--db", "path": "--registry", "label": "--rel-to",
+                           "amount_type": "--type"}
 
 
 def flag_of(param: str) -> str:
@@ -90,14 +93,31 @@ def flag_of(param: str) -> str:
 
 
 @contextmanager
-def core_flags(*params: str) -> Iterator[None]:
+def core_flags(*params: str, **named: str) -> Iterator[None]:
     """Core errors name parameters, the CLI names flags: an :class:`InputError` raised inside this block that
-    names one of ``params`` (e.g. ``year``) is re-raised naming its flag (``--year``); others pass unchanged.
+    names one of ``params`` (e.g. ``year``) is re-raised naming its flag (:func:`flag_of`: ``--year``), or one
+    of ``named`` its given name (``chain="CHAIN"`` for an argument); others pass unchanged.
 
     Use: ``with core_flags("year", "source"): src = resolve_source(world, material, source)``."""
     try:
         yield
     except InputError as exc:
+        if exc.source in named:
+            raise InputError(named[exc.source], exc.field, exc.problem) from None
         if exc.source in params:
             raise InputError(flag_of(exc.source), exc.field, exc.problem) from None
         raise
+
+
+def core_flag_errors(*params: str, **named: str) -> Callable[[F], F]:
+    """Decorator form of :func:`core_flags` for a whole command (Typer still reads the command's signature)."""
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - whatever the command returns
+            with core_flags(*params, **named):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco

@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from critmin.cli.common import JsonFlag, console, get_world, print_json, say, set_world_path
+from critmin.cli.common import JsonFlag, console, core_flags, get_world, print_json, say, set_world_path
 from critmin.errors import InputError
 
 if TYPE_CHECKING:  # imported where used: `critmin --help` does not load pandas
     import pandas as pd
 
     from critmin.network import ChainNetwork
-    from critmin.world import World
 
 app = typer.Typer(help="The chain network: production, shares, trade and balancing items by stage.",
                   no_args_is_help=True)
@@ -33,45 +32,13 @@ TINY = 1e-6
 # ---------------------------------------------------------------------------------------------- inputs
 
 
-def chain_years(world: World, chain_id: str) -> tuple[int, int] | None:
-    """First and last year with any data for the chain: reported production of its stages' series,
-    BACI trade of its HS codes, and the years of its published figures (None when there is none)."""
-    from critmin.network import CASES
-
-    chain = world.chains[chain_id]
-    years: set[int] = set()
-    series = {(s.production.material, s.production.stage) for s in chain.stages if s.production is not None}
-    if series and "production" in world.table_names:
-        df = world.table("production")
-        if not df.empty:
-            keep = df["quantity"].notna()
-            if "case" in df.columns:
-                keep &= df["case"].isin(CASES["reported"]) | df["case"].isna()
-            pairs = df.loc[keep, ["material", "stage", "year"]]
-            hit = [(m, s) in series for m, s in zip(pairs["material"], pairs["stage"], strict=True)]
-            years |= {int(y) for y in pairs.loc[hit, "year"].unique()}
-    codes = sorted({c for s in chain.stages for c in s.hs6})
-    if codes and "trade" in world.table_names:
-        for t in world.trade_by_code(codes).values():
-            years |= {int(t["year"].min()), int(t["year"].max())}
-    years |= {int(s.published.year) for s in chain.stages if s.published is not None and s.published.year}
-    return (min(years), max(years)) if years else None
-
-
 def load_network(chain: str, year: int | None) -> ChainNetwork:
     """The network of ``chain`` (id or alias) at ``year`` from the CLI's World; InputError naming CHAIN / --year."""
+    from critmin.risk.resolve import check_chain_year
+
     world = get_world()
-    try:
-        chain = world.chain_id(chain)
-    except InputError as exc:
-        raise InputError("CHAIN", chain, exc.problem) from None
-    if year is not None:
-        span = chain_years(world, chain)
-        if span is None:
-            raise InputError("--year", str(year), f"the World has no data for chain {chain}")
-        if not span[0] <= year <= span[1]:
-            raise InputError("--year", str(year), f"outside the data of chain {chain} ({span[0]}-{span[1]}; "
-                             "production series, BACI trade and published figures)")
+    with core_flags("year", chain="CHAIN"):
+        chain, year = check_chain_year(world, chain, year)
     return world.network(chain, year)
 
 

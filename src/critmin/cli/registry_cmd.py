@@ -19,6 +19,7 @@ from critmin.cli.common import (
     JsonFlag,
     XlsxOpt,
     console,
+    core_flag_errors,
     core_flags,
     frame_records,
     get_world,
@@ -36,6 +37,9 @@ projects_app = typer.Typer(help="Projects registry: list, show, add, timeline.",
 invest_app = typer.Typer(help="Investments registry: summaries and maps.", no_args_is_help=True)
 
 _state: dict[str, str | None] = {"registry": None}
+
+#: The registry core's errors name parameters (chain, stage, country, status, by, type); the commands name flags.
+_core_flags = core_flag_errors("chain", "stage", "country", "status", "by", "type")
 
 _REG_OPT = typer.Option(None, "--registry", envvar="CRITMIN_REGISTRY", help="Registry folder (default: embedded).")
 
@@ -100,6 +104,7 @@ def _project_sources(df) -> object:  # noqa: ANN001 - DataFrame in, DataFrame ou
 
 
 @projects_app.command("list")
+@_core_flags
 def list_projects(
     chain: str = typer.Option(None, "--chain", help="Chain id, e.g. rare-earth-magnets, li-ion-batteries."),
     stage: str = typer.Option(None, "--stage", help="Stage, e.g. mining, separation, magnet, cell."),
@@ -132,6 +137,7 @@ def list_projects(
 
 
 @projects_app.command("show")
+@_core_flags
 def show(project_id: str = typer.Argument(..., metavar="ID"),
          as_json: JsonFlag = False,
          db: DbOpt = None, as_: AsOpt = None) -> None:
@@ -215,6 +221,7 @@ def init(dest: Path = typer.Argument(..., metavar="DIR")) -> None:
 
 
 @projects_app.command("timeline")
+@_core_flags
 def timeline(
     out: Path = typer.Option(..., "--out", help="Output file: .html (Plotly, offline) or .png."),
     chain: str = typer.Option(None, "--chain"),
@@ -236,6 +243,7 @@ def timeline(
 
 
 @projects_app.command("standing")
+@_core_flags
 def standing_cmd(
     as_json: JsonFlag = False,
     all_: bool = typer.Option(False, "--all", help="List every project (default: a count per phase and the "
@@ -268,6 +276,7 @@ def standing_cmd(
 
 
 @invest_app.command("summary")
+@_core_flags
 def summary(
     by: str = typer.Option("programme", "--by", help="state | sector | year | programme | investor_country | type"),
     amount_type: str = typer.Option(None, "--type", help="Only this amount type, e.g. pledge, tranche, announced."),
@@ -316,6 +325,7 @@ def summary(
 
 
 @invest_app.command("map")
+@_core_flags
 def invest_map(
     out: Path = typer.Option(..., "--out", help="Output .html file (self-contained, offline)."),
     world: bool = typer.Option(False, "--world", help="World map of projects instead of US states."),

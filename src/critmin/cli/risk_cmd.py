@@ -14,6 +14,8 @@ from critmin.cli.common import (
     JsonFlag,
     XlsxOpt,
     busy,
+    core_flag_errors,
+    core_flags,
     frame_records,
     get_world,
     print_csv,
@@ -51,6 +53,9 @@ def _risk():
 
 CsvFlag = typer.Option(False, "--csv", help="Print CSV.")
 
+#: The risk core's errors name parameters (year, material, chain, path); every command names its flags.
+_core_flags = core_flag_errors("year", "material", "chain", path="--plot")
+
 #: World tables behind each command's numbers (for the sources sheet of --xlsx).
 GPR_TABLES = ("production", "trade", "governance", "materials")
 
@@ -86,21 +91,8 @@ def _material(world, name: str) -> str:
     return material_slug(world, name)
 
 
-def _years_range(text: str) -> tuple[int, int] | list[int]:
-    """``2018:2024`` (a range) or ``2018,2020,2024`` (a list); InputError naming --years otherwise."""
-    try:
-        if ":" in text:
-            a, b = text.split(":", 1)
-            lo, hi = int(a), int(b)
-            if lo > hi:
-                raise ValueError
-            return (lo, hi)
-        return [int(y) for y in _split(text) or []]
-    except ValueError:
-        raise InputError("--years", text, "not a range FIRST:LAST or a comma-separated list of years") from None
-
-
 @app.command("concentration")
+@_core_flags
 def concentration(
     material: str = typer.Option(..., "--material", help="Material slug (e.g. graphite, rare-earths)."),
     stage: str = typer.Option(None, "--stage", help="mining or refining (default: every stage with data)."),
@@ -118,43 +110,20 @@ def concentration(
     """Country shares, top-N shares, production HHI (0–1 and 0–10,000) and China's share of production."""
     import pandas as pd
 
-    from critmin.risk.concentration import coverage_text, production_coverage
+    from critmin.risk.resolve import parse_years, resolve_source, resolve_stage, resolve_year
 
     _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     world = get_world()
     material = _material(world, material)
-    if stage is not None and stage not in ("mining", "refining"):
-        raise InputError("--stage", stage, "unknown stage; choose mining or refining")
-    if years is not None:
-        if year is not None:
-            raise InputError("--years", years, "cannot be combined with --year")
-        _trend(material, stage, _years_range(years), source, as_json, as_csv, xlsx, plot)
-        return
-    prod = world.production(material=material)
-    if source is None:
-        mats = world.materials().set_index("material")
-        src = mats.loc[material, "default_source"]
-        have = prod[prod["source"] == src]
-        if have.empty and not prod.empty:
-            src = prod["source"].value_counts().index[0]
-        source = src
-    sub = prod[prod["source"] == source]
-    if sub.empty:
-        raise InputError("--source", source, f"no {material} production from this source; data: "
-                         f"{coverage_text(production_coverage(world, material))}")
-    if stage is not None:
-        if sub[sub["stage"] == stage].empty:
-            raise InputError("--stage", stage, f"no {material} {stage} data from {source}; stages: "
-                             f"{', '.join(sorted(sub['stage'].unique()))}; {stage} data: "
-                             f"{coverage_text(production_coverage(world, material, stage))}")
-        sub = sub[sub["stage"] == stage]
-    have_years = sorted(int(y) for y in sub["year"].unique())
-    if year is None:
-        year = have_years[-1]
-    elif year not in have_years:
-        raise InputError("--year", str(year), f"outside the data for {material} ({source}): "
-                         f"{have_years[0]}–{have_years[-1]}; data: "
-                         f"{coverage_text(production_coverage(world, material, stage))}")
+    with core_flags("stage", "source", "year", "years"):
+        stage = resolve_stage(stage)
+        if years is not None:
+            if year is not None:
+                raise InputError("--years", years, "cannot be combined with --year")
+            _trend(material, stage, parse_years(years), source, as_json, as_csv, xlsx, plot)
+            return
+        source = resolve_source(world, material, source, stage)
+        year = resolve_year(world, material, year, source, stage)
     sh = _risk().concentration(material, stage, year, source)
     summ = _risk().concentration_summary(material, stage, year, source)
     if plot:
@@ -193,11 +162,7 @@ def concentration(
 def _trend(material: str, stage: str | None, years: tuple[int, int] | list[int], source: str | None,
            as_json: bool, as_csv: bool, xlsx: Path | None, plot: Path | None) -> None:
     """``risk concentration --years``: the year × production HHI / China share / top-3 table (and chart)."""
-    try:
-        t = _risk().concentration_trend(material, stage, years, source)
-    except InputError as exc:  # the core names its parameters; the CLI names its options
-        raise InputError(f"--{exc.source}" if exc.source in ("years", "source") else exc.source, exc.field,
-                         exc.problem) from None
+    t = _risk().concentration_trend(material, stage, years, source)  # errors name years/source: core_flags
     if plot:
         _trend_chart(t, plot)
     if as_json:
@@ -254,6 +219,7 @@ def _trend_chart(t, path: Path) -> None:  # noqa: ANN001 - a DataFrame
 
 
 @app.command("dependence")
+@_core_flags
 def dependence(
     importer: str = typer.Option(..., "--importer", help="ISO3 or bloc (comma-separated for several)."),
     material: str = typer.Option(None, "--material", help="Material slug(s), comma-separated (default: all)."),
@@ -268,8 +234,10 @@ def dependence(
     """Import dependence: imports by partner, import-partner HHI, net import reliance, share from a partner."""
     _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     acc = _risk()
-    years = acc.inputs().years
-    y = year if year is not None else max(years)
+    from critmin.risk.resolve import latest_year
+
+    with core_flags("year"):
+        y = latest_year(acc.inputs().years, year)
     mats = _split(material)
     if mats:
         mats = [_material(acc.world, m) for m in mats]
@@ -305,6 +273,7 @@ def dependence(
 
 
 @app.command("geopolrisk")
+@_core_flags
 def geopolrisk(
     material: str = typer.Option(None, "--material", help="Material slug (or WMD name)."),
     importer: str = typer.Option(None, "--importer", help="ISO3 or bloc (comma-separated for several)."),
@@ -373,6 +342,7 @@ def geopolrisk(
 
 
 @app.command("eu-crm")
+@_core_flags
 def eu_crm(
     inputs: Path = typer.Option(None, "--inputs", help="CSV: material, hhi_wgi_gs, hhi_wgi_eu, ir, eol_rir, si_sr."),
     material: str = typer.Option(None, "--material", help="From the World: material slug(s), comma-separated."),
@@ -423,6 +393,7 @@ def eu_crm(
 
 
 @app.command("exposure")
+@_core_flags
 def exposure(
     importer: str = typer.Option(..., "--importer", help="ISO3 or bloc (comma-separated for several)."),
     year: int = typer.Option(None, "--year", help="Trade year (default: latest)."),
@@ -461,6 +432,7 @@ def exposure(
 
 
 @app.command("table")
+@_core_flags
 def table(
     metric: str = typer.Option("geopolrisk", "--metric", help="geopolrisk | hhi-import (import partners) | "
                                "hhi-production (producing countries) | nir | exposure ('hhi' = hhi-import)."),

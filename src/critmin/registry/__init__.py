@@ -177,7 +177,7 @@ def standing(reg: Registry | None = None, deadline_id: str = "us-japan-six-month
     reg = reg or Registry.load()
     ev = {e["id"]: e for e in reg.events}
     if deadline_id not in ev:
-        raise InputError("--deadline", deadline_id, f"unknown framework event; one of: {', '.join(ev)}")
+        raise InputError("deadline_id", deadline_id, f"unknown framework event; one of: {', '.join(ev)}")
     deadline: dt.date = ev[deadline_id]["date"]
     signatures = [e["date"] for e in reg.events if e.get("kind") == "signature" and e["date"] >= FRAMEWORKS_FROM]
     first_sig = min(signatures, default=deadline)

@@ -284,7 +284,7 @@ class Registry:
             known = set(self.context.vocab[checks[col]]) if col in checks else self.context.countries
             if val not in known:
                 more = did_you_mean(val, known)
-                raise InputError(f"--{col}", val, f"unknown {col}{more}")
+                raise InputError(col, val, f"unknown {col}{more}")
             df = df[df[col] == val]
         return df.reset_index(drop=True)
 
@@ -309,14 +309,14 @@ class Registry:
         across types is refused (InputError) - the per-type rows are the answer.
         """
         if by not in SUMMARY_BY:
-            raise InputError("--by", by, f"unknown grouping; one of: {', '.join(SUMMARY_BY)}")
+            raise InputError("by", by, f"unknown grouping; one of: {', '.join(SUMMARY_BY)}")
         types = list(self.context.vocab["amount_types"])
         if type is not None and type not in types:
             if type.lower() in ("all", "any", "total", "*") or any(c in type for c in ",+ "):
-                raise InputError("--type", type, "amounts of different types are never added (a pledge, its "
+                raise InputError("type", type, "amounts of different types are never added (a pledge, its "
                                  "tranches and the fact-sheet candidates under it describe overlapping money); "
                                  "omit --type for one total per type, or give one of: " + ", ".join(types))
-            raise InputError("--type", type, f"unknown amount type{hint_or_choices(type, types)}")
+            raise InputError("type", type, f"unknown amount type{hint_or_choices(type, types)}")
         out = totals_by_type(self.investments_frame(), SUMMARY_BY[by], by, types)
         if type is not None:
             out = out[out["type"] == type].reset_index(drop=True)

@@ -33,7 +33,7 @@ def concentration(
     prod = world.production(material=material, stage=stage, year=year, source=source)
     prod = prod[prod["quantity"].notna() & (prod["country"] != "WLD")]
     if prod.empty:
-        raise InputError("--year" if year is not None else "--material", str(year or material),
+        raise InputError("year" if year is not None else "material", str(year or material),
                          "no production data for this selection")
     return country_shares(prod, "quantity", GROUP, "country")
 

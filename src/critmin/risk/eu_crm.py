@@ -182,7 +182,7 @@ def eu_sr_world(world: World, material: str | list[str] | None = None, year: int
     prod = prod[prod["source"] == "wmd"]
     year = int(year) if year is not None else int(prod["year"].max())
     if year not in set(prod["year"].astype(int)):
-        raise InputError("--year", str(year), f"outside the World Mining Data years "
+        raise InputError("year", str(year), f"outside the World Mining Data years "
                          f"{int(prod['year'].min())}–{int(prod['year'].max())}")
     mats = world.materials()
     hm = world.table("wmd_hs_map").set_index("wmd_name")

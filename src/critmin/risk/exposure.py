@@ -202,13 +202,13 @@ def exposure(world: World, importer: str | list[str] | None = None, year: int | 
     ids = list(chains) if chain is None else _as_list(chain)
     for c in ids:
         if c not in chains:
-            raise InputError("--chain", c, "unknown chain" + did_you_mean(c, list(chains)))
+            raise InputError("chain", c, "unknown chain" + did_you_mean(c, list(chains)))
     tr_years = _trade_years(world)  # the year column only, not the whole trade table
     if year is None:
         # judgement: a World without trade has no shares to give; 2024 (the last BACI year) only labels the rows
         year = max(tr_years) if tr_years else 2024
     if tr_years and int(year) not in tr_years:
-        raise InputError("--year", str(year), f"outside the trade data ({min(tr_years)}–{max(tr_years)})")
+        raise InputError("year", str(year), f"outside the trade data ({min(tr_years)}–{max(tr_years)})")
     imps = _as_list(importer)
     for i in imps or []:
         world.bloc_members(i)  # raises InputError for an unknown name

@@ -380,7 +380,7 @@ def material_slug(world: World, name: str) -> str:
     alias.update({str(n).lower(): m for m, n in zip(mats["material"], mats["name"], strict=True)})
     if name.lower() in alias:
         return alias[name.lower()]
-    raise InputError("--material", name, f"unknown material{did_you_mean(name, known)}")
+    raise InputError("material", name, f"unknown material{did_you_mean(name, known)}")
 
 
 def _select_materials(world: World, material, inp: GprInputs) -> list[str] | None:
@@ -391,7 +391,7 @@ def _select_materials(world: World, material, inp: GprInputs) -> list[str] | Non
     gpr = set(inp.mats["material"]) | set(inp.unmapped)
     for m in out:
         if m not in gpr:
-            raise InputError("--material", m, "no World Mining Data commodity for this material, so GeoPolRisk "
+            raise InputError("material", m, "no World Mining Data commodity for this material, so GeoPolRisk "
                              "(which needs WMD mine production for its HHI) cannot be computed")
     return out
 
@@ -402,7 +402,7 @@ def _select_years(year, years: tuple[int, ...]) -> list[int]:
     ys = [int(year)] if isinstance(year, int | str | np.integer) else [int(y) for y in year]
     for y in ys:
         if y not in years:
-            raise InputError("--year", str(y), f"outside the GeoPolRisk data (World Mining Data {min(years)}–"
+            raise InputError("year", str(y), f"outside the GeoPolRisk data (World Mining Data {min(years)}–"
                              f"{max(years)})")
     return ys
 

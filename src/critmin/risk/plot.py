@@ -57,7 +57,7 @@ MAX_LABELS = 15
 def _kind(path: str | Path) -> str:
     suf = Path(path).suffix.lower()
     if suf not in (".png", ".html"):
-        raise InputError("--plot", str(path), "plot file must end in .png or .html")
+        raise InputError("path", str(path), "plot file must end in .png or .html")
     return suf[1:]
 
 
