@@ -44,6 +44,8 @@ REGISTRY_SOURCE = ("critmin registry (curated projects and Clean Investment Moni
 #: YlOrRd with exactly 0 (no record) in light grey, so "nothing recorded" never looks like a small amount.
 _NONE_GREY_YLORRD = [[0.0, "#e8e8e8"], [1e-9, "#ffffb2"], [0.25, "#fecc5c"], [0.5, "#fd8d3c"], [0.75, "#f03b20"],
                      [1.0, "#bd0026"]]
+#: The same colour scale, for other modules' maps (the web pages' investment map).
+NONE_GREY_YLORRD = _NONE_GREY_YLORRD
 
 
 @lru_cache(maxsize=2)
@@ -246,6 +248,51 @@ def _numbered_events(reg: Registry) -> list[tuple[int, dict[str, Any], str]]:
     numbering shared by the HTML and PNG timelines."""
     events = sorted(reg.events, key=lambda e: e["date"])
     return [(k, e, f"{k}. {e['date']:%Y-%m-%d} {e.get('label', e['id'])}") for k, e in enumerate(events, start=1)]
+
+
+#: Milestone kinds that mark production starting: where a pipeline bar ends.
+PRODUCTION_KINDS = ("commissioning", "operating")
+TIMELINE_COLUMNS = ["id", "name", "chain", "country", "stage", "status", "start", "end", "start_event", "end_event",
+                    "end_planned", "days"]
+
+
+def timeline_frame(reg: Registry, ids: set[str] | None = None) -> pd.DataFrame:
+    """One row per project with a dated start: the pipeline bar (announcement/FID/first milestone to production
+    start) the web page draws, and its chart data.
+
+    ``start`` (ISO date): the earliest of the project's milestone dates, announcement year and FID year (a
+    year reads as 1 January); ``end``: production start, the earliest commissioning/operating milestone on or
+    after ``start``, else ``start_year`` (from ``start``'s year on); empty (None) when neither is recorded.
+    ``start_event``/``end_event`` say which record dated them; ``end_planned`` is True when the end is an
+    expected (planned) date; ``days`` = end - start (days; None without an end). Only the
+    projects in ``ids`` when given; rows by start date, then name.
+    """
+    rows = []
+    for p in reg.projects:
+        if ids is not None and p.id not in ids:
+            continue
+        dated = [(parse_date(m.date), m.event, m.kind, m.planned) for m in p.milestones]
+        starts = [(d, ev) for d, ev, _k, _pl in dated]
+        starts += [(dt.date(y, 1, 1), label) for y, label in ((p.announced_year, "announced (year)"),
+                                                               (p.fid_year, "FID (year)")) if y is not None]
+        if not starts:
+            continue
+        start, start_event = min(starts, key=lambda x: x[0])
+        prod = sorted((d, ev, pl) for d, ev, k, pl in dated if k in PRODUCTION_KINDS and d >= start)
+        end: tuple[dt.date, str, bool] | None = None
+        if prod:
+            end = prod[0]
+        elif p.start_year is not None and p.start_year >= start.year:
+            end = (dt.date(p.start_year, 1, 1), "production start (year)",
+                   p.status not in ("operating", "commissioning", "retired"))
+        rows.append({"id": p.id, "name": p.name, "chain": p.chain, "country": p.country, "stage": p.stage,
+                     "status": p.status, "start": start.isoformat(), "end": end[0].isoformat() if end else None,
+                     "start_event": start_event, "end_event": end[1] if end else None,
+                     "end_planned": bool(end[2]) if end else None,
+                     "days": (end[0] - start).days if end else None})
+    df = pd.DataFrame(rows, columns=TIMELINE_COLUMNS)
+    df["days"] = df["days"].astype("Int64")
+    return df.sort_values(["start", "name"], kind="stable").reset_index(drop=True)
 
 
 def timeline_figure(

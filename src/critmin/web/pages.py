@@ -16,14 +16,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from critmin import palette
 from critmin.errors import InputError
 from critmin.store import Actor
 from critmin.web import tables
-from critmin.web.api import compare_runs, run_frames
+from critmin.web.api import compare_runs, labelled_download, run_frames
 from critmin.web.auth import csrf_ok, csrf_token, page_actor, store_of
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -159,13 +159,10 @@ def overview_context(world: Any, importer: str | None, year: str | None) -> dict
         b = tables.brief(world, importer, year)
         frame = tables.brief_table(world, importer, year)
         figs = {}
+        stages = tables.brief_stages(world, importer, year)
         for c in b["chains"]:
-            names, china = [], []
-            for s in c["stages"]:
-                e = next((e for e in s["evidence"] if e.get("china_share") is not None), None)
-                if e is not None:
-                    names.append(f"{s['name']} ({e['basis']}, {e['year']})")
-                    china.append(100 * e["china_share"])
+            part = stages[stages["chain"] == c["chain"]]
+            names, china = list(part["label"]), list(part["china_share_pct"])
             fig = go.Figure(go.Bar(x=china, y=names, orientation="h", marker_color=palette.CHINA_COLOR))
             fig.update_layout(height=120 + 30 * len(names), margin=dict(l=10, r=10, t=30, b=30),
                               xaxis={"title": "China's share (%)", "range": [0, 100]}, plot_bgcolor="white",
@@ -198,7 +195,8 @@ async def overview(request: Request, actor: Actor = Depends(page_actor)) -> HTML
     """The brief for importers or blocs (default USA, JPN): China's share by stage, trends 2018–2024."""
     q = _q(request, "importer", "year")
     ctx = await run_in_threadpool(overview_context, _world(request), q["importer"] or None, q["year"] or None)
-    return render(request, "overview.html", actor, q=q, download=_dl("brief", q), **ctx,
+    dl_stages = {c["chain"]: _dl("brief-stages", {**q, "chain": c["chain"]})["csv"] for c in ctx["brief"]["chains"]}
+    return render(request, "overview.html", actor, q=q, download=_dl("brief", q), **ctx, dl_stages=dl_stages,
                   dl_trend=_dl("trend-production", {}), dl_itrend=_dl("trend-imports", {"importer": q["importer"]}))
 
 
@@ -226,20 +224,20 @@ async def chain_page(chain: str, request: Request, actor: Actor = Depends(page_a
     summ = await run_in_threadpool(tables.chain_summary, w, cid, q["year"] or None)
     stage = q["stage"] or str(summ["stage"].iloc[0])
     countries = await run_in_threadpool(tables.chain_countries, w, cid, q["year"] or None, stage)
+    bars = await run_in_threadpool(tables.chain_stages_chart, w, cid, q["year"] or None)
     fig = go.Figure()
-    fig.add_bar(x=summ["stage"], y=100 * summ["china_share"], name="China", marker_color=palette.CHINA_COLOR)
-    fig.add_bar(x=summ["stage"], y=100 * (1 - summ["china_share"]), name="rest of world",
+    fig.add_bar(x=bars["stage"], y=bars["china_share_pct"], name="China", marker_color=palette.CHINA_COLOR)
+    fig.add_bar(x=bars["stage"], y=bars["rest_of_world_pct"], name="rest of world",
                 marker_color=palette.OTHER_COLOR)
     fig.update_layout(barmode="stack", height=360, yaxis={"title": "share of world output (%)", "range": [0, 100]},
                       plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
                       title=f"{w.chains[cid].title}: China's share at each stage")
-    top = countries.dropna(subset=["share"]).head(12)
+    top = await run_in_threadpool(tables.chain_countries_chart, w, cid, q["year"] or None, stage)
     fig2 = go.Figure(go.Bar(x=top["country"], y=100 * top["share"],
                             marker_color=[palette.country_color(c) for c in top["country"]]))
     fig2.update_layout(height=300, plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
                        yaxis={"title": "share (%)"}, title=f"{stage}: producing countries")
-    trade = await run_in_threadpool(tables.chain_trade, w, cid, q["year"] or None, stage)
-    top = trade.head(25)
+    top = await run_in_threadpool(tables.chain_trade_chart, w, cid, q["year"] or None, stage)
     fig4 = None
     if len(top):
         ex = list(dict.fromkeys(top["exporter"]))
@@ -251,7 +249,7 @@ async def chain_page(chain: str, request: Request, actor: Actor = Depends(page_a
                   "target": [len(ex) + im.index(i) for i in top["importer"]], "value": list(top["t"])}))
         fig4.update_layout(height=520, margin=dict(l=10, r=10, t=30, b=10),
                            title=f"{stage}: the 25 largest recorded trade flows (t/yr, exporter → importer)")
-    shares = countries.dropna(subset=["share"])
+    shares = await run_in_threadpool(tables.chain_map, w, cid, q["year"] or None, stage)
     fig3 = world_map(list(shares["country"]), list(100 * shares["share"]), f"{stage}: share of world output by country",
                      "share (%)")
     return render(request, "chain.html", actor, chain=w.chains[cid], cid=cid, q=q, stage=stage, map=figure_json(fig3),
@@ -260,7 +258,10 @@ async def chain_page(chain: str, request: Request, actor: Actor = Depends(page_a
                   stages=list(summ["stage"]), summary=table_ctx(summ), countries=table_ctx(countries),
                   fig=figure_json(fig), fig2=figure_json(fig2),
                   dl_summary=_dl("chain-stages", {"chain": cid, "year": q["year"]}),
-                  dl_countries=_dl("chain-countries", {"chain": cid, "year": q["year"], "stage": stage}))
+                  dl_countries=_dl("chain-countries", {"chain": cid, "year": q["year"], "stage": stage}),
+                  **{f"dl_{k}": _dl(name, {"chain": cid, "year": q["year"], "stage": stage})["csv"]
+                     for k, name in (("fig", "chain-stages-chart"), ("fig2", "chain-countries-chart"),
+                                     ("map", "chain-map"), ("sankey", "chain-trade-chart"))})
 
 
 @router.get("/risk")
@@ -274,30 +275,108 @@ async def risk_page(request: Request, actor: Actor = Depends(page_actor)) -> HTM
                   download=_dl("risk", q))
 
 
+def timeline_chart(bars: pd.DataFrame) -> go.Figure:
+    """The pipeline Gantt: one horizontal bar per project from ``start`` to ``end`` (production start), coloured
+    by status (lighter when the end is expected); a marker at ``start`` when no production start is recorded.
+    ``bars`` is :func:`critmin.web.tables.projects_timeline`."""
+    fig = go.Figure()
+    day_ms = 86_400_000
+    twice = bars["name"].duplicated(keep=False)
+    bars = bars.assign(name=bars["name"].where(~twice, bars["name"] + " (" + bars["id"] + ")"))
+    for status, g in bars.groupby("status", sort=True):
+        colour = palette.STATUS_COLOURS.get(str(status), "#333")
+        ended = g[g["end"].notna()]
+        if len(ended):
+            fig.add_bar(y=ended["name"], base=ended["start"], x=[int(d) * day_ms for d in ended["days"]],
+                        orientation="h", name=str(status), legendgroup=str(status), marker_color=colour,
+                        marker_opacity=[0.55 if p else 1.0 for p in ended["end_planned"]],
+                        customdata=list(zip(ended["start_event"], ended["end_event"], ended["end"], strict=True)),
+                        hovertemplate="%{y}<br>%{base|%Y-%m-%d}: %{customdata[0]}<br>%{customdata[2]}: "
+                                      "%{customdata[1]}<extra>" + str(status) + "</extra>")
+        open_ = g[g["end"].isna()]
+        if len(open_):
+            fig.add_scatter(y=open_["name"], x=open_["start"], mode="markers", name=f"{status} (no start date)",
+                            legendgroup=str(status), marker={"color": colour, "symbol": "line-ns-open", "size": 9},
+                            text=open_["start_event"], hovertemplate="%{y}<br>%{x|%Y-%m-%d}: %{text}<extra></extra>")
+    fig.update_layout(height=160 + 16 * len(bars), plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
+                      title="Pipeline: first dated record to production start, by status", barmode="overlay",
+                      xaxis={"type": "date", "title": "date", "gridcolor": "#e5e5e5"},
+                      yaxis={"autorange": "reversed", "automargin": True, "categoryorder": "array",
+                             "categoryarray": list(bars["name"]), "tickfont": {"size": 9}},
+                      legend={"title": "status"})
+    return fig
+
+
+#: Where the investment map reads US state boundaries (shipped in critmin/data/geo; never a CDN).
+US_STATES_URL = "/geo/us-states.geojson"
+
+
+def investment_map(by_state: pd.DataFrame) -> go.Figure:
+    """US states shaded by investment (US$ million), one layer per amount type (a dropdown switches; types are
+    never added), every state drawn (grey: nothing recorded). ``by_state`` is
+    :func:`critmin.web.tables.investments_by_state`."""
+    from critmin.registry.plots import NONE_GREY_YLORRD, geojson
+
+    states = [f["properties"]["usps"] for f in geojson("us_states")["features"]]
+    types = list(dict.fromkeys(by_state["type"])) or ["(none recorded)"]
+    counts = by_state["type"].value_counts()
+    first = max(types, key=lambda t: int(counts.get(t, 0)))
+    fig = go.Figure()
+    for ty in types:
+        known = dict(zip(by_state.loc[by_state["type"] == ty, "state"],
+                         by_state.loc[by_state["type"] == ty, "amount_musd"], strict=True))
+        fig.add_choropleth(geojson=US_STATES_URL, featureidkey="properties.usps", locations=states,
+                           z=[float(known.get(st, 0.0)) for st in states], colorscale=NONE_GREY_YLORRD, zmin=0,
+                           colorbar={"title": f"US$ m ({ty})"}, name=f"investment by state: {ty}",
+                           visible=ty == first, marker={"line": {"width": 0.5, "color": "#555"}},
+                           hovertemplate=f"%{{location}}: US$ %{{z:,.0f}} m ({ty})<extra></extra>")
+    fig.update_geos(visible=False, projection_type="albers usa", lataxis_range=[24, 50], lonaxis_range=[-125, -66])
+    fig.update_layout(height=440, margin=dict(l=0, r=0, t=30, b=0),
+                      title=f"Investment by US state (US$ million, USD records): {first}",
+                      updatemenus=[{"buttons": [{"label": f"amount type: {ty}", "method": "update",
+                                                 "args": [{"visible": [t == ty for t in types]},
+                                                          {"title.text": f"Investment by US state (US$ million, "
+                                                                         f"USD records): {ty}"}]} for ty in types],
+                                    "active": types.index(first), "x": 0.0, "y": 1.0, "xanchor": "left"}])
+    return fig
+
+
+@router.get("/geo/us-states.geojson", include_in_schema=False)
+async def us_states_geojson(actor: Actor = Depends(page_actor)) -> Response:
+    """US state boundaries shipped with critmin (us-atlas, ISC; US Census Bureau geometry) for the maps."""
+    from critmin.registry.plots import GEO_DIR
+
+    return FileResponse(GEO_DIR / "us_states_10m.geojson", media_type="application/geo+json",
+                        headers={"Cache-Control": "private, max-age=86400"})
+
+
 @router.get("/projects")
 async def projects_page(request: Request, actor: Actor = Depends(page_actor)) -> HTMLResponse:
-    """The project pipeline: a timeline of start years by status, and the table."""
+    """The project pipeline: a map, a timeline (one bar per project, filterable), the table; investments: a
+    US-state map and the table."""
     q = _q(request, "chain", "country", "status")
     reg = await run_in_threadpool(registry_for, request, actor)
-    df = await run_in_threadpool(tables.projects, _world(request), q["chain"] or None, q["country"] or None,
-                                 q["status"] or None, reg)
-    fig = go.Figure()
-    if len(df):
-        g = df.dropna(subset=["start_year"]).groupby(["start_year", "status"]).size().reset_index(name="n")
-        for st, part in g.groupby("status"):
-            fig.add_bar(x=part["start_year"], y=part["n"], name=str(st),
-                        marker_color=palette.STATUS_COLOURS.get(str(st)))
-    fig.update_layout(barmode="stack", height=320, plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
-                      title="Projects by start year and status", yaxis={"title": "projects"})
-    located = df.dropna(subset=["lat", "lon"]) if {"lat", "lon"} <= set(df.columns) else df.iloc[:0]
-    counts = df["country"].value_counts() if len(df) else pd.Series(dtype=int)
-    pmap = world_map(list(counts.index), [int(v) for v in counts.values], "Projects by country and location",
-                     "projects", located)
+    w = _world(request)
+    args = (w, q["chain"] or None, q["country"] or None, q["status"] or None, reg)
+    df = await run_in_threadpool(tables.projects, *args)
+    bars = await run_in_threadpool(tables.projects_timeline, *args)
+    mapdata = await run_in_threadpool(tables.projects_map, *args)
+    inv = await run_in_threadpool(tables.investments, w, reg)
+    by_state = await run_in_threadpool(tables.investments_by_state, w, reg)
+    counts = mapdata[mapdata["layer"] == "country"]
+    points = mapdata[mapdata["layer"] == "project"]
+    pmap = world_map(list(counts["country"]), [int(v) for v in counts["projects"]], "Projects by country and location",
+                     "projects", points)
     cols = [c for c in ("id", "name", "country", "chain", "stage", "material", "capacity_tpy", "status",
-                        "start_year", "owners") if c in df.columns]
-    return render(request, "projects.html", actor, q=q, table=table_ctx(df[cols]), fig=figure_json(fig),
-                  map=figure_json(pmap),
-                  download=_dl("projects", q))
+                        "announced_year", "start_year", "owners") if c in df.columns]
+    return render(request, "projects.html", actor, q=q, table=table_ctx(df[cols]),
+                  fig=figure_json(timeline_chart(bars)), map=figure_json(pmap), timeline_rows=len(bars),
+                  download=_dl("projects", q),
+                  dl_map=_dl("projects-map", q)["csv"], dl_timeline=_dl("projects-timeline", q)["csv"],
+                  investments=table_ctx(inv.drop(columns=["source"], errors="ignore")),
+                  invest_map=figure_json(investment_map(by_state)),
+                  dl_invest=_dl("investments", {}), dl_invest_map=_dl("investments-by-state", {})["csv"],
+                  from_store=reg is not None)
 
 
 @router.get("/catalogue")
@@ -315,7 +394,9 @@ async def table_download(name: str, fmt: str, request: Request, actor: Actor = D
     if fmt not in ("csv", "xlsx"):
         raise InputError("format", fmt, "use csv or xlsx")
     w = _world(request)
-    reg = await run_in_threadpool(registry_for, request, actor) if name == "projects" else None
+    if name in tables.RUN_TABLES:
+        return await run_in_threadpool(_run_chart_data, request, actor, name, fmt)
+    reg = await run_in_threadpool(registry_for, request, actor) if name in tables.REGISTRY_TABLES else None
     df = await run_in_threadpool(tables.table, w, name, dict(request.query_params), reg)
     if fmt == "csv":
         return Response(tables.to_csv(df), media_type="text/csv; charset=utf-8",
@@ -336,6 +417,29 @@ async def search_page(request: Request, actor: Actor = Depends(page_actor)) -> H
     if raw.strip():
         hits = await run_in_threadpool(search, store_of(request), actor, raw, 100, _world(request))
     return render(request, "search.html", actor, search_q=raw.strip(), hits=hits)
+
+
+def _run_chart_data(request: Request, actor: Actor, name: str, fmt: str) -> Response:
+    """Chart data of labelled runs (``fan``: ``?run=ID``; ``compare-chart``: ``?a=ID&b=ID``) read through the
+    store (its ``visible_to`` rule: 404 for what the actor may not see; audited as downloads), each CSV row
+    carrying the marking (Excel: a ``marking`` sheet first), the marking also in ``X-Critmin-Marking``."""
+    import re
+
+    ids = {}
+    for p in tables.RUN_TABLES[name]:
+        v = request.query_params.get(p, "")
+        if not re.fullmatch(r"[0-9a-f]{32}", v):
+            raise InputError(p, v[:40], "must be a run id (32 hex digits)")
+        ids[p] = v
+    store = store_of(request)
+    if name == "fan":
+        summary, label = store.run_result(actor, ids["run"])
+        frames, stem = {"fan": tables.fan_frame(summary)}, f"fan-{ids['run']}"
+    else:
+        _, label, sa, sb = compare_runs(store, actor, ids["a"], ids["b"])
+        frames, stem = {"compare-chart": tables.compare_chart_frame(sa, sb)}, f"compare-chart-{ids['a'][:8]}-" \
+            f"{ids['b'][:8]}"
+    return labelled_download(frames, name, label, fmt, stem)
 
 
 # ---------------------------------------------------------------------- scenarios and runs

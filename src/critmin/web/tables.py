@@ -130,6 +130,145 @@ def projects(world: Any, chain: str | None = None, country: str | None = None, s
     return df.reset_index(drop=True)
 
 
+def on_world_map() -> set[str]:
+    """The ISO3 codes the shipped world boundaries draw (a map shows nothing for other codes, e.g. ROW)."""
+    from critmin.registry.plots import geojson
+
+    return {f["properties"]["iso3"] for f in geojson("world")["features"] if f["properties"].get("iso3")}
+
+
+def _registry(reg: Any = None) -> Any:
+    """``reg`` (the caller's view of the store's registry), else the embedded registry (public), cached."""
+    from critmin import registry
+
+    return reg if reg is not None else cached(("registry",), registry.load)
+
+
+def projects_timeline(world: Any, chain: str | None = None, country: str | None = None, status: str | None = None,
+                      reg: Any = None) -> pd.DataFrame:
+    """The pipeline timeline's bars (:func:`critmin.registry.plots.timeline_frame`: start and production-start
+    dates, ISO) of the projects :func:`projects` keeps for these filters."""
+    from critmin.registry.plots import timeline_frame
+
+    ids = set(projects(world, chain, country, status, reg)["id"])
+    return timeline_frame(_registry(reg), ids)
+
+
+def projects_map(world: Any, chain: str | None = None, country: str | None = None, status: str | None = None,
+                 reg: Any = None) -> pd.DataFrame:
+    """What the projects map draws: ``layer`` "country" rows (projects per country, shaded) and "project" rows
+    (each project with a recorded latitude/longitude, a marker coloured by status)."""
+    df = projects(world, chain, country, status, reg)
+    counts = df["country"].value_counts() if len(df) else pd.Series(dtype=int)
+    counts = counts[counts.index.isin(on_world_map())]
+    by_country = pd.DataFrame({"layer": "country", "country": list(counts.index),
+                               "projects": [int(v) for v in counts.values]})
+    located = df.dropna(subset=["lat", "lon"]) if {"lat", "lon"} <= set(df.columns) else df.iloc[:0]
+    points = pd.DataFrame({"layer": "project", "country": located.get("country", []), "id": located.get("id", []),
+                           "name": located.get("name", []), "status": located.get("status", []),
+                           "lat": located.get("lat", []), "lon": located.get("lon", [])})
+    cols = ["layer", "country", "projects", "id", "name", "status", "lat", "lon"]
+    out = pd.concat([by_country, points], ignore_index=True) if len(points) else by_country
+    out = out.reindex(columns=cols)
+    out["projects"] = out["projects"].astype("Int64")
+    return out
+
+
+INVESTMENT_COLUMNS = ["id", "investor", "investor_country", "destination_country", "destination_state", "sector",
+                      "amount_m", "currency", "amount_musd", "type", "year", "status", "programme", "project_id",
+                      "part_of", "source"]
+
+
+def investments(world: Any, reg: Any = None) -> pd.DataFrame:
+    """The registry's investments (``Registry.investments_frame``; ``amount_musd``: US$ million, USD records)."""
+    df = _registry(reg).investments_frame()
+    return df[[c for c in INVESTMENT_COLUMNS if c in df.columns]].reset_index(drop=True)
+
+
+def investments_by_state(world: Any, reg: Any = None) -> pd.DataFrame:
+    """US$ million by US state and amount type (:func:`critmin.registry.plots.state_layers`: types are never
+    added together, a part never added to its parent): what the investment map shades, one layer per type."""
+    from critmin.registry.plots import state_layers
+
+    r = _registry(reg)
+    layers = state_layers(r.investments_frame(), list(r.context.vocab["amount_types"]))
+    rows = [{"type": ty, "state": st, "amount_musd": v} for ty, states in layers.items() for st, v in states.items()]
+    return pd.DataFrame(rows, columns=["type", "state", "amount_musd"])
+
+
+def brief_stages(world: Any, importer: str | None = None, year: str | None = None,
+                 chain: str | None = None) -> pd.DataFrame:
+    """China's share (%) at each stage of each chain of the briefing, as the overview's bar charts draw it:
+    the first evidence with a share per stage (``label`` = stage (basis, year))."""
+    b = brief(world, importer, year)
+    rows = []
+    for c in b["chains"]:
+        if chain and c["chain"] != chain:
+            continue
+        for st in c["stages"]:
+            e = next((e for e in st["evidence"] if e.get("china_share") is not None), None)
+            if e is not None:
+                rows.append({"chain": c["chain"], "stage": st["name"], "basis": e["basis"], "year": e["year"],
+                             "label": f"{st['name']} ({e['basis']}, {e['year']})",
+                             "china_share_pct": 100 * e["china_share"]})
+    if chain and not any(c["chain"] == chain for c in b["chains"]):
+        raise InputError("chain", chain, f"not a chain of the briefing: {', '.join(c['chain'] for c in b['chains'])}")
+    return pd.DataFrame(rows, columns=["chain", "stage", "basis", "year", "label", "china_share_pct"])
+
+
+def chain_stages_chart(world: Any, chain: str, year: str | None = None) -> pd.DataFrame:
+    """The chain page's stacked bars: China's share and the rest of the world's (% of world output) per stage."""
+    summ = chain_summary(world, chain, year)
+    return pd.DataFrame({"stage": summ["stage"], "china_share_pct": 100 * summ["china_share"],
+                         "rest_of_world_pct": 100 * (1 - summ["china_share"])})
+
+
+#: How many producing countries and trade flows a chain page's charts draw.
+TOP_COUNTRIES = 12
+TOP_FLOWS = 25
+
+
+def _stage_or_first(world: Any, chain: str, year: str | None, stage: str | None) -> str:
+    return stage or str(chain_summary(world, chain, year)["stage"].iloc[0])
+
+
+def chain_countries_chart(world: Any, chain: str, year: str | None = None, stage: str | None = None) -> pd.DataFrame:
+    """The chain page's bar chart: the ``TOP_COUNTRIES`` largest producers of ``stage`` (default: the first)."""
+    stage = _stage_or_first(world, chain, year, stage)
+    return chain_countries(world, chain, year, stage).dropna(subset=["share"]).head(TOP_COUNTRIES).reset_index(
+        drop=True)
+
+
+def chain_map(world: Any, chain: str, year: str | None = None, stage: str | None = None) -> pd.DataFrame:
+    """The chain page's map: every producing country of ``stage`` with a share of world output that the world
+    boundaries draw (not aggregates such as ROW)."""
+    stage = _stage_or_first(world, chain, year, stage)
+    df = chain_countries(world, chain, year, stage).dropna(subset=["share"])
+    return df[df["country"].isin(on_world_map())].reset_index(drop=True)
+
+
+def chain_trade_chart(world: Any, chain: str, year: str | None = None, stage: str | None = None) -> pd.DataFrame:
+    """The chain page's Sankey: the ``TOP_FLOWS`` largest recorded trade flows of ``stage`` (t/yr)."""
+    return chain_trade(world, chain, year, stage).head(TOP_FLOWS).reset_index(drop=True)
+
+
+def fan_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    """A run's fan chart: per month the P5, P50 (median), P95 and mean of the total shortfall (t per month)."""
+    f = summary.get("fan") or {}
+    cols = [c for c in ("month", "p5", "p50", "p95", "mean") if c in f]
+    return pd.DataFrame({c: f[c] for c in cols}, columns=cols)
+
+
+def compare_chart_frame(a: dict[str, Any], b: dict[str, Any]) -> pd.DataFrame:
+    """The comparison chart: per month the median and P95 of total shortfall (t per month) of runs A and B."""
+    parts = []
+    for name, s in (("A", a), ("B", b)):
+        f = s.get("fan") or {}
+        parts.append(pd.DataFrame({"run": name, "scenario": s.get("scenario"), "month": f.get("month", []),
+                                   "p50": f.get("p50", []), "p95": f.get("p95", [])}))
+    return pd.concat(parts, ignore_index=True)
+
+
 def catalogue(world: Any) -> pd.DataFrame:
     """Every table of the World: rows, description, sources, licences and checksum (``world.datapackage``)."""
     dp = world.datapackage
@@ -217,22 +356,37 @@ TABLES: dict[str, tuple[Callable[..., pd.DataFrame], tuple[str, ...]]] = {
     "chain-trade": (chain_trade, ("chain", "year", "stage")),
     "risk": (risk, ("metric", "importer", "material", "year")),
     "projects": (projects, ("chain", "country", "status")),
+    "projects-timeline": (projects_timeline, ("chain", "country", "status")),
+    "projects-map": (projects_map, ("chain", "country", "status")),
+    "investments": (investments, ()),
+    "investments-by-state": (investments_by_state, ()),
+    "brief-stages": (brief_stages, ("importer", "year", "chain")),
+    "chain-stages-chart": (chain_stages_chart, ("chain", "year")),
+    "chain-countries-chart": (chain_countries_chart, ("chain", "year", "stage")),
+    "chain-map": (chain_map, ("chain", "year", "stage")),
+    "chain-trade-chart": (chain_trade_chart, ("chain", "year", "stage")),
     "catalogue": (catalogue, ()),
     "sources": (sources, ()),
     "scenarios": (scenarios, ()),
 }
 
 
+#: Tables read from the registry: the caller's view of the store's records when it holds some.
+REGISTRY_TABLES = ("projects", "projects-timeline", "projects-map", "investments", "investments-by-state")
+#: Chart data of labelled runs, served by the page layer through the store (``run``: a run id; ``a``, ``b``).
+RUN_TABLES = {"fan": ("run",), "compare-chart": ("a", "b")}
+
+
 def table(world: Any, name: str, params: dict[str, str], reg: Any = None) -> pd.DataFrame:
     """Table ``name`` with the query ``params`` it takes (others are ignored); ``reg``: the registry the
-    ``projects`` table reads (the caller's view of the store's), else the embedded one."""
+    :data:`REGISTRY_TABLES` read (the caller's view of the store's), else the embedded one."""
     if name not in TABLES:
         raise InputError("name", name, f"no such table; tables: {', '.join(TABLES)}")
     fn, takes = TABLES[name]
     if name.startswith("chain") and not params.get("chain"):
         raise InputError("chain", "", "required for this table")
     kwargs = {k: params[k] for k in takes if params.get(k) not in (None, "")}
-    if name == "projects":
+    if name in REGISTRY_TABLES:
         kwargs["reg"] = reg
     return fn(world, **kwargs)
 
