@@ -237,3 +237,15 @@ def test_world_backtest_is_the_same_call(world, sb_result):
 
     assert isinstance(via_world, pd.DataFrame) and len(via_world) > 0
     pd.testing.assert_frame_equal(via_world, table)
+
+
+def test_check_options_names_parameters():
+    """The core checks runs, seed and threshold before any episode is read (the CLI names the flags)."""
+    from critmin.simulate.backtest import check_options
+
+    check_options(1, 0, 0.5)
+    for args, name in (((0, 0, 0.1), "runs"), ((True, 0, 0.1), "runs"), ((10, -1, 0.1), "seed"),
+                       ((10, 0, 1.5), "threshold")):
+        with pytest.raises(InputError) as e:
+            check_options(*args)
+        assert e.value.source == name

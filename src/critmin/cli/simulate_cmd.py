@@ -13,6 +13,7 @@ from critmin.cli.common import (
     SeedOpt,
     XlsxOpt,
     console,
+    core_flags,
     err_console,
     frame_records,
     get_world,
@@ -274,15 +275,11 @@ def backtest(
 
     from critmin.cli.format import fmt_cell
     from critmin.simulate.backtest import backtest as run_backtest
-    from critmin.simulate.backtest import episodes, strict_failures
+    from critmin.simulate.backtest import check_options, episodes, strict_failures
 
     _check_options(as_json, xlsx, max_countries)
-    if runs < 1:
-        raise InputError("--runs", str(runs), "runs must be a positive whole number")
-    if seed < 0:
-        raise InputError("--seed", str(seed), "seed must be a non-negative whole number")
-    if not 0 <= threshold <= 1:
-        raise InputError("--threshold", str(threshold), "must be between 0 and 1")
+    with core_flags("runs", "seed", "threshold"):
+        check_options(runs, seed, threshold)
     episodes(name)  # a bad episode file stops here, before the World is loaded
     world = get_world()
     from critmin.cli.format import busy

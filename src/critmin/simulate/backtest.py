@@ -432,6 +432,17 @@ RESULT_COLUMNS = [
 ]
 
 
+def check_options(runs: int, seed: int, threshold: float) -> None:
+    """InputError naming ``runs`` (a whole number ≥ 1), ``seed`` (≥ 0) or ``threshold`` (a share of baseline
+    demand, 0-1) when one is out of range: checked before any episode is read or simulated."""
+    if isinstance(runs, bool) or not isinstance(runs, int | np.integer) or runs < 1:
+        raise InputError("runs", str(runs), "runs must be a positive whole number")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InputError("seed", str(seed), "seed must be a non-negative whole number")
+    if not 0 <= threshold <= 1:
+        raise InputError("threshold", str(threshold), "must be between 0 and 1")
+
+
 def backtest(
     world: Any,
     name: str | None = None,
@@ -450,8 +461,7 @@ def backtest(
     """
     from critmin.simulate.engine import resolve_scenario, run
 
-    if not 0 <= threshold <= 1:
-        raise InputError("threshold", str(threshold), "must be between 0 and 1")
+    check_options(runs, seed, threshold)
     eps = episodes(name)
     # read every file first: a bad file stops before any simulation runs
     resolved = []
