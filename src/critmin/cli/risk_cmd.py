@@ -53,8 +53,8 @@ def _risk():
     return acc
 
 
-#: The risk core's errors name parameters (year, material, chain, path); every command names its flags.
-_core_flags = core_flag_errors("year", "material", "chain", path="--plot")
+#: The risk core's errors name parameters (year, material, chain, si_sr, path); every command names its flags.
+_core_flags = core_flag_errors("year", "material", "chain", "si_sr", path="--plot")
 
 #: World tables behind each command's numbers (for the sources sheet of --xlsx).
 GPR_TABLES = ("production", "trade", "governance", "materials")
@@ -356,10 +356,6 @@ def eu_crm(
         out = [{"material": r["material"], "sr": r["sr"], "scope": r["scope"]} for r in frame_records(d)]
     else:
         mats = [_material(acc.world, m) for m in _split(material)] if material else None
-        if si_sr is not None:  # a substitution index is a fraction: -1, nan and inf are refused (issue 13)
-            from critmin.validate import check_number
-
-            si_sr = check_number(si_sr, "--si-sr", None, low=0, high=1)
         d = acc.eu_sr(mats, year, si_sr=si_sr)
         out = frame_records(d)
     if plot:
