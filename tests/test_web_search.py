@@ -80,6 +80,15 @@ def env(store_url: str) -> Iterator[dict[str, Any]]:
     for seed, (marking, label) in enumerate(LABELS.items()):
         who = store.actor(f"{label['originator'].lower()}_analyst")
         runs[marking] = store.create_run(who, "baseline", runs=5, seed=seed, horizon=2, label=label)
+    # a plan (another run kind, as the optimisation work stores them) labelled JPN ONLY, written as a row
+    from critmin.store.models import Run
+
+    plan = uuid.uuid4().hex
+    with store.session() as s:
+        s.add(Run(id=plan, kind="stockpile", scenario="zq-plan-scenario", params={}, status="queued",
+                  label_originator="JPN", label_rel_to=",JPN,", label_public=False,
+                  created_by=store.actor("jpn_analyst").id, created_at=0.0))
+    runs["plan"] = plan
     store.add_user("root", "USA", "admin")
     store.import_registry(store.actor("root"), str(_secret_folder()), {"originator": "USA", "rel_to": ["USA"]})
     client = TestClient(create_app(store, world), raise_server_exceptions=False)
@@ -114,13 +123,30 @@ def test_each_actor_finds_exactly_the_runs_it_may_see(env: dict[str, Any]) -> No
         page = _get(env, who, "/search?q=baseline")
         assert page.status_code == 200
         for m, rid in env["runs"].items():
+            if m == "plan":
+                continue
             seen = m in _visible(nat)
             assert (rid in r.text) == seen and (rid in page.text) == seen, (who, m)
         assert f"{len(r.json())} results" in page.text or len(r.json()) > 100
 
 
+def test_plans_are_found_with_their_kind(env: dict[str, Any]) -> None:
+    plan = env["runs"]["plan"]
+    for who, nat in ACTORS.items():
+        for q in ("zq-plan", "stockpile", plan[:12]):
+            r = _get(env, who, f"/api/search?q={q}")
+            hits = [h for h in r.json() if h["id"] == plan]
+            if nat == "JPN":
+                assert len(hits) == 1 and hits[0]["kind"] == "stockpile" and hits[0]["marking"] == "JPN ONLY", q
+                assert hits[0]["url"] == f"/plans/{plan}"
+            else:
+                assert hits == [] and plan not in r.text, (who, q)
+
+
 def test_run_id_prefix_finds_only_visible_runs(env: dict[str, Any]) -> None:
     for marking, rid in env["runs"].items():
+        if marking == "plan":
+            continue
         for who, nat in ACTORS.items():
             hits = search(env["store"], env["store"].actor(who), rid[:10], 50, env["world"])
             ids = [h["id"] for h in hits]

@@ -36,7 +36,7 @@ SHARE_WORDS = ("share", "China", "from China", "prob_shortfall", "nir")
 
 def fmt(v: Any, column: str = "") -> str:
     """A cell as the CLI prints it: shares as %, thousands separators, '–' for missing."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return "–"
     if isinstance(v, bool):
         return "yes" if v else "no"
@@ -295,8 +295,9 @@ def timeline_chart(bars: pd.DataFrame) -> go.Figure:
                                       "%{customdata[1]}<extra>" + str(status) + "</extra>")
         open_ = g[g["end"].isna()]
         if len(open_):
-            fig.add_scatter(y=open_["name"], x=open_["start"], mode="markers", name=f"{status} (no start date)",
-                            legendgroup=str(status), marker={"color": colour, "symbol": "line-ns-open", "size": 9},
+            fig.add_scatter(y=open_["name"], x=open_["start"], mode="markers",
+                            name=f"{status} (production start not recorded)", legendgroup=str(status),
+                            marker={"color": colour, "symbol": "line-ns-open", "size": 9},
                             text=open_["start_event"], hovertemplate="%{y}<br>%{x|%Y-%m-%d}: %{text}<extra></extra>")
     fig.update_layout(height=160 + 16 * len(bars), plot_bgcolor="white", margin=dict(l=10, r=10, t=30, b=30),
                       title="Pipeline: first dated record to production start, by status", barmode="overlay",
