@@ -4,6 +4,7 @@ add --db`` stores labelled projects; the one rule is ``critmin.store.registry_st
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,19 @@ def test_registry_for_is_the_one_rule(db: str, tmp_path: Path) -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_labels_from_rel_to_and_public(cli, db: str, tmp_path: Path) -> None:
+    """--rel-to USA,JPN and --public label what is added; the originator is the account's nationality."""
+    db = str(shutil.copy(db, tmp_path / "copy.db"))  # the other tests count what the shared store holds
+    for pid, who, flags, marking in (("shared-line", "amy", ("--rel-to", "USA,JPN"), "REL TO USA, JPN"),
+                                     ("open-line", "kaz", ("--public",), "PUBLIC")):
+        f = tmp_path / f"{pid}.yaml"
+        f.write_text(NEW_PROJECT.replace("secret-us-magnet-line", pid))
+        r = cli("projects", "add", str(f), "--db", db, "--as", who, *flags)
+        assert r.returncode == 0, r.stderr
+        store = Store(db)
+        labels = {p["id"]: lb for p, lb in store.registry_records(store.actor("ken"), "project")}
+        assert labels[pid].marking == marking and labels[pid].originator == store.actor(who).nationality
+        store.dispose()
+    assert {"shared-line", "open-line"} <= _ids(cli("projects", "list", "--json", "--db", db, "--as", "ken"))
