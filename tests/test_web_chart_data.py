@@ -209,3 +209,52 @@ def test_a_chart_without_a_link_fails(env: dict[str, Any]) -> None:
     ids = FIG_DIV.findall(broken)
     links = {i for _, i in DATA_LINK.findall(broken)}
     assert "fig-timeline" in ids and "fig-timeline" not in links
+
+
+SECRET_PROJECT = "zq-usa-only-chart-project"
+SECRET_INVESTMENT = "zq-usa-only-chart-investment"
+
+
+@pytest.fixture(scope="module")
+def reg_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A store holding the registry (public) and one project and one investment only US readers may see."""
+    from critmin import registry
+
+    emb = registry.load()
+    p = emb.project("mp-independence").model_dump(mode="json", by_alias=True, exclude_none=True)
+    p["id"], p["name"] = SECRET_PROJECT, "Zq secret magnet plant"
+    v = next(i for i in emb.investments if i.destination_state).model_dump(mode="json", by_alias=True,
+                                                                           exclude_none=True)
+    v["id"], v["amount_m"], v["project_id"] = SECRET_INVESTMENT, 123456.0, SECRET_PROJECT
+    v.pop("part_of", None)
+    folder = tmp_path_factory.mktemp("secret-registry")
+    (folder / "projects_secret.json").write_text(json.dumps({"projects": [p]}))
+    (folder / "investments_secret.json").write_text(json.dumps({"investments": [v]}))
+    store = Store(str(tmp_path_factory.mktemp("chartreg") / "store.db"))
+    store.add_user("root", "USA", "admin")
+    store.add_user("us", "USA", "viewer")
+    store.add_user("jp", "JPN", "viewer")
+    store.import_registry(store.actor("root"))
+    store.import_registry(store.actor("root"), str(folder), {"originator": "USA", "rel_to": ["USA"]})
+    client = TestClient(create_app(store, critmin.load()), raise_server_exceptions=False)
+    yield {"client": client, "h": {"Authorization": f"Bearer {store.issue_token('us', days=1)}"},
+           "jp": {"Authorization": f"Bearer {store.issue_token('jp', days=1)}"}}
+    client.close()
+    store.dispose()
+
+
+def test_registry_chart_data_is_the_callers_view(reg_env: dict[str, Any]) -> None:
+    """The projects page's charts and downloads read the caller's view of the store's registry: a USA ONLY
+    project and investment are in a US reader's timeline, map and investment data, never in a JPN reader's."""
+    for who, sees in (("h", True), ("jp", False)):
+        links = dict(_check_page(reg_env, "/projects?country=USA", reg_env[who]))
+        texts = {name: reg_env["client"].get(link, headers=reg_env[who]).text for name, link in links.items()}
+        for name in ("/tables/investments.csv", "/tables/projects.csv", "/tables/investments-by-state.csv"):
+            texts[name] = reg_env["client"].get(name, headers=reg_env[who]).text
+        texts["page"] = reg_env["client"].get("/projects", headers=reg_env[who]).text
+        assert (SECRET_PROJECT in texts["fig-timeline"]) == sees
+        assert (SECRET_INVESTMENT in texts["/tables/investments.csv"]) == sees
+        if not sees:
+            for name, text in texts.items():
+                assert SECRET_PROJECT not in text and SECRET_INVESTMENT not in text, name
+                assert "123456" not in text and "123,456" not in text, name
