@@ -40,8 +40,10 @@ invest_app = typer.Typer(help="Investments registry: summaries and maps.", no_ar
 
 _state: dict[str, str | None] = {"registry": None}
 
-#: The registry core's errors name parameters (chain, stage, country, status, by, type); the commands name flags.
-_core_flags = core_flag_errors("chain", "stage", "country", "status", "by", "type")
+#: The registry core's errors name parameters (chain, stage, country, status, by, type, amount_type, ...); the
+#: commands name flags.
+_core_flags = core_flag_errors("chain", "stage", "country", "status", "by", "type", "amount_type", "investor_country",
+                               "programme")
 
 _REG_OPT = typer.Option(None, "--registry", envvar="CRITMIN_REGISTRY", help="Registry folder (default: embedded).")
 

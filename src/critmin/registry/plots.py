@@ -144,24 +144,24 @@ def invest_map_figure(
     inv = reg.investments_frame()
     types = list(reg.context.vocab["amount_types"])
     if amount_type is not None and amount_type not in types:
-        raise InputError("--type", amount_type, f"unknown amount type{hint_or_choices(amount_type, types)}")
+        raise InputError("amount_type", amount_type, f"unknown amount type{hint_or_choices(amount_type, types)}")
     title_bits = []
     if investor_country:
         if investor_country not in reg.context.countries:
-            raise InputError("--investor-country", investor_country, "unknown country (ISO3 expected)")
+            raise InputError("investor_country", investor_country, "unknown country (ISO3 expected)")
         inv = inv[inv["investor_country"] == investor_country]
         title_bits.append(f"investor {investor_country}")
     if programme:
         if programme not in reg.context.vocab["programmes"]:
-            raise InputError("--programme", programme, "unknown programme")
+            raise InputError("programme", programme, "unknown programme")
         inv = inv[inv["programme"] == programme]
         title_bits.append(programme)
     # with a filter, the markers are the projects the filtered investments go to (not every project)
     ids = set(inv["project_id"].dropna().astype(str)) if title_bits else None
     fig = go.Figure()
     if world and amount_type is not None:
-        raise InputError("--type", amount_type, "the world map counts projects, not amounts; --type is for the "
-                         "US state map")
+        raise InputError("amount_type", amount_type, "the world map counts projects, not amounts; an amount type "
+                         "is for the US state map")
     if world:
         counts = pd.Series([p.country for p in reg.projects]).value_counts()
         gj = geojson("world")
@@ -181,7 +181,7 @@ def invest_map_figure(
     else:
         layers = state_layers(inv, types)
         if amount_type is not None and amount_type not in layers:
-            raise InputError("--type", amount_type, "no investment of this type in a US state"
+            raise InputError("amount_type", amount_type, "no investment of this type in a US state"
                              + (f" for {', '.join(title_bits)}" if title_bits else "")
                              + (f"; types with one: {', '.join(layers)}" if layers else ""))
         if not layers:
