@@ -191,7 +191,9 @@ def add(
         if rel_to is not None or public or as_ is not None:
             flag = "--rel-to" if rel_to is not None else "--public" if public else "--as"
             raise InputError(flag, None, "labels and accounts apply to the store: give --db URL (or set CRITMIN_DB)")
-        new = _reg().add_projects(file)
+        reg = _reg()
+        with core_flags("path"):
+            new = reg.add_projects(file)
     else:
         from critmin.store.registry_store import actor_named, add_projects_file
 

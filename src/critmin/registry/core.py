@@ -331,9 +331,10 @@ class Registry:
         """
         if self.path is None or self.path.resolve() == EMBEDDED_REGISTRY.resolve():
             raise InputError(
-                "--registry",
+                "path",
                 None,
-                "the embedded registry is read-only; run 'critmin projects init DIR' and pass --registry DIR",
+                "the embedded registry is read-only; copy it to a folder DIR (critmin projects init DIR, or "
+                "critmin.registry.init_registry(DIR)) and use that folder (--registry DIR)",
             )
         raws = read_records_file(file, "projects")
         if not raws:
