@@ -22,6 +22,8 @@ from critmin.store.models import RegistryRecord, Run
 MAX_Q = 200
 MAX_LIMIT = 200
 PUBLIC = "PUBLIC"
+#: What a query is stripped of at both ends: ASCII blanks (the API's schema says the same).
+BLANKS = " \t\n\r\x0b\x0c"
 #: The registry fields a project or investment is found by (their values, not their keys).
 PROJECT_FIELDS = ("id", "name", "owners", "partners", "country", "state", "region", "chain", "stage", "material",
                   "status", "cim_id")
@@ -30,13 +32,13 @@ INVESTMENT_FIELDS = ("id", "investor", "investor_country", "destination_country"
 
 
 def check_query(q: Any, limit: Any = 50) -> tuple[str, int]:
-    """``q`` stripped (1-200 characters, no NUL) and ``limit`` (a whole number 1-200), or InputError naming
-    ``q`` / ``limit``."""
+    """``q`` stripped of ASCII blanks (1-200 characters, no NUL) and ``limit`` (a whole number 1-200), or
+    InputError naming ``q`` / ``limit``."""
     if not isinstance(q, str):
         raise InputError("q", type(q).__name__, "must be text")
     if "\x00" in q:
         raise InputError("q", q.replace("\x00", "\\0")[:40], "must not contain a NUL character")
-    q = q.strip()
+    q = q.strip(BLANKS)
     if not 1 <= len(q) <= MAX_Q:
         raise InputError("q", q[:40], f"must be 1 to {MAX_Q} characters (after stripping blanks); got {len(q)}")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:

@@ -281,8 +281,9 @@ class SearchHit(BaseModel):
     url: str
 
 
-#: A search query: some non-blank character, no NUL (the core checks the same, after stripping).
-SEARCH_PATTERN = r"^[^\x00]*\S[^\x00]*$"
+#: A search query: some character other than ASCII blanks (space, tab, CR, LF, VT, FF), no NUL: what the core
+#: accepts after stripping those blanks (:data:`critmin.store.search.BLANKS`).
+SEARCH_PATTERN = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r ][^\x00]*$"
 
 
 @router.get("/search", response_model=list[SearchHit])
