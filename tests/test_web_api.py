@@ -49,6 +49,7 @@ class Env:
     client: TestClient
     tokens: dict[str, str]
     objects: dict[str, str]  # marking -> run id
+    plans: dict[str, str]  # marking -> plan id (stockpile or portfolio)
 
 
 PG = os.environ.get("CRITMIN_TEST_PG")
@@ -97,11 +98,26 @@ def env(store_url: str) -> Env:
     store.import_registry(store.actor("root"))
     store.import_registry(store.actor("root"), str(_secret_project_folder(store_url)),
                           {"originator": "USA", "rel_to": ["USA"]})
+    # one plan per label: portfolios (capacity objective: no simulation) on the creator's view of the store's
+    # registry, whose labels they keep (USA ONLY already covers the USA ONLY record; JPN readers see only public
+    # records), and a stockpile plan (library scenario, public data) for REL TO USA, JPN
+    plans = {}
+    for marking, label in LABELS.items():
+        who = store.actor(f"{label['originator'].lower()}_analyst")
+        if marking == "REL TO USA, JPN":
+            params = {"scenario": "ree-magnet-embargo-us-jpn-12m", "runs": 20, "seed": 1}
+            plans[marking] = store.create_plan(who, "stockpile", params, label, world=world)
+        else:
+            params = {"budget_usa": 500, "budget_jpn": 500, "objective": "capacity"}
+            plans[marking] = store.create_plan(who, "portfolio", params, label, world=world)
     w = Worker(store, world=world, lease=10)
     while w.run_once():
         pass
+    for marking, pid in plans.items():  # the matrix's expectations rest on these labels
+        got = store.get_plan(store.actor("admin" if "USA" in marking else "jp_viewer"), pid, summary=False)
+        assert got["status"] == "done" and got["label"]["marking"] == marking, got
     client = TestClient(app, raise_server_exceptions=False)
-    yield Env(app, store, client, tokens, objects)
+    yield Env(app, store, client, tokens, objects, plans)
     client.close()
     store.dispose()
 
@@ -132,8 +148,8 @@ def _auth(env: Env, who: str | None) -> dict[str, str]:
 def _fill(method: str, path: str, obj: str | None, env: Env) -> tuple[str, dict[str, Any]]:
     """A concrete request for a route: path parameters, required query parameters and a body."""
     url = path
-    for param, value in (("{run_id}", obj), ("{chain}", "rare-earth-magnets"), ("{name}", "catalogue"),
-                         ("{fmt}", "csv")):
+    for param, value in (("{run_id}", obj), ("{plan_id}", obj), ("{chain}", "rare-earth-magnets"),
+                         ("{name}", "catalogue"), ("{fmt}", "csv")):
         url = url.replace(param, value or "")
     assert "{" not in url, f"the permission matrix does not know how to fill {path}: add the parameter here"
     kwargs: dict[str, Any] = {}
@@ -141,16 +157,27 @@ def _fill(method: str, path: str, obj: str | None, env: Env) -> tuple[str, dict[
         url += f"?a={obj}&b={obj}"
     if method == "POST" and path == "/api/runs":
         kwargs["json"] = {"scenario": "baseline", "runs": 5, "seed": 1, "horizon": 2}
+    if method == "POST" and path == "/api/plans":
+        kwargs["json"] = {"kind": "portfolio", "budget_usa": 1, "budget_jpn": 1, "objective": "capacity"}
     if method == "POST" and path.endswith("/release"):
-        current = next((LABELS[m] for m, oid in env.objects.items() if oid == obj), LABELS["USA ONLY"])
+        current = next((LABELS[m] for m, oid in [*env.objects.items(), *env.plans.items()] if oid == obj),
+                       LABELS["USA ONLY"])
         kwargs["json"] = {"rel_to": current["rel_to"], "public": current["public"]}  # the same label: no change
-    if method == "POST" and path in ("/login", "/logout", "/scenarios/launch"):
-        kwargs["data"] = {"name": "x", "password": "y", "scenario": "baseline", "csrf_token": "forged"}
+    if method == "POST" and path in ("/login", "/logout", "/scenarios/launch", "/plans/launch"):
+        kwargs["data"] = {"name": "x", "password": "y", "scenario": "baseline", "kind": "stockpile",
+                          "csrf_token": "forged"}
     return url, kwargs
 
 
 def _object_param(path: str) -> bool:
-    return "{run_id}" in path or path in ("/api/compare", "/api/compare/download", "/compare")
+    return "{run_id}" in path or "{plan_id}" in path or path in ("/api/compare", "/api/compare/download", "/compare")
+
+
+def _objects_for(path: str, env: Env) -> list[tuple[str | None, str | None]]:
+    """The labelled objects a route is tried with: plans for plan routes, runs for run routes."""
+    if "{plan_id}" in path:
+        return list(env.plans.items())
+    return list(env.objects.items()) if _object_param(path) else [(None, None)]
 
 
 def test_permission_matrix_from_the_route_table(env: Env) -> None:
@@ -159,11 +186,13 @@ def test_permission_matrix_from_the_route_table(env: Env) -> None:
     routes = route_table(env.app)
     assert len(routes) >= 25
     for path in ("/api/runs/{run_id}/download", "/api/runs/{run_id}/events", "/tables/{name}.{fmt}",
-                 "/runs/{run_id}/briefing.pdf"):
+                 "/runs/{run_id}/briefing.pdf", "/api/plans/{plan_id}", "/api/plans/{plan_id}/download",
+                 "/api/plans/{plan_id}/events", "/api/plans/{plan_id}/cancel", "/api/plans/{plan_id}/release",
+                 "/plans/{plan_id}", "/plans/{plan_id}/briefing", "/plans/{plan_id}/briefing.pdf"):
         assert any(p == path for _, p, _ in routes)
     cells = 0
     for method, path, _ in routes:
-        objs = list(env.objects.items()) if _object_param(path) else [(None, None)]
+        objs = _objects_for(path, env)
         for who, spec in ACTORS.items():
             for marking, oid in objs:
                 url, kwargs = _fill(method, path, oid, env)
@@ -184,7 +213,7 @@ def test_permission_matrix_from_the_route_table(env: Env) -> None:
                         assert r.status_code != 404, f"{where}: {marking} is visible, got 404"
                     else:
                         assert r.status_code == 404, f"{where}: {marking} must be 404, got {r.status_code}"
-                for m, other in env.objects.items():
+                for m, other in [*env.objects.items(), *env.plans.items()]:
                     if m not in visible:
                         assert other not in r.text, f"{where}: leaks {m} object {other}"
                 if spec[0] != "USA":

@@ -50,8 +50,9 @@ CURVE_POINTS = 24
 # ---------------------------------------------------------------------------------------------- candidates
 
 
-def candidates_from_registry(world: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Candidates from the project registry, and the projects left out with the reason.
+def candidates_from_registry(world: Any, reg: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Candidates from the project registry (the World's, or ``reg``: a :class:`critmin.registry.Registry`, e.g.
+    one actor's view of the store's records), and the projects left out with the reason.
 
     A candidate is a project not yet producing (status in ``costs.yaml`` portfolio.statuses) whose capacity is
     in t/yr at a World chain stage (``chain_stage_map.csv``) and whose capex is stated in US$. ``usa_share``,
@@ -61,7 +62,7 @@ def candidates_from_registry(world: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     from critmin.optimize.simulated import cost_data
 
     cfg = cost_data()["portfolio"]
-    reg = registry._registry_of(world)
+    reg = registry._registry_of(world if reg is None else reg)
     cap = registry.capacity(reg, 9999, include=list(cfg["statuses"]))
     by_id = {p.id: p for p in reg.projects}
     rows, left = [], []

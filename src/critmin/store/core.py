@@ -29,6 +29,7 @@ from critmin.errors import InputError, did_you_mean
 from critmin.store import db as dbmod
 from critmin.store.labels import NATIONS, ROLES, Label, derive
 from critmin.store.models import AuditEntry, AuditHead, Job, RegistryRecord, Run, Setting, Token, User
+from critmin.store.plan_params import PLAN_KINDS, check_plan
 
 #: Run states; the last three are final.
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -39,6 +40,13 @@ MAX_SEED = 2**32 - 1
 MAX_ATTEMPTS = 3
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _ID = re.compile(r"^[0-9a-f]{32}$")
+#: The kind of a simulation run; every other kind (:data:`PLAN_KINDS`) is a plan.
+RUN_KINDS: tuple[str, ...] = ("simulate",)
+
+
+def _kinds(plans: bool) -> tuple[str, tuple[str, ...]]:
+    """("run", ("simulate",)) or ("plan", PLAN_KINDS): the noun of messages and audit actions, and the kinds."""
+    return ("plan", PLAN_KINDS) if plans else ("run", RUN_KINDS)
 
 
 class NotFound(LookupError):
@@ -253,6 +261,11 @@ class Store:
 
     # ------------------------------------------------------------------ runs
     def _view(self, r: Run) -> dict[str, Any]:
+        if r.kind != "simulate":
+            return {"id": r.id, "kind": r.kind, "scenario": r.scenario or None, "status": r.status,
+                    "progress": r.progress, "message": r.message, "label": run_label(r).as_dict(),
+                    "created": _iso(r.created_at), "started": _iso(r.started_at), "finished": _iso(r.finished_at),
+                    "params": dict(r.params)}
         d = {"id": r.id, "kind": r.kind, "scenario": r.scenario, "status": r.status, "progress": r.progress,
              "message": r.message, "label": run_label(r).as_dict(), "created": _iso(r.created_at),
              "started": _iso(r.started_at), "finished": _iso(r.finished_at), **r.params}
@@ -298,89 +311,176 @@ class Store:
                         json.dumps({"scenario": scenario, **params}))
         return rid
 
-    def list_runs(self, actor: Actor | None, limit: int = 200) -> list[dict[str, Any]]:
-        """The runs ``actor`` may see, newest first (without summaries)."""
+    def list_runs(self, actor: Actor | None, limit: int = 200, kind: str | tuple[str, ...] | None = "simulate"
+                  ) -> list[dict[str, Any]]:
+        """The runs ``actor`` may see, newest first (without summaries); ``kind``: one kind, several, or None
+        for every kind (``simulate`` by default; plans are ``stockpile`` and ``portfolio``)."""
+        q = select(Run).where(visible_to(actor))
+        if kind is not None:
+            q = q.where(Run.kind.in_((kind,) if isinstance(kind, str) else tuple(kind)))
         with self.session() as s:
-            rows = s.scalars(select(Run).where(visible_to(actor)).order_by(Run.created_at.desc()).limit(limit))
+            rows = s.scalars(q.order_by(Run.created_at.desc()).limit(limit))
             return [self._view(r) for r in rows]
 
-    def _visible_run(self, s: Session, actor: Actor | None, run_id: str) -> Run:
+    def _visible_run(self, s: Session, actor: Actor | None, run_id: str, plans: bool = False) -> Run:
         # the message never repeats the id: a 404 reads the same whether the run exists or not
+        noun, kinds = _kinds(plans)
         if not isinstance(run_id, str) or not _ID.match(run_id):
-            raise NotFound("run_id: no such run")
-        r = s.scalar(select(Run).where(Run.id == run_id, visible_to(actor)))
+            raise NotFound(f"{noun}_id: no such {noun}")
+        r = s.scalar(select(Run).where(Run.id == run_id, Run.kind.in_(kinds), visible_to(actor)))
         if r is None:
-            raise NotFound("run_id: no such run")
+            raise NotFound(f"{noun}_id: no such {noun}")
         return r
 
-    def get_run(self, actor: Actor | None, run_id: str, summary: bool = True) -> dict[str, Any]:
-        """One run the actor may see (status, progress, label, and ``summary`` when done); NotFound otherwise."""
+    def get_run(self, actor: Actor | None, run_id: str, summary: bool = True, plans: bool = False) -> dict[str, Any]:
+        """One run the actor may see (status, progress, label, and ``summary`` when done); NotFound otherwise.
+
+        ``plans``: look among plans (stockpile, portfolio) instead of simulation runs."""
+        noun, _ = _kinds(plans)
         try:
             with self.session() as s:
-                r = self._visible_run(s, actor, run_id)
+                r = self._visible_run(s, actor, run_id, plans)
                 d = self._view(r)
                 if summary:
                     d["summary"] = r.summary if r.status == "done" else None
                 return d
         except NotFound:
-            self._audit_denied(actor, "run.read", f"run:{str(run_id)[:40]}", "", "not visible")
+            self._audit_denied(actor, f"{noun}.read", f"{noun}:{str(run_id)[:40]}", "", "not visible")
             raise
 
-    def run_result(self, actor: Actor, run_id: str, action: str = "run.download") -> tuple[dict[str, Any], Label]:
+    def run_result(self, actor: Actor, run_id: str, action: str = "run.download", plans: bool = False
+                   ) -> tuple[dict[str, Any], Label]:
         """A done run's summary and label, for downloads and comparisons; audited. Conflict if not done."""
+        noun, _ = _kinds(plans)
         try:
             with self.session() as s:
-                r = self._visible_run(s, actor, run_id)
+                r = self._visible_run(s, actor, run_id, plans)
                 lb = run_label(r)
                 if r.status != "done":
-                    raise Conflict(f"run_id: the run is {r.status}, not done")
-                self._audit(s, actor.name, action, f"run:{run_id}", lb.marking, "ok", "")
+                    raise Conflict(f"{noun}_id: the {noun} is {r.status}, not done")
+                self._audit(s, actor.name, action, f"{noun}:{run_id}", lb.marking, "ok", "")
                 return dict(r.summary or {}), lb
         except NotFound:
-            self._audit_denied(actor, action, f"run:{run_id[:40]}", "", "not visible")
+            self._audit_denied(actor, action, f"{noun}:{str(run_id)[:40]}", "", "not visible")
             raise
 
-    def cancel_run(self, actor: Actor, run_id: str) -> dict[str, Any]:
+    def cancel_run(self, actor: Actor, run_id: str, plans: bool = False) -> dict[str, Any]:
         """Cancel a queued or running run (analysts and stronger); Conflict once it has finished."""
+        noun, _ = _kinds(plans)
         try:
             with self.session() as s:
-                r = self._visible_run(s, actor, run_id)
+                r = self._visible_run(s, actor, run_id, plans)
                 lb = run_label(r)
                 if not actor.has("analyst"):
-                    raise Forbidden("role: cancelling runs needs the analyst role or stronger")
+                    raise Forbidden(f"role: cancelling {noun}s needs the analyst role or stronger")
                 if r.status in FINAL:
-                    raise Conflict(f"run_id: the run is already {r.status}")
+                    raise Conflict(f"{noun}_id: the {noun} is already {r.status}")
                 r.status, r.message, r.finished_at = "cancelled", f"cancelled by {actor.name}", _now()
                 s.execute(update(Job).where(Job.run_id == run_id, Job.state == "queued").values(state="cancelled"))
-                self._audit(s, actor.name, "run.cancel", f"run:{run_id}", lb.marking, "ok", "")
+                self._audit(s, actor.name, f"{noun}.cancel", f"{noun}:{run_id}", lb.marking, "ok", "")
                 return self._view(r)
         except (NotFound, Forbidden) as exc:
-            self._audit_denied(actor, "run.cancel", f"run:{run_id[:40]}", "", str(exc))
+            self._audit_denied(actor, f"{noun}.cancel", f"{noun}:{str(run_id)[:40]}", "", str(exc))
             raise
 
-    def release(self, actor: Actor, run_id: str, rel_to: Any, public: Any = None) -> dict[str, Any]:
+    def release(self, actor: Actor, run_id: str, rel_to: Any, public: Any = None, plans: bool = False
+                ) -> dict[str, Any]:
         """Widen a run's label to ``rel_to`` (a superset of the current one; ``public=True`` too).
 
         Only a releaser (or admin) of the originator's nationality may (else :class:`Forbidden`); a label
         that is not wider is a :class:`Conflict` with the current one. Recorded in the audit log, denials too.
         """
+        noun, _ = _kinds(plans)
         try:
             with self.session() as s:
-                r = self._visible_run(s, actor, run_id)
+                r = self._visible_run(s, actor, run_id, plans)
                 old = run_label(r)
                 if not actor.has("releaser") or actor.nationality != old.originator:
-                    raise Forbidden(f"role: only a releaser of {old.originator} may release this run")
+                    raise Forbidden(f"role: only a releaser of {old.originator} may release this {noun}")
                 new = Label.parse({"originator": old.originator, "rel_to": rel_to,
                                    "public": old.public if public is None else public}, "body")
                 if not new.covers(old):
                     raise Conflict(f"rel_to: a release may only widen the label; it is {old.marking}")
                 r.label_rel_to, r.label_public = new.rel_to_column, new.public
-                self._audit(s, actor.name, "run.release", f"run:{run_id}", new.marking, "ok",
+                self._audit(s, actor.name, f"{noun}.release", f"{noun}:{run_id}", new.marking, "ok",
                             f"{old.marking} -> {new.marking}")
                 return self._view(r)
         except (NotFound, Forbidden) as exc:
-            self._audit_denied(actor, "run.release", f"run:{run_id[:40]}", "", str(exc))
+            self._audit_denied(actor, f"{noun}.release", f"{noun}:{str(run_id)[:40]}", "", str(exc))
             raise
+
+    # ------------------------------------------------------------------ plans (stockpile, portfolio)
+    def create_plan(self, actor: Actor, kind: str, params: dict[str, Any], label: Any = None,
+                    world: Any = None) -> str:
+        """Queue a plan (``kind`` ``stockpile`` or ``portfolio``, parameters as
+        :func:`critmin.store.plan_params.check_plan` documents them, checked against ``world``, default
+        ``critmin.load()``); returns its id. The same role and label rules as :meth:`create_run`.
+
+        A portfolio is computed from the registry: when the store holds registry records, the label is
+        narrowed at once to the intersection with the labels of the records the creator sees (the worker
+        narrows again with the records it actually read) and the message says so.
+        """
+        if not actor.has("analyst"):
+            self._audit_denied(actor, "plan.create", "plans", "", "viewer may not launch plans")
+            raise Forbidden("role: launching plans needs the analyst role or stronger")
+        if world is None:
+            import critmin
+
+            world = critmin.load()
+        scenario, clean = check_plan(kind, params, world)
+        lb = Label.parse(label if label is not None else {"originator": actor.nationality,
+                                                          "rel_to": [actor.nationality]})
+        if lb.originator != actor.nationality:
+            self._audit_denied(actor, "plan.create", "plans", lb.marking, "originator is not the actor's nationality")
+            raise Forbidden(f"label.originator: must be your nationality ({actor.nationality})")
+        message = None
+        if kind == "portfolio":
+            lb, message = self.registry_label(actor, lb)
+        rid = uuid.uuid4().hex
+        now = _now()
+        with self.session() as s:
+            s.add(Run(id=rid, kind=kind, scenario=scenario, params=clean, status="queued", progress=0.0,
+                      message=message, label_originator=lb.originator, label_rel_to=lb.rel_to_column,
+                      label_public=lb.public, created_by=actor.id, created_at=now))
+            s.flush()
+            s.add(Job(id=uuid.uuid4().hex, run_id=rid, state="queued", attempts=0, created_at=now))
+            self._audit(s, actor.name, "plan.create", f"plan:{rid}", lb.marking, "ok",
+                        json.dumps({"kind": kind, **clean}))
+        return rid
+
+    def registry_label(self, actor: Actor, label: Label) -> tuple[Label, str | None]:
+        """``label`` intersected with the labels of the registry records ``actor`` sees (the inputs of a result
+        computed from the store's registry), and a message saying why when that narrows it (else None)."""
+        if not self.has_registry():
+            return label, None
+        used = [lb for kind in ("project", "investment") for _, lb in self.registry_records(actor, kind)]
+        out = derive([label, *used], label.originator)
+        if out.public == label.public and out.rel_to == label.rel_to:
+            return label, None
+        narrower = sorted({lb.marking for lb in used if not lb.public and set(lb.rel_to) < set(label.rel_to)})
+        why = ", ".join(narrower) or "labelled"
+        return out, (f"label narrowed from {label.marking} to {out.marking}: the registry records it uses include "
+                     f"{why} records")
+
+    def list_plans(self, actor: Actor | None, limit: int = 200) -> list[dict[str, Any]]:
+        """The plans ``actor`` may see, newest first (without summaries)."""
+        return self.list_runs(actor, limit, kind=PLAN_KINDS)
+
+    def get_plan(self, actor: Actor | None, plan_id: str, summary: bool = True) -> dict[str, Any]:
+        """One plan the actor may see (``summary`` when done); NotFound otherwise (also for simulation runs)."""
+        return self.get_run(actor, plan_id, summary, plans=True)
+
+    def plan_result(self, actor: Actor, plan_id: str, action: str = "plan.download") -> tuple[dict[str, Any], Label]:
+        """A done plan's summary and label; audited (``action``). Conflict while not done."""
+        return self.run_result(actor, plan_id, action, plans=True)
+
+    def cancel_plan(self, actor: Actor, plan_id: str) -> dict[str, Any]:
+        """Cancel a queued or running plan (analysts and stronger)."""
+        return self.cancel_run(actor, plan_id, plans=True)
+
+    def release_plan(self, actor: Actor, plan_id: str, rel_to: Any, public: Any = None) -> dict[str, Any]:
+        """Widen a plan's label (a releaser of the originator's nationality); see :meth:`release`."""
+        return self.release(actor, plan_id, rel_to, public, plans=True)
 
     # ------------------------------------------------------------------ registry
     def import_registry(self, actor: Actor, path: str | None = None, label: Any = None) -> dict[str, int]:
@@ -495,8 +595,9 @@ class Store:
                     s.execute(update(Job).where(Job.id == job.id).values(state="cancelled"))
                     continue
                 run.status, run.started_at, run.progress = "running", now, 0.0
-                return {"job": job.id, "run": run.id, "scenario": run.scenario, "params": dict(run.params),
-                        "attempt": attempt}
+                return {"job": job.id, "run": run.id, "kind": run.kind, "scenario": run.scenario,
+                        "params": dict(run.params), "attempt": attempt, "created_by": run.created_by,
+                        "label": run_label(run)}
         return None
 
     def heartbeat(self, job_id: str, worker: str, lease: float = 30.0, progress: float | None = None) -> bool:
@@ -515,8 +616,13 @@ class Store:
                 run.progress = max(0.0, min(1.0, float(progress)))
             return True
 
-    def finish(self, job_id: str, worker: str, summary: dict[str, Any]) -> bool:
-        """Mark a job done with the run's summary; False if the job is no longer the worker's."""
+    def finish(self, job_id: str, worker: str, summary: dict[str, Any], label: Label | None = None,
+               message: str | None = None) -> bool:
+        """Mark a job done with the run's summary; False if the job is no longer the worker's.
+
+        ``label``: a derived label the result must carry; it may only narrow the stored one (the intersection
+        of both is stored), with ``message`` saying why.
+        """
         with self.session() as s:
             job = s.get(Job, job_id)
             if job is None or job.state != "running" or job.worker != worker:
@@ -524,8 +630,16 @@ class Store:
             run = s.get(Run, job.run_id)
             job.state, job.lease_until = "done", None
             if run is not None and run.status == "running":
+                noun = "run" if run.kind == "simulate" else "plan"
+                if label is not None:
+                    old = run_label(run)
+                    new = derive([old, label], old.originator)
+                    run.label_rel_to, run.label_public = new.rel_to_column, new.public
+                if message is not None:
+                    run.message = message[:2000]
                 run.status, run.progress, run.summary, run.finished_at = "done", 1.0, summary, _now()
-                self._audit(s, worker, "run.done", f"run:{run.id}", run_label(run).marking, "ok", "")
+                self._audit(s, worker, f"{noun}.done", f"{noun}:{run.id}", run_label(run).marking, "ok",
+                            (message or "")[:500])
             return True
 
     def fail(self, job_id: str, worker: str, message: str) -> None:
@@ -538,7 +652,9 @@ class Store:
             run = s.get(Run, job.run_id)
             if run is not None and run.status == "running":
                 run.status, run.message, run.finished_at = "failed", message[:2000], _now()
-                self._audit(s, worker, "run.fail", f"run:{run.id}", run_label(run).marking, "failed", message[:500])
+                noun = "run" if run.kind == "simulate" else "plan"
+                self._audit(s, worker, f"{noun}.fail", f"{noun}:{run.id}", run_label(run).marking, "failed",
+                            message[:500])
 
     def reap(self, now: float | None = None) -> list[tuple[str, str]]:
         """Jobs whose worker stopped renewing its lease: re-queued (up to :data:`MAX_ATTEMPTS` tries) or failed

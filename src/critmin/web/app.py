@@ -22,7 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from critmin.errors import InputError
 from critmin.store import Conflict, Forbidden, NotFound, Store
-from critmin.web import api, pages
+from critmin.web import api, pages, plans
 from critmin.web.auth import LoginRequired
 
 STATIC = Path(__file__).parent / "static"
@@ -128,6 +128,8 @@ def _field_of(loc: tuple) -> str:
     parts = [str(x) for x in loc if not isinstance(x, int)]
     if parts and parts[0] in ("body", "query", "path", "header", "cookie") and len(parts) > 1:
         parts = parts[1:]
+    if len(parts) > 1 and parts[0] in ("stockpile", "portfolio"):  # the tag of POST /api/plans's union
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 
@@ -172,6 +174,9 @@ def create_app(store: Store | str | None = None, world: Any = None, event_poll: 
         field = _field_of(tuple(first.get("loc", ())))
         if first.get("type") == "json_invalid":
             field = "body"
+        if first.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            tag = str((first.get("ctx") or {}).get("discriminator", "kind")).strip("'")
+            field = tag if field == "body" else f"{field}.{tag}"
         msg = str(first.get("msg", "invalid")).replace("\x00", "\\0")
         return _error(request, 422, field, f"{field}: {msg}")
 
@@ -183,7 +188,7 @@ def create_app(store: Store | str | None = None, world: Any = None, event_poll: 
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> Response:
-        return _error(request, 404, "run_id", str(exc))
+        return _error(request, 404, str(exc).split(":")[0] if ":" in str(exc) else "run_id", str(exc))
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
@@ -239,4 +244,6 @@ def create_app(store: Store | str | None = None, world: Any = None, event_poll: 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(plans.api_router)
+    app.include_router(plans.page_router)
     return app

@@ -101,9 +101,59 @@ def findings(brief: dict[str, Any], summary: dict[str, Any] | None) -> list[str]
     return out
 
 
+def plan_findings(plan: dict[str, Any] | None) -> list[str]:
+    """Key findings of a stored plan's summary: for a stockpile, total stock (t) and cost (US$) per holder and
+    the best day rule against the optimum; for a portfolio, the projects chosen and their value."""
+    if not plan:
+        return []
+    if plan.get("kind") == "portfolio":
+        chosen = plan.get("chosen") or []
+        names = ", ".join(str(r.get("project")) for r in chosen) or "none"
+        return [f"Under budgets of US${plan.get('budget_usa_usd_m', 0):,.0f} m (US) and "
+                f"US${plan.get('budget_jpn_usd_m', 0):,.0f} m (Japan), the {plan.get('objective_kind')} portfolio "
+                f"funds {len(chosen)} project(s): {names} "
+                f"(value {plan.get('objective') or 0:,.4g} {plan.get('unit')})."]
+    out = []
+    by_holder: dict[str, list[float]] = {}
+    for r in plan.get("plan") or []:
+        t = by_holder.setdefault(str(r.get("holder")), [0.0, 0.0])
+        t[0] += r.get("stock_t") or 0.0
+        t[1] += r.get("cost_usd") or 0.0
+    for holder, (stock, cost) in by_holder.items():
+        out.append(f"Against {plan.get('scenario')} ({plan.get('runs')} runs), the optimal stockpile of {holder} "
+                   f"holds {stock:,.0f} t in all at US${cost / 1e6:,.1f} m.")
+    rules: dict[str, float] = {}
+    for r in plan.get("rules") or []:
+        if r.get("extra_cost_usd") is not None:
+            rules[str(r.get("rule"))] = float(r["extra_cost_usd"])
+    if rules:
+        best = min(rules, key=rules.get)
+        out.append(f"The best day rule, {best} of use, costs US${rules[best] / 1e6:,.1f} m more in expected total cost "
+                   "than the optimum.")
+    return out
+
+
+def plan_stock_rows(plan: dict[str, Any] | None) -> list[tuple[str, float]]:
+    """(holder · material, share of the largest stock) rows for the plan's SVG bars, with the stock in t."""
+    rows = [(f"{r.get('holder')} · {r.get('material')} ({r.get('stock_t') or 0:,.0f} t)", r.get("stock_t") or 0.0)
+            for r in (plan or {}).get("plan") or []]
+    top = max((v for _, v in rows), default=0.0)
+    return [(k, v / top if top > 0 else 0.0) for k, v in rows]
+
+
+def briefing_label(labels: list[Any], nationality: str) -> Any:
+    """The label of a briefing on labelled inputs (a run, a plan): the intersection of theirs
+    (:func:`critmin.store.derive`); PUBLIC with none."""
+    from critmin.store import NATIONS, Label, derive
+
+    return derive(labels, nationality) if labels else Label(nationality, NATIONS, True)
+
+
 def briefing_html(world: Any, marking: str, importers: list[str], year: int | None = None,
-                  run: dict[str, Any] | None = None) -> str:
-    """The briefing as one self-contained HTML document, ``marking`` at the top and bottom of every page."""
+                  run: dict[str, Any] | None = None, plan: dict[str, Any] | None = None) -> str:
+    """The briefing as one self-contained HTML document, ``marking`` at the top and bottom of every page.
+
+    ``run``: ``{"summary": …}`` of a done run; ``plan``: a done plan's summary (the stockpile-plan section)."""
     from critmin.web import tables
 
     brief = tables.brief(world, ",".join(importers), str(year) if year else None)
@@ -123,7 +173,9 @@ def briefing_html(world: Any, marking: str, importers: list[str], year: int | No
     return env.get_template("briefing.html").render(
         marking=marking, brief=brief, charts=charts, run=run, summary=summary,
         fan=svg_fan(summary["fan"], f"{summary['scenario']}: total shortfall per month") if summary else "",
-        findings=findings(brief, summary), pipeline=pipeline, sources=tables.sources(world))
+        findings=findings(brief, summary) + plan_findings(plan), pipeline=pipeline, sources=tables.sources(world),
+        plan=plan, plan_bars=svg_bars(plan_stock_rows(plan), "Optimal stock by holder and material (relative; t in "
+                                                             "labels)", highlight="#1f77b4") if plan else "")
 
 
 def chromium_available() -> bool:

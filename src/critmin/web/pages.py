@@ -30,7 +30,7 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
 Form64 = Annotated[str, Form(max_length=256)]
 NAV = [("/", "Overview"), ("/chains", "Chains"), ("/risk", "Risk"), ("/scenarios", "Scenarios"),
-       ("/projects", "Projects"), ("/catalogue", "Data")]
+       ("/plans", "Plans"), ("/projects", "Projects"), ("/catalogue", "Data")]
 SHARE_WORDS = ("share", "China", "from China", "prob_shortfall", "nir")
 
 
