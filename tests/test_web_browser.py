@@ -1,7 +1,7 @@
 """The web app in Debian's Chromium (Playwright): ``critmin serve``'s app and worker on 127.0.0.1, a user signs
 in, opens every page, launches a scenario and watches its progress reach 100%, compares two runs, downloads
-CSV, Excel and the run's PDF briefing; screenshots go to ``build/screenshots/web/`` (or
-``$CRITMIN_SCREENSHOTS/web``); no request leaves 127.0.0.1."""
+CSV, Excel and the run's PDF briefing, launches a stockpile plan and watches it too; screenshots go to
+``build/screenshots/web/`` (or ``$CRITMIN_SCREENSHOTS/web``); no request leaves 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -139,7 +139,32 @@ def test_sign_in_pages_launch_progress_compare_downloads(server, browser, tmp_pa
     with page.expect_download() as dl:
         page.click(".downloads >> text=CSV")
     assert "checksum" in pd.read_csv(dl.value.path()).columns
+    # plans: launch a stockpile plan through the form, watch its progress reach 100%, its chart, its CSV
+    page.click("nav >> text=Plans")
+    page.wait_for_selector("#launch-stockpile")
+    page.screenshot(path=str(SHOTS / "plans.png"))
+    page.select_option("#launch-stockpile select[name=scenario]", "ree-magnet-embargo-us-jpn-12m")
+    page.fill("#launch-stockpile input[name=runs]", "30")
+    page.check("#launch-stockpile input[name=rel_usa]")
+    page.click("#launch-stockpile button[type=submit]")
+    page.wait_for_url("**/plans/*")
+    page.wait_for_function("document.getElementById('plan-progress-text') && "
+                           "document.getElementById('plan-progress-text').textContent.includes('100%')",
+                           timeout=90_000)
+    page.wait_for_selector("#fig-plan .main-svg", timeout=30_000)  # reloaded with the results
+    assert page.locator(".marking").first.inner_text() == "REL TO USA, JPN"
+    assert page.locator("#fig-plan .bars .point").count() >= 1
+    page.screenshot(path=str(SHOTS / "plan.png"), full_page=True)
+    with page.expect_download() as dl:
+        page.click("#plan-csv")
+    plan_csv = pd.read_csv(dl.value.path())
+    assert set(plan_csv["marking"]) == {"REL TO USA, JPN"} and {"holder", "material", "stock_t"} <= set(plan_csv)
+    with page.expect_download() as dl:
+        page.click("#chart-csv")
+    chart = pd.read_csv(dl.value.path())
+    assert list(chart.columns) == ["marking", "holder", "material", "stock_t"] and len(chart) == len(plan_csv)
     ctx.close()
     assert not errors, errors
     assert hosts and set(hosts) == {"127.0.0.1"}, sorted(set(hosts))
-    assert {p.name for p in SHOTS.glob("*.png")} >= {"overview.png", "chain.png", "run.png", "compare.png"}
+    assert {p.name for p in SHOTS.glob("*.png")} >= {"overview.png", "chain.png", "run.png", "compare.png",
+                                                     "plans.png", "plan.png"}
