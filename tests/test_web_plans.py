@@ -80,6 +80,11 @@ def test_stockpile_plan_launch_progress_summary_downloads(env: Env) -> None:
     assert c.get(f"/api/plans/{pid}/download", headers=h).status_code == 409
     assert c.get(f"/api/runs/{pid}", headers=h).status_code == 404  # a plan is no simulation run
     assert pid not in c.get("/api/runs", headers=h).text
+    assert c.get(f"/api/compare?a={pid}&b={pid}", headers=h).status_code == 404
+    rid = env.store.create_run(env.store.actor("us_analyst"), "baseline", runs=2, horizon=2)
+    r = c.get(f"/api/plans/{rid}", headers=h)  # and a simulation run is no plan
+    assert r.status_code == 404 and r.json()["field"] == "plan_id" and rid not in r.text
+    assert rid not in c.get("/api/plans", headers=h).text
     env.drain()
     got = c.get(f"/api/plans/{pid}", headers=h).json()
     assert got["status"] == "done" and got["progress"] == 1.0, got
