@@ -155,6 +155,8 @@ def _fill(method: str, path: str, obj: str | None, env: Env) -> tuple[str, dict[
     kwargs: dict[str, Any] = {}
     if path in ("/api/compare", "/api/compare/download", "/compare"):
         url += f"?a={obj}&b={obj}"
+    if path in ("/api/search", "/search"):
+        url += "?q=e&limit=200"  # matches nearly everything (runs, plans, projects): unseen ids must not appear
     if method == "POST" and path == "/api/runs":
         kwargs["json"] = {"scenario": "baseline", "runs": 5, "seed": 1, "horizon": 2}
     if method == "POST" and path == "/api/plans":
