@@ -163,6 +163,10 @@ def test_sign_in_pages_launch_progress_compare_downloads(server, browser, tmp_pa
         page.click("#chart-csv")
     chart = pd.read_csv(dl.value.path())
     assert list(chart.columns) == ["marking", "holder", "material", "stock_t"] and len(chart) == len(plan_csv)
+    page.goto(f"{base}/search?q=magnet")
+    page.wait_for_selector("#search-results tbody tr")
+    assert page.locator("#search-results tbody tr").count() >= 1
+    page.screenshot(path=str(SHOTS / "search.png"), full_page=False)
     ctx.close()
     assert not errors, errors
     assert hosts and set(hosts) == {"127.0.0.1"}, sorted(set(hosts))
